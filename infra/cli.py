@@ -1,0 +1,66 @@
+"""The ``runstream`` command: one entry point, subcommands contributed by each component.
+
+Each component owns a small CLI module exposing ``register(subparsers)``; this
+file only lists them.  Heavy imports (chDB, grpc, kafka) happen inside the
+subcommand's handler, so ``runstream --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# (module, description) — each module has ``register(subparsers) -> None``.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "runstream.infra.kafka_cli",  # runstream kafka up|down|status
+    "runstream.infra.stack_cli",  # runstream up
+    "runstream.producer.cli",  # runstream gateway
+    "runstream.ingest.cli",  # runstream ingest, runstream replay
+    "runstream.query.cli",  # runstream query
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runstream",
+        description="Event-sourced experiment tracking on Kafka and ClickHouse.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="logging level for runstream's own loggers (default: INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # component not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
