@@ -1,0 +1,197 @@
+"""Typed run events: the Python side of ``avro/run_event.avsc``.
+
+Every event has the same header (event id, run id, experiment id, producer id,
+sequence number, client timestamp) and one payload.  Metric points travel
+columnar: one :class:`MetricsLogged` carries many points as packed arrays.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+# Points per MetricsLogged event are indexed by uint16 into ``keys``.
+MAX_KEYS_PER_METRICS_EVENT = 65_535
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentCreated:
+    name: str
+    artifact_location: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRenamed:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDeleted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRestored:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentTagSet:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunCreated:
+    start_time: int
+    run_name: str = ""
+    user_id: str = ""
+    status: str = "RUNNING"
+    artifact_uri: str = ""
+    parent_run_id: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdated:
+    status: str | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunDeleted:
+    deleted_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRestored:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsLogged:
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagsSet:
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagDeleted:
+    key: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MetricsLogged:
+    """Many metric points in columns. ``key_index[i]`` indexes ``keys`` for point ``i``."""
+
+    keys: tuple[str, ...]
+    key_index: npt.NDArray[np.uint16]
+    values: npt.NDArray[np.float64]
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def key_column(self) -> list[str]:
+        """The key of every point, as a list of strings."""
+        lookup = np.asarray(self.keys, dtype=object)
+        return list(lookup[self.key_index]) if len(self.keys) else []
+
+    def same_points(self, other: MetricsLogged) -> bool:
+        """Point-for-point equality (NaN equal to NaN)."""
+        return (
+            self.keys == other.keys
+            and np.array_equal(self.key_index, other.key_index)
+            and np.array_equal(self.values, other.values, equal_nan=True)
+            and np.array_equal(self.steps, other.steps)
+            and np.array_equal(self.timestamps, other.timestamps)
+        )
+
+
+Payload: TypeAlias = (
+    ExperimentCreated
+    | ExperimentRenamed
+    | ExperimentDeleted
+    | ExperimentRestored
+    | ExperimentTagSet
+    | RunCreated
+    | RunUpdated
+    | RunDeleted
+    | RunRestored
+    | ParamsLogged
+    | MetricsLogged
+    | TagsSet
+    | TagDeleted
+)
+
+PAYLOAD_TYPES: tuple[type, ...] = (
+    ExperimentCreated,
+    ExperimentRenamed,
+    ExperimentDeleted,
+    ExperimentRestored,
+    ExperimentTagSet,
+    RunCreated,
+    RunUpdated,
+    RunDeleted,
+    RunRestored,
+    ParamsLogged,
+    MetricsLogged,
+    TagsSet,
+    TagDeleted,
+)
+
+EXPERIMENT_PAYLOADS: tuple[type, ...] = PAYLOAD_TYPES[:5]
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One event on the topic: a header and one payload."""
+
+    event_id: str
+    run_id: str
+    experiment_id: str
+    producer_id: str
+    seq: int
+    client_ts: int
+    payload: Payload
+
+    @property
+    def kafka_key(self) -> bytes:
+        """The partitioning key: the run id, or ``experiment:<id>`` for experiment events."""
+        if isinstance(self.payload, EXPERIMENT_PAYLOADS) or not self.run_id:
+            return f"experiment:{self.experiment_id}".encode()
+        return self.run_id.encode()
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def metrics_from_rows(
+    keys: list[str], values: list[float], steps: list[int], timestamps: list[int]
+) -> MetricsLogged:
+    """Build a columnar event from per-point lists (the key of each point)."""
+    index: dict[str, int] = {}
+    positions = [index.setdefault(k, len(index)) for k in keys]
+    if len(index) > MAX_KEYS_PER_METRICS_EVENT:
+        raise ValueError(f"at most {MAX_KEYS_PER_METRICS_EVENT} distinct keys per metrics event")
+    key_index = np.asarray(positions, dtype=np.uint16)
+    return MetricsLogged(
+        keys=tuple(index),
+        key_index=key_index,
+        values=np.asarray(values, dtype=np.float64),
+        steps=np.asarray(steps, dtype=np.int64),
+        timestamps=np.asarray(timestamps, dtype=np.int64),
+    )
