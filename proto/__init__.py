@@ -1,4 +1,4 @@
-"""runstream's contracts: Avro run events and their codec, and the gRPC API (``runstream.proto.v1``).
+"""runstream's contracts: Avro run events, their codec, and the gRPC API (``runstream.proto.v1``).
 
 Every other component depends on this package; it depends on none of them.
 """

@@ -108,6 +108,8 @@ class EventCodec:
             )
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise DecodeError(f"corrupt Avro body: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError("event body is not a record")
         try:
             return record_to_event(record)
         except (KeyError, TypeError, ValueError) as exc:
@@ -132,10 +134,10 @@ def _payload_record(payload: ev.Payload) -> dict[str, Any]:
             "timestamps": np.ascontiguousarray(payload.timestamps, dtype="<i8").tobytes(),
         }
     record: dict[str, Any] = {"-type": f"{_NAMESPACE}.{type(payload).__name__}"}
-    for f in fields(payload):  # type: ignore[arg-type]
+    for f in fields(payload):
         value = getattr(payload, f.name)
         record[f.name] = list(value) if isinstance(value, tuple) else value
-    if not fields(payload):  # type: ignore[arg-type]
+    if not fields(payload):
         record["reserved"] = False
     return record
 
@@ -173,7 +175,7 @@ def _payload_from_record(name: str, body: dict[str, Any]) -> ev.Payload:
     for f in fields(cls):
         value = body[f.name]
         kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**kwargs)  # type: ignore[no-any-return]
+    return cls(**kwargs)
 
 
 def record_to_event(record: dict[str, Any]) -> ev.RunEvent:

@@ -1,0 +1,107 @@
+"""The shared gRPC plumbing, against a real in-process gRPC server (no mocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+
+from runstream.proto.rpc import (
+    BearerTokenInterceptor,
+    ErrorInterceptor,
+    error_code_of,
+    load_tokens,
+)
+from runstream.proto.v1 import common_pb2
+
+METHOD = "/test.Echo/Call"
+
+
+class _CodedError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.error_code = code
+
+
+def _handler(request: bytes, context: grpc.ServicerContext) -> bytes:
+    if request == b"bad":
+        raise _CodedError("field 'key' is empty", common_pb2.INVALID_PARAMETER_VALUE)
+    if request == b"missing":
+        raise _CodedError("run 'x' not found", common_pb2.RESOURCE_DOES_NOT_EXIST)
+    if request == b"boom":
+        raise RuntimeError("secret internals")
+    return request
+
+
+def _server(interceptors: list[Any]) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=interceptors)
+    generic = grpc.method_handlers_generic_handler(
+        "test.Echo", {"Call": grpc.unary_unary_rpc_method_handler(_handler)}
+    )
+    server.add_generic_rpc_handlers((generic,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+@pytest.fixture
+def echo() -> Iterator[Any]:
+    server, port = _server([ErrorInterceptor()])
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield channel.unary_unary(METHOD)
+    channel.close()
+    server.stop(None)
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "code", "text"),
+    [
+        (b"bad", grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PARAMETER_VALUE", "field 'key'"),
+        (b"missing", grpc.StatusCode.NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", "not found"),
+        (b"boom", grpc.StatusCode.INTERNAL, "INTERNAL_ERROR", "internal error"),
+    ],
+)
+def test_errors_map_to_status(
+    echo: Any, request_: bytes, status: Any, code: str, text: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        echo(request_, timeout=5)
+    assert info.value.code() == status
+    assert text in info.value.details()
+    assert error_code_of(info.value) == code
+
+
+def test_internal_errors_do_not_leak(echo: Any) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        echo(b"boom", timeout=5)
+    assert "secret" not in info.value.details()
+
+
+def test_success_passes_through(echo: Any) -> None:
+    assert echo(b"hello", timeout=5) == b"hello"
+
+
+def test_bearer_tokens() -> None:
+    server, port = _server([BearerTokenInterceptor(["s3cret"]), ErrorInterceptor()])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(METHOD)
+            with pytest.raises(grpc.RpcError) as info:
+                call(b"x", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError):
+                call(b"x", timeout=5, metadata=(("authorization", "Bearer wrong"),))
+            assert call(b"x", timeout=5, metadata=(("authorization", "Bearer s3cret"),)) == b"x"
+    finally:
+        server.stop(None)
+
+
+def test_load_tokens(tmp_path: Any) -> None:
+    f = tmp_path / "tokens"
+    f.write_text("# comment\nalpha\n\nbeta\n")
+    assert load_tokens(str(f), "gamma, delta") == ("alpha", "beta", "gamma", "delta")
+    with pytest.raises(ValueError):
+        BearerTokenInterceptor([])
