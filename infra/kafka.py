@@ -15,6 +15,7 @@ and :func:`status` reports on it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -48,7 +49,15 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class InfraError(Exception):
-    """Base of the errors raised by runstream's local infrastructure."""
+    """Base of the errors raised by runstream's local infrastructure.
+
+    ``summary`` is one line; ``detail`` (maybe empty) is the output that explains it.
+    """
+
+    def __init__(self, summary: str, detail: str = "") -> None:
+        super().__init__(f"{summary}\n{detail}" if detail else summary)
+        self.summary = summary
+        self.detail = detail
 
 
 class ToolMissingError(InfraError):
@@ -63,17 +72,16 @@ class PortInUseError(InfraError):
     """A port the broker needs is taken by another process."""
 
 
+class BrokerConfigError(InfraError, ValueError):
+    """A broker setting is invalid (a port out of range, a malformed heap size)."""
+
+
 class BrokerConflictError(InfraError):
     """The data directory's broker already runs, with other settings."""
 
 
 class BrokerStartError(InfraError):
-    """The broker failed to start or to answer in time; ``log_tail`` tells why."""
-
-    def __init__(self, summary: str, log_tail: str = "") -> None:
-        super().__init__(f"{summary}\n{log_tail}" if log_tail else summary)
-        self.summary = summary
-        self.log_tail = log_tail
+    """The broker failed to start or to answer in time; ``detail`` has its log tail."""
 
 
 def default_lib_dir() -> Path:
@@ -98,11 +106,11 @@ class BrokerConfig:
     def __post_init__(self) -> None:
         for name in ("port", "controller_port"):
             if not 0 < getattr(self, name) < 65536:
-                raise ValueError(f"{name} must be in 1..65535, got {getattr(self, name)}")
+                raise BrokerConfigError(f"{name} must be in 1..65535, got {getattr(self, name)}")
         if self.port == self.controller_port:
-            raise ValueError(f"port and controller_port must differ (both {self.port})")
+            raise BrokerConfigError(f"port and controller_port must differ (both {self.port})")
         if not _HEAP_RE.match(self.heap):
-            raise ValueError(f"heap must look like 512m or 2g, got {self.heap!r}")
+            raise BrokerConfigError(f"heap must look like 512m or 2g, got {self.heap!r}")
 
     @property
     def bootstrap(self) -> str:
@@ -152,14 +160,10 @@ class KafkaHandle:
 class KafkaStatus:
     """What :func:`status` found in a data directory."""
 
-    data_dir: Path
     running: bool
     pid: int | None
     port: int | None
     answering: bool
-
-
-# -- tools -------------------------------------------------------------------
 
 
 def find_java() -> str:
@@ -172,19 +176,13 @@ def find_java() -> str:
             f"java not found on PATH: install a Java runtime, version {MIN_JAVA_VERSION} "
             "or newer (or set JAVA_HOME)"
         )
-    version = java_major_version(java)
-    if version < MIN_JAVA_VERSION:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    version = parse_java_version(out.stderr + out.stdout)
+    if 0 < version < MIN_JAVA_VERSION:  # 0: unknown output, let the JVM decide
         raise ToolMissingError(
-            f"{java} is Java {version}; Kafka {KAFKA_VERSION} needs Java "
-            f"{MIN_JAVA_VERSION} or newer"
+            f"{java} is Java {version}; Kafka {KAFKA_VERSION} needs Java {MIN_JAVA_VERSION}+"
         )
     return java
-
-
-def java_major_version(java: str) -> int:
-    """Major version of a ``java`` binary (8 for ``1.8.0``); 0 if unknown."""
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    return parse_java_version(out.stderr + out.stdout)
 
 
 def parse_java_version(text: str) -> int:
@@ -207,19 +205,10 @@ def find_maven() -> str:
     return mvn
 
 
-# -- jars --------------------------------------------------------------------
-
-
-def has_jars(lib_dir: Path) -> bool:
-    """Whether ``lib_dir`` holds a complete fetch (the broker jar is copied last)."""
-    return (lib_dir / KAFKA_JAR).is_file()
-
-
 def fetch_jars(lib_dir: Path | str | None = None) -> Path:
     """Copy the broker's jars into ``lib_dir`` with Maven, unless already there."""
     lib = Path(lib_dir).expanduser() if lib_dir else default_lib_dir()
-    if has_jars(lib):
-        log.debug("kafka jars already in %s", lib)
+    if (lib / KAFKA_JAR).is_file():  # copied last: its presence marks a complete fetch
         return lib
     mvn = find_maven()
     find_java()
@@ -229,51 +218,44 @@ def fetch_jars(lib_dir: Path | str | None = None) -> Path:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="runstream-kafka-pom-") as tmp:
         pom = Path(tmp) / "pom.xml"
-        pom.write_bytes(_template_bytes("pom.xml"))
+        pom.write_text(_template("pom.xml"), encoding="utf-8")
         proc = subprocess.run(
             [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
              f"-DoutputDirectory={staging}", f"-Dkafka.version={KAFKA_VERSION}",
              f"-Dscala.binary.version={SCALA_BINARY_VERSION}", f"-Dlog4j.version={LOG4J_VERSION}"],
             cwd=tmp, capture_output=True, text=True, check=False,
         )  # fmt: skip
-    if proc.returncode != 0 or not has_jars(staging):
+    if proc.returncode != 0 or not (staging / KAFKA_JAR).is_file():
         shutil.rmtree(staging, ignore_errors=True)
-        detail = _tail(proc.stdout + proc.stderr, 15) or "no output"
-        raise FetchError(f"mvn could not fetch the Kafka jars (exit {proc.returncode}):\n{detail}")
+        raise FetchError(
+            f"mvn could not fetch the Kafka jars (exit {proc.returncode})",
+            _tail(proc.stdout + proc.stderr, 15),
+        )
     lib.mkdir(parents=True, exist_ok=True)
     jars = sorted(staging.glob("*.jar"), key=lambda jar: jar.name == KAFKA_JAR)
-    for jar in jars:  # the broker jar last: its presence marks a complete fetch
+    for jar in jars:  # the broker jar last
         os.replace(jar, lib / jar.name)
     shutil.rmtree(staging, ignore_errors=True)
     log.info("fetched %d jars in %.0f s", len(jars), time.monotonic() - started)
     return lib
 
 
-# -- config ------------------------------------------------------------------
-
-
-def _template_bytes(name: str) -> bytes:
-    return resources.files(__package__ or "runstream.infra").joinpath(_TEMPLATES, name).read_bytes()
-
-
-def _render(name: str, **values: object) -> str:
-    return Template(_template_bytes(name).decode("utf-8")).substitute(values)
+def _template(name: str) -> str:
+    package = resources.files(__package__ or "runstream.infra")
+    return package.joinpath(_TEMPLATES, name).read_text(encoding="utf-8")
 
 
 def render_server_properties(config: BrokerConfig) -> str:
     """The broker's ``server.properties``."""
-    return _render(
-        "server.properties",
-        port=config.port,
-        controller_port=config.controller_port,
-        log_dirs=config.log_dirs,
-        num_partitions=config.num_partitions,
-    )
+    return Template(_template("server.properties")).substitute(
+        port=config.port, controller_port=config.controller_port,
+        log_dirs=config.log_dirs, num_partitions=config.num_partitions,
+    )  # fmt: skip
 
 
 def render_log4j2(config: BrokerConfig) -> str:
     """The broker's log4j2 configuration (file logging under ``logs/``)."""
-    return _render("log4j2.properties", logs_dir=config.logs_dir)
+    return Template(_template("log4j2.properties")).substitute(logs_dir=config.logs_dir)
 
 
 def write_config(config: BrokerConfig) -> None:
@@ -290,7 +272,271 @@ def configured_ports(properties_file: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     line = re.search(r"^listeners=(.*)$", text, re.M)
-    found = dict(re.findall(r"(PLAINTEXT|CONTROLLER)://[^,\s]*:(\d+)", line.group(1) if line else ""))
+    listeners = line.group(1) if line else ""
+    found = dict(re.findall(r"(PLAINTEXT|CONTROLLER)://[^,\s]*:(\d+)", listeners))
     if "PLAINTEXT" not in found or "CONTROLLER" not in found:
         return None
     return int(found["PLAINTEXT"]), int(found["CONTROLLER"])
+
+
+def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie answers kill(0) but is gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _runs_config(pid: int, config: BrokerConfig) -> bool:
+    """Whether ``pid`` is the broker of ``config`` (guards against pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc to ask: trust the pid file
+    return str(config.properties_file).encode() in cmdline
+
+
+def _broker_pid(config: BrokerConfig) -> int | None:
+    """The pid of the data directory's running broker, if one runs."""
+    try:
+        pid = int(config.pid_file.read_text(encoding="ascii").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) and _runs_config(pid, config) else None
+
+
+def _port_answers(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((_HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    # SO_REUSEADDR as the JVM sets it, so sockets in TIME_WAIT do not count.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _metadata_answers(bootstrap: str) -> bool:
+    """Whether the broker serves cluster metadata with itself registered."""
+    from kafka import KafkaAdminClient  # kafka-python; imported only when needed
+    from kafka.net import KafkaNetClient
+
+    clients: list[KafkaNetClient] = []
+
+    def tracked_client(**configs: object) -> KafkaNetClient:
+        # An admin client whose eager bootstrap fails in __init__ is never
+        # returned: keep its network client to close its IO thread ourselves.
+        clients.append(KafkaNetClient(**configs))
+        return clients[-1]
+
+    admin = None
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="runstream-kafka-probe",
+            bootstrap_timeout_ms=5000, request_timeout_ms=5000, kafka_client=tracked_client,
+        )  # fmt: skip
+        return bool(admin.describe_cluster().get("brokers"))
+    except Exception as exc:  # any client error means "not yet"
+        log.debug("kafka not answering yet on %s: %s", bootstrap, exc)
+        return False
+    finally:
+        if admin is not None:
+            admin.close()
+        else:
+            for client in clients:
+                client.close()
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def log_tail(config: BrokerConfig, lines: int = 30) -> str:
+    """The last lines the broker wrote: its console output, else its log file."""
+    for path in (config.console_log, config.logs_dir / "server.log"):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        if text.strip():
+            return f"--- last lines of {path} ---\n{_tail(text, lines)}"
+    return ""
+
+
+def _java_command(java: str, config: BrokerConfig, main: str, *args: str) -> list[str]:
+    return [
+        java, f"-Xmx{config.heap}", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={config.log4j_file}",
+        "-cp", str(config.lib_dir / "*"), main, *args,
+    ]  # fmt: skip
+
+
+def _format_storage(java: str, config: BrokerConfig) -> None:
+    """Format the KRaft storage once: ``random-uuid``, then ``format --standalone``."""
+    if (config.log_dirs / "meta.properties").is_file():
+        return
+    new_id = _storage_tool(java, config, "random-uuid")
+    ids = re.findall(r"^[A-Za-z0-9_-]{22}$", new_id, re.M)  # base64 of a 16-byte uuid
+    if not ids:
+        raise BrokerStartError("StorageTool random-uuid printed no cluster id", _tail(new_id, 20))
+    cluster_id = ids[-1]
+    _storage_tool(java, config, "format", "-t", cluster_id, "-c", str(config.properties_file),
+                  "--standalone")  # fmt: skip
+    log.info("formatted kafka storage in %s (cluster id %s)", config.log_dirs, cluster_id)
+
+
+def _storage_tool(java: str, config: BrokerConfig, *args: str) -> str:
+    command = _java_command(java, config, "kafka.tools.StorageTool", *args)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        output = _tail(done.stdout + done.stderr, 20)
+        raise BrokerStartError(f"StorageTool {args[0]} failed", output)
+    return done.stdout
+
+
+def _start(java: str, config: BrokerConfig) -> int:
+    """Start the broker detached from this process; returns its pid."""
+    command = _java_command(java, config, "kafka.Kafka", str(config.properties_file))
+    with open(config.console_log, "ab") as console:
+        child = subprocess.Popen(
+            command, cwd=config.data_dir, stdin=subprocess.DEVNULL,
+            stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    _CHILDREN[child.pid] = child
+    config.pid_file.write_text(f"{child.pid}\n", encoding="ascii")
+    return child.pid
+
+
+def _wait_ready(config: BrokerConfig, pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not _alive(pid):
+            raise BrokerStartError(f"kafka (pid {pid}) exited during startup", log_tail(config))
+        if _port_answers(config.port) and _metadata_answers(config.bootstrap):
+            return
+        if time.monotonic() > deadline:
+            raise BrokerStartError(
+                f"kafka (pid {pid}) did not answer on {config.bootstrap} within {timeout:.0f} s",
+                log_tail(config),
+            )
+        time.sleep(0.5)
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _alive(pid)
+
+
+def _stop(pid: int, timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if _wait_exit(pid, timeout):
+        return
+    log.warning("kafka (pid %d) ignored SIGTERM for %.0f s: killing it", pid, timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_exit(pid, 10)
+
+
+def up(
+    data_dir: Path | str,
+    port: int = 9092,
+    controller_port: int = 9093,
+    heap: str = "512m",
+    *,
+    lib_dir: Path | str | None = None,
+    timeout: float = 120.0,
+) -> KafkaHandle:
+    """Start the data directory's broker, or return it if it already runs.
+
+    Fetches the jars first if ``lib_dir`` lacks them, formats the storage on
+    first use and waits until the broker serves metadata.
+    """
+    config = BrokerConfig(
+        data_dir=Path(data_dir).expanduser().resolve(), port=port,
+        controller_port=controller_port, heap=heap,
+        lib_dir=Path(lib_dir or default_lib_dir()).expanduser().resolve(),
+    )  # fmt: skip
+    pid = _broker_pid(config)
+    if pid is not None:
+        return _existing(config, pid, timeout)
+    for name, number in (("port", port), ("controller port", controller_port)):
+        if not _port_free(number):
+            raise PortInUseError(
+                f"{name} {number} on {_HOST} is already in use by another process; "
+                "choose another port"
+            )
+    java = find_java()
+    fetch_jars(config.lib_dir)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    write_config(config)
+    _format_storage(java, config)
+    started = time.monotonic()
+    pid = _start(java, config)
+    log.info("kafka starting (pid %d) on %s, data in %s", pid, config.bootstrap, config.data_dir)
+    try:
+        _wait_ready(config, pid, timeout)
+    except BrokerStartError:
+        if _alive(pid):
+            _stop(pid, timeout=10)
+        config.pid_file.unlink(missing_ok=True)
+        raise
+    log.info("kafka ready on %s in %.1f s", config.bootstrap, time.monotonic() - started)
+    return KafkaHandle(config.data_dir, pid, port, controller_port)
+
+
+def _existing(config: BrokerConfig, pid: int, timeout: float) -> KafkaHandle:
+    ports = configured_ports(config.properties_file)
+    if ports != (config.port, config.controller_port):
+        raise BrokerConflictError(
+            f"kafka in {config.data_dir} already runs (pid {pid}) with ports {ports}, "
+            f"not {(config.port, config.controller_port)}: stop it first"
+        )
+    _wait_ready(config, pid, timeout)
+    log.info("kafka already running (pid %d) on %s", pid, config.bootstrap)
+    return KafkaHandle(config.data_dir, pid, config.port, config.controller_port)
+
+
+def down(data_dir: Path | str, timeout: float = 30.0) -> bool:
+    """Stop the data directory's broker: SIGTERM, then SIGKILL after ``timeout``.
+
+    Returns whether a broker was running.  Harmless when none is.
+    """
+    config = BrokerConfig(data_dir=Path(data_dir).expanduser().resolve())
+    pid = _broker_pid(config)
+    if pid is not None:
+        log.info("stopping kafka (pid %d)", pid)
+        _stop(pid, timeout)
+    config.pid_file.unlink(missing_ok=True)
+    return pid is not None
+
+
+def status(data_dir: Path | str) -> KafkaStatus:
+    """Whether the data directory's broker runs, on which port, and answers TCP."""
+    config = BrokerConfig(data_dir=Path(data_dir).expanduser().resolve())
+    pid = _broker_pid(config)
+    ports = configured_ports(config.properties_file)
+    port = ports[0] if ports else None
+    answering = pid is not None and port is not None and _port_answers(port)
+    return KafkaStatus(pid is not None, pid, port, answering)
