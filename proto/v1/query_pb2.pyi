@@ -1,11 +1,41 @@
 from runstream.proto.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class XAxis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    X_AXIS_UNSPECIFIED: _ClassVar[XAxis]
+    X_AXIS_STEP: _ClassVar[XAxis]
+    X_AXIS_TIMESTAMP: _ClassVar[XAxis]
+
+class RankBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RANK_BY_UNSPECIFIED: _ClassVar[RankBy]
+    RANK_BY_LATEST: _ClassVar[RankBy]
+    RANK_BY_MIN: _ClassVar[RankBy]
+    RANK_BY_MAX: _ClassVar[RankBy]
+
+class Goal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GOAL_UNSPECIFIED: _ClassVar[Goal]
+    GOAL_MINIMIZE: _ClassVar[Goal]
+    GOAL_MAXIMIZE: _ClassVar[Goal]
+X_AXIS_UNSPECIFIED: XAxis
+X_AXIS_STEP: XAxis
+X_AXIS_TIMESTAMP: XAxis
+RANK_BY_UNSPECIFIED: RankBy
+RANK_BY_LATEST: RankBy
+RANK_BY_MIN: RankBy
+RANK_BY_MAX: RankBy
+GOAL_UNSPECIFIED: Goal
+GOAL_MINIMIZE: Goal
+GOAL_MAXIMIZE: Goal
 
 class ReadOptions(_message.Message):
     __slots__ = ("write_token", "wait_timeout_ms")
@@ -122,3 +152,189 @@ class GetMetricHistoryResponse(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.Metric]
     next_page_token: str
     def __init__(self, metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MetricSeries(_message.Message):
+    __slots__ = ("run_id", "metric_key", "steps", "timestamps", "values", "total_points", "sampled")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    metric_key: str
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    timestamps: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    total_points: int
+    sampled: bool
+    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., total_points: _Optional[int] = ..., sampled: _Optional[bool] = ...) -> None: ...
+
+class GetSampledMetricHistoryRequest(_message.Message):
+    __slots__ = ("run_id", "metric_key", "max_points", "x_axis", "start", "end", "read")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    X_AXIS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    metric_key: str
+    max_points: int
+    x_axis: XAxis
+    start: int
+    end: int
+    read: ReadOptions
+    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetSampledMetricHistoryResponse(_message.Message):
+    __slots__ = ("series",)
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    series: MetricSeries
+    def __init__(self, series: _Optional[_Union[MetricSeries, _Mapping]] = ...) -> None: ...
+
+class GetSampledMetricHistoriesRequest(_message.Message):
+    __slots__ = ("run_ids", "metric_key", "max_points", "x_axis", "start", "end", "read")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    X_AXIS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    metric_key: str
+    max_points: int
+    x_axis: XAxis
+    start: int
+    end: int
+    read: ReadOptions
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetSampledMetricHistoriesResponse(_message.Message):
+    __slots__ = ("series",)
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    series: _containers.RepeatedCompositeFieldContainer[MetricSeries]
+    def __init__(self, series: _Optional[_Iterable[_Union[MetricSeries, _Mapping]]] = ...) -> None: ...
+
+class GetMetricAggregatesRequest(_message.Message):
+    __slots__ = ("experiment_ids", "filter", "run_view_type", "metric_key", "group_by", "percentiles", "start_step", "end_step", "max_points", "read")
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    RUN_VIEW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILES_FIELD_NUMBER: _ClassVar[int]
+    START_STEP_FIELD_NUMBER: _ClassVar[int]
+    END_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: str
+    run_view_type: _common_pb2.ViewType
+    metric_key: str
+    group_by: str
+    percentiles: _containers.RepeatedScalarFieldContainer[float]
+    start_step: int
+    end_step: int
+    max_points: int
+    read: ReadOptions
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., run_view_type: _Optional[_Union[_common_pb2.ViewType, str]] = ..., metric_key: _Optional[str] = ..., group_by: _Optional[str] = ..., percentiles: _Optional[_Iterable[float]] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., max_points: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class PercentileSeries(_message.Message):
+    __slots__ = ("percentile", "values")
+    PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    percentile: float
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, percentile: _Optional[float] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class StepAggregates(_message.Message):
+    __slots__ = ("group_value", "group_missing", "steps", "run_counts", "mean", "min", "max", "percentiles")
+    GROUP_VALUE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_MISSING_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    RUN_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILES_FIELD_NUMBER: _ClassVar[int]
+    group_value: str
+    group_missing: bool
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    run_counts: _containers.RepeatedScalarFieldContainer[int]
+    mean: _containers.RepeatedScalarFieldContainer[float]
+    min: _containers.RepeatedScalarFieldContainer[float]
+    max: _containers.RepeatedScalarFieldContainer[float]
+    percentiles: _containers.RepeatedCompositeFieldContainer[PercentileSeries]
+    def __init__(self, group_value: _Optional[str] = ..., group_missing: _Optional[bool] = ..., steps: _Optional[_Iterable[int]] = ..., run_counts: _Optional[_Iterable[int]] = ..., mean: _Optional[_Iterable[float]] = ..., min: _Optional[_Iterable[float]] = ..., max: _Optional[_Iterable[float]] = ..., percentiles: _Optional[_Iterable[_Union[PercentileSeries, _Mapping]]] = ...) -> None: ...
+
+class GetMetricAggregatesResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[StepAggregates]
+    def __init__(self, groups: _Optional[_Iterable[_Union[StepAggregates, _Mapping]]] = ...) -> None: ...
+
+class GetBestRunsRequest(_message.Message):
+    __slots__ = ("experiment_ids", "filter", "run_view_type", "metric_key", "rank_by", "goal", "max_results", "read")
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    RUN_VIEW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    RANK_BY_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: str
+    run_view_type: _common_pb2.ViewType
+    metric_key: str
+    rank_by: RankBy
+    goal: Goal
+    max_results: int
+    read: ReadOptions
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., run_view_type: _Optional[_Union[_common_pb2.ViewType, str]] = ..., metric_key: _Optional[str] = ..., rank_by: _Optional[_Union[RankBy, str]] = ..., goal: _Optional[_Union[Goal, str]] = ..., max_results: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class RankedRun(_message.Message):
+    __slots__ = ("run", "value")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.Run
+    value: float
+    def __init__(self, run: _Optional[_Union[_common_pb2.Run, _Mapping]] = ..., value: _Optional[float] = ...) -> None: ...
+
+class GetBestRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RankedRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RankedRun, _Mapping]]] = ...) -> None: ...
+
+class CountRunsByStatusRequest(_message.Message):
+    __slots__ = ("experiment_ids", "filter", "run_view_type", "read")
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    RUN_VIEW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: str
+    run_view_type: _common_pb2.ViewType
+    read: ReadOptions
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., run_view_type: _Optional[_Union[_common_pb2.ViewType, str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class StatusCount(_message.Message):
+    __slots__ = ("status", "count")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.RunStatus
+    count: int
+    def __init__(self, status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CountRunsByStatusResponse(_message.Message):
+    __slots__ = ("counts", "total")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedCompositeFieldContainer[StatusCount]
+    total: int
+    def __init__(self, counts: _Optional[_Iterable[_Union[StatusCount, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...

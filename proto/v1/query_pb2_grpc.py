@@ -64,6 +64,31 @@ class QueryServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetSampledMetricHistory = channel.unary_unary(
+                '/runstream.v1.QueryService/GetSampledMetricHistory',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryResponse.FromString,
+                _registered_method=True)
+        self.GetSampledMetricHistories = channel.unary_unary(
+                '/runstream.v1.QueryService/GetSampledMetricHistories',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesResponse.FromString,
+                _registered_method=True)
+        self.GetMetricAggregates = channel.unary_unary(
+                '/runstream.v1.QueryService/GetMetricAggregates',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.FromString,
+                _registered_method=True)
+        self.GetBestRuns = channel.unary_unary(
+                '/runstream.v1.QueryService/GetBestRuns',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsResponse.FromString,
+                _registered_method=True)
+        self.CountRunsByStatus = channel.unary_unary(
+                '/runstream.v1.QueryService/CountRunsByStatus',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -105,6 +130,43 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSampledMetricHistory(self, request, context):
+        """A chart view of one series: at most max_points points, downsampled with M4 (per x bucket:
+        the first, last, minimum and maximum point), so spikes survive.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSampledMetricHistories(self, request, context):
+        """The same for many runs of one metric key at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMetricAggregates(self, request, context):
+        """A metric per step across the runs of a search: count, mean, min, max, percentiles,
+        optionally grouped by a param or tag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBestRuns(self, request, context):
+        """The best N runs of a search by a metric's latest value, minimum or maximum.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountRunsByStatus(self, request, context):
+        """Runs of a search counted by status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +199,31 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetMetricHistory,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.SerializeToString,
+            ),
+            'GetSampledMetricHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSampledMetricHistory,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryResponse.SerializeToString,
+            ),
+            'GetSampledMetricHistories': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSampledMetricHistories,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesResponse.SerializeToString,
+            ),
+            'GetMetricAggregates': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetricAggregates,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.SerializeToString,
+            ),
+            'GetBestRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBestRuns,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsResponse.SerializeToString,
+            ),
+            'CountRunsByStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountRunsByStatus,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +388,141 @@ class QueryService:
             '/runstream.v1.QueryService/GetMetricHistory',
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSampledMetricHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetSampledMetricHistory',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSampledMetricHistories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetSampledMetricHistories',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetricAggregates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetMetricAggregates',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBestRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetBestRuns',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountRunsByStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/CountRunsByStatus',
+            runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,41 +88,49 @@ class CreateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_common_pb2.RunInfo, _Mapping]] = ..., token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ...) -> None: ...
 
 class UpdateRunRequest(_message.Message):
-    __slots__ = ("run_id", "status", "end_time", "run_name")
+    __slots__ = ("run_id", "status", "end_time", "run_name", "experiment_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     status: _common_pb2.RunStatus
     end_time: int
     run_name: str
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ...) -> None: ...
+    experiment_id: str
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
 
 class RunRef(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "experiment_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    experiment_id: str
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
 
 class DeleteTagRequest(_message.Message):
-    __slots__ = ("run_id", "key")
+    __slots__ = ("run_id", "key", "experiment_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     key: str
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    experiment_id: str
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
 
 class LogBatchRequest(_message.Message):
-    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns")
+    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns", "experiment_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     METRIC_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.Metric]
     params: _containers.RepeatedCompositeFieldContainer[_common_pb2.Param]
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     metric_columns: _common_pb2.MetricColumns
-    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_common_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., metric_columns: _Optional[_Union[_common_pb2.MetricColumns, _Mapping]] = ...) -> None: ...
+    experiment_id: str
+    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_common_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., metric_columns: _Optional[_Union[_common_pb2.MetricColumns, _Mapping]] = ..., experiment_id: _Optional[str] = ...) -> None: ...

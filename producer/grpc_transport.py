@@ -1,0 +1,216 @@
+"""gRPC adapter: publishes events through the gateway's ``WriteService``.
+
+Consecutive params/tags/metrics events go up one client stream (``LogStream``), metrics
+in the columnar ``MetricColumns`` form; run and experiment events are unary calls, in
+order.  The gateway stamps its own producer id and sequence (this transport's events
+are re-stamped there), so resends through the gateway are at-least-once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from runstream.proto import events as ev
+from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
+
+from .errors import (
+    AuthenticationError,
+    BrokerUnavailableError,
+    FieldProblem,
+    ProducerError,
+    ValidationError,
+)
+from .validation import MAX_PARAMS_TAGS_PER_BATCH
+from .write_token import WriteToken
+
+_RETRIABLE = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.CANCELLED,
+)
+_LOG_PAYLOADS = (ev.MetricsLogged, ev.ParamsLogged, ev.TagsSet)
+_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class _Done:
+    def __init__(self, token: WriteToken) -> None:
+        self._token = token
+
+    def result(self, timeout: float | None = None) -> WriteToken:
+        return self._token
+
+
+def _columns(payload: ev.MetricsLogged) -> common_pb2.MetricColumns:
+    return common_pb2.MetricColumns(
+        keys=list(payload.keys),
+        key_index=np.ascontiguousarray(payload.key_index, dtype="<u2").tobytes(),
+        values=np.ascontiguousarray(payload.values, dtype="<f8").tobytes(),
+        steps=np.ascontiguousarray(payload.steps, dtype="<i8").tobytes(),
+        timestamps=np.ascontiguousarray(payload.timestamps, dtype="<i8").tobytes(),
+    )
+
+
+def log_requests(event: ev.RunEvent) -> Iterator[write_pb2.LogBatchRequest]:
+    """LogBatch requests for a params/tags/metrics event (row limits respected)."""
+    payload = event.payload
+    base = {"run_id": event.run_id, "experiment_id": event.experiment_id}
+    if isinstance(payload, ev.MetricsLogged):
+        yield write_pb2.LogBatchRequest(**base, metric_columns=_columns(payload))
+        return
+    assert isinstance(payload, ev.ParamsLogged | ev.TagsSet)
+    pairs = list(zip(payload.keys, payload.values, strict=True))
+    for start in range(0, len(pairs), MAX_PARAMS_TAGS_PER_BATCH):
+        part = pairs[start : start + MAX_PARAMS_TAGS_PER_BATCH]
+        if isinstance(payload, ev.ParamsLogged):
+            yield write_pb2.LogBatchRequest(
+                **base, params=[common_pb2.Param(key=k, value=v) for k, v in part]
+            )
+        else:
+            yield write_pb2.LogBatchRequest(
+                **base, tags=[common_pb2.Tag(key=k, value=v) for k, v in part]
+            )
+
+
+class GrpcTransport:
+    """A :class:`~runstream.producer.transport.Transport` through the gateway."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        tls: bool = False,
+        token: str | None = None,
+        tls_ca: str | None = None,
+        timeout_s: float = 10.0,
+        max_event_bytes: int = 900_000,
+    ) -> None:
+        self._address = address
+        self._tls = tls
+        options = [
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ]
+        if tls:
+            root = Path(tls_ca).read_bytes() if tls_ca else None
+            credentials = grpc.ssl_channel_credentials(root_certificates=root)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
+        self._stub = write_pb2_grpc.WriteServiceStub(self._channel)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+        self._timeout = timeout_s
+
+    @property
+    def target(self) -> str:
+        return f"{'grpcs' if self._tls else 'grpc'}://{self._address}"
+
+    def _error(self, exc: grpc.RpcError) -> ProducerError:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
+        name = code.name if code is not None else "UNKNOWN"
+        if code in _RETRIABLE:
+            return BrokerUnavailableError(self.target, f"{name}: {details}")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return ValidationError([FieldProblem("request", details)])
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return AuthenticationError(f"the gateway at {self.target} refused the call: {details}")
+        return ProducerError(f"the gateway at {self.target} answered {name}: {details}")
+
+    def _call(self, method: Any, request: Any, timeout: float) -> Any:
+        try:
+            return method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+
+    def _unary(self, event: ev.RunEvent, timeout: float) -> WriteToken:
+        p = event.payload
+        s = self._stub
+        rid, eid = event.run_id, event.experiment_id
+        if isinstance(p, ev.ExperimentCreated):
+            tags = [common_pb2.Tag(key=k, value=v) for k, v in p.tags.items()]
+            request: Any = write_pb2.CreateExperimentRequest(
+                name=p.name, artifact_location=p.artifact_location, tags=tags, experiment_id=eid
+            )
+            response = self._call(s.CreateExperiment, request, timeout)
+        elif isinstance(p, ev.ExperimentRenamed):
+            request = write_pb2.RenameExperimentRequest(experiment_id=eid, new_name=p.name)
+            response = self._call(s.RenameExperiment, request, timeout)
+        elif isinstance(p, ev.ExperimentDeleted | ev.ExperimentRestored):
+            deleted = isinstance(p, ev.ExperimentDeleted)
+            method = s.DeleteExperiment if deleted else s.RestoreExperiment
+            response = self._call(method, write_pb2.ExperimentRef(experiment_id=eid), timeout)
+        elif isinstance(p, ev.ExperimentTagSet):
+            request = write_pb2.SetExperimentTagRequest(experiment_id=eid, key=p.key, value=p.value)
+            response = self._call(s.SetExperimentTag, request, timeout)
+        elif isinstance(p, ev.RunCreated):
+            tags = [common_pb2.Tag(key=k, value=v) for k, v in p.tags.items()]
+            request = write_pb2.CreateRunRequest(
+                experiment_id=eid,
+                run_name=p.run_name,
+                user_id=p.user_id,
+                start_time=p.start_time,
+                tags=tags,
+                parent_run_id=p.parent_run_id,
+                run_id=rid,
+            )
+            response = self._call(s.CreateRun, request, timeout)
+        elif isinstance(p, ev.RunUpdated):
+            request = write_pb2.UpdateRunRequest(run_id=rid, experiment_id=eid)
+            if p.status is not None:
+                request.status = common_pb2.RunStatus.Value(p.status)
+            if p.end_time is not None:
+                request.end_time = p.end_time
+            if p.run_name is not None:
+                request.run_name = p.run_name
+            response = self._call(s.UpdateRun, request, timeout)
+        elif isinstance(p, ev.RunDeleted | ev.RunRestored):
+            method = s.DeleteRun if isinstance(p, ev.RunDeleted) else s.RestoreRun
+            response = self._call(method, write_pb2.RunRef(run_id=rid, experiment_id=eid), timeout)
+        elif isinstance(p, ev.TagDeleted):
+            request = write_pb2.DeleteTagRequest(run_id=rid, key=p.key, experiment_id=eid)
+            response = self._call(s.DeleteTag, request, timeout)
+        else:
+            raise ProducerError(f"no gateway call for {type(p).__name__}")
+        return WriteToken.from_proto(response.token)
+
+    def _stream(self, events: Sequence[ev.RunEvent], timeout: float) -> WriteToken:
+        requests = [r for event in events for r in log_requests(event)]
+        if len(requests) == 1:
+            response = self._call(self._stub.LogBatch, requests[0], timeout)
+        else:
+            response = self._call(self._stub.LogStream, iter(requests), timeout)
+        return WriteToken.from_proto(response.token)
+
+    def publish(self, events: Sequence[ev.RunEvent], timeout: float | None = None) -> WriteToken:
+        wait = self._timeout if timeout is None else timeout
+        token = WriteToken()
+        run: list[ev.RunEvent] = []
+        for event in events:
+            if isinstance(event.payload, _LOG_PAYLOADS):
+                run.append(event)
+                continue
+            if run:
+                token = token.merge(self._stream(run, wait))
+                run = []
+            token = token.merge(self._unary(event, wait))
+        if run:
+            token = token.merge(self._stream(run, wait))
+        return token
+
+    def submit(self, events: Sequence[ev.RunEvent]) -> _Done:
+        return _Done(self.publish(events))
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+    def close(self, timeout: float | None = None) -> None:
+        self._channel.close()

@@ -1,0 +1,119 @@
+"""Identifiers and event headers: experiment ids derived from names, run ids, default run
+names, the clock, and the per-producer sequence (:class:`EventStamper`)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+
+from runstream.proto.events import Payload, RunEvent
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+_ADJECTIVES = (
+    "amber",
+    "bold",
+    "brave",
+    "calm",
+    "clever",
+    "crisp",
+    "eager",
+    "gentle",
+    "glad",
+    "keen",
+    "lucid",
+    "merry",
+    "nimble",
+    "quiet",
+    "rapid",
+    "sharp",
+    "silent",
+    "steady",
+    "swift",
+    "vivid",
+)
+_NOUNS = (
+    "badger",
+    "cat",
+    "crane",
+    "deer",
+    "falcon",
+    "finch",
+    "fox",
+    "hare",
+    "heron",
+    "lark",
+    "lynx",
+    "moth",
+    "otter",
+    "owl",
+    "panda",
+    "robin",
+    "seal",
+    "stork",
+    "swan",
+    "wolf",
+)
+
+
+def experiment_id_for_name(name: str) -> str:
+    """A deterministic experiment id for ``name``: every process that names the same
+    experiment gets the same id, without a round trip.  ``Default`` is ``"0"``.
+
+    The id is the decimal form of the first 63 bits of SHA-256 of the UTF-8 name.
+    """
+    if name == DEFAULT_EXPERIMENT_NAME:
+        return DEFAULT_EXPERIMENT_ID
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    number = int.from_bytes(digest[:8], "big") >> 1
+    return str(number or 1)
+
+
+def new_run_id() -> str:
+    """32 lowercase hex characters (uuid4), as MLflow."""
+    return uuid.uuid4().hex
+
+
+def new_producer_id() -> str:
+    return uuid.uuid4().hex
+
+
+def default_run_name() -> str:
+    """An MLflow-style name such as ``swift-otter-417``."""
+    rng = random.SystemRandom()
+    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000)}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class EventStamper:
+    """Builds event headers for one producer identity: ``seq`` counts from 0 without gaps
+    in the order events are stamped.  Not thread-safe: one stamping thread, or a lock."""
+
+    def __init__(self, producer_id: str | None = None, first_seq: int = 0) -> None:
+        self.producer_id = producer_id or new_producer_id()
+        self._seq = first_seq
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def stamp(
+        self, run_id: str, experiment_id: str, payload: Payload, client_ts: int | None = None
+    ) -> RunEvent:
+        seq = self._seq
+        self._seq = seq + 1
+        return RunEvent(
+            event_id=uuid.uuid4().hex,
+            run_id=run_id,
+            experiment_id=experiment_id,
+            producer_id=self.producer_id,
+            seq=seq,
+            client_ts=now_ms() if client_ts is None else client_ts,
+            payload=payload,
+        )
