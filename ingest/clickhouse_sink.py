@@ -1,0 +1,268 @@
+"""ClickHouse adapter: the one module that talks to ClickHouse (chDB or a server).
+
+:class:`ClickHouseStore` writes partition batches (one column-oriented insert per table,
+each with the batch's insert deduplication token), keeps intents and applied offsets, and
+reads entity states.  It opens its own clickhouse-connect client: on a chDB directory
+several clients in one process work in parallel, so the worker can share the directory
+with the query service of the same process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from .batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
+from .errors import SinkBackpressure, SinkError, SinkUnavailable
+from .migrations import apply_migrations
+from .settings import ClickHouseTarget
+from .state import EXPERIMENT_COLUMNS, RUN_COLUMNS, ExperimentState, RunState
+
+try:  # Arrow (a dependency of chDB) inserts dictionary-encoded strings 2-3x faster
+    import pyarrow as pa
+except ImportError:  # pragma: no cover - then strings go as Python lists
+    pa = None
+
+logger = logging.getLogger(__name__)
+
+# ClickHouse error codes after which a later retry may succeed.
+_BACKPRESSURE_CODES = frozenset({159, 202, 241, 252})  # timeout, queries, memory, parts
+_UNAVAILABLE_CODES = frozenset(
+    {3, 209, 210, 242}
+)  # unexpected EOF, socket timeout, network, readonly
+_CODE_RE = re.compile(r"Code: (\d+)")
+_CHUNK = 10_000
+
+InsertObserver = Callable[[str, float, int], None]  # table, seconds, rows
+T = TypeVar("T")
+
+
+def translate(exc: BaseException, doing: str) -> SinkError:
+    """A clickhouse-connect or chDB exception as one of ours."""
+    message = f"{doing}: {exc}"
+    if isinstance(exc, OperationalError):
+        return SinkUnavailable(message)
+    match = _CODE_RE.search(str(exc))
+    code = int(match.group(1)) if match else None
+    if code in _BACKPRESSURE_CODES:
+        return SinkBackpressure(message)
+    if code in _UNAVAILABLE_CODES or "EmbeddedServer" in str(exc):
+        return SinkUnavailable(message)
+    return SinkError(message)
+
+
+def open_client(target: ClickHouseTarget, *, create_database: bool = True) -> Any:
+    """A clickhouse-connect client whose default database is ``target.database``."""
+    try:
+        if create_database:
+            admin = clickhouse_connect.get_client(dsn=target.dsn)
+            try:
+                admin.command(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
+            finally:
+                admin.close()
+        return clickhouse_connect.get_client(dsn=target.dsn, database=target.database)
+    except (ClickHouseError, RuntimeError, OSError) as exc:
+        raise translate(exc, f"cannot open ClickHouse target {target.dsn}") from exc
+
+
+def database_exists(target: ClickHouseTarget) -> bool:
+    try:
+        client = clickhouse_connect.get_client(dsn=target.dsn)
+        try:
+            return bool(client.command(f"EXISTS DATABASE `{target.database}`"))
+        finally:
+            client.close()
+    except (ClickHouseError, RuntimeError, OSError) as exc:
+        raise translate(exc, f"cannot open ClickHouse target {target.dsn}") from exc
+
+
+class ClickHouseStore:
+    """Sink, progress store and state store on one ClickHouse database."""
+
+    def __init__(
+        self, target: ClickHouseTarget, *, on_insert: InsertObserver | None = None
+    ) -> None:
+        self.target = target
+        self._on_insert = on_insert
+        self._client = open_client(target)
+        self._lock = threading.Lock()  # one client: calls are serialised anyway
+        # clickhouse-connect imports pandas lazily on its first insert (~0.4 s): pay it now.
+        with contextlib.suppress(ImportError):
+            importlib.import_module("pandas")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing is best effort
+            logger.debug("closing the ClickHouse client failed", exc_info=True)
+
+    def _call(self, doing: str, fn: Callable[[], T]) -> T:
+        try:
+            with self._lock:
+                return fn()
+        except (ClickHouseError, RuntimeError, OSError) as exc:
+            raise translate(exc, doing) from exc
+
+    def command(self, sql: str) -> None:
+        self._call("command", lambda: self._client.command(sql))
+
+    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        result = self._call("query", lambda: self._client.query(sql, parameters=parameters))
+        return [tuple(r) for r in result.result_rows]
+
+    def migrate(self) -> list[int]:
+        """Create or upgrade the tables; returns the migration versions applied now."""
+        return apply_migrations(self)
+
+    def _insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Sequence[Any],
+        rows: int,
+        token: str | None = None,
+    ) -> None:
+        settings = {"insert_deduplication_token": token} if token else None
+        started = time.perf_counter()
+        if any(isinstance(c, DictColumn) for c in data):
+            if pa is not None:
+                arrow = pa.Table.from_arrays([_arrow(c) for c in data], names=list(columns))
+                self._call(
+                    f"insert into {table}",
+                    lambda: self._client.insert_arrow(table, arrow, settings=settings),
+                )
+                self._observe(table, started, rows)
+                return
+            data = [c.expand() if isinstance(c, DictColumn) else c for c in data]
+        self._call(
+            f"insert into {table}",
+            lambda: self._client.insert(
+                table, data, column_names=list(columns), column_oriented=True, settings=settings
+            ),
+        )
+        self._observe(table, started, rows)
+
+    def _observe(self, table: str, started: float, rows: int) -> None:
+        if self._on_insert is not None:
+            self._on_insert(table, time.perf_counter() - started, rows)
+
+    # -- Sink -------------------------------------------------------------------------------
+
+    def write(self, batch: PartitionBatch) -> None:
+        """One insert per table, in :data:`~.batch.TABLE_ORDER`, each with its token."""
+        by_name = {t.table: t for t in batch.tables}
+        for name in TABLE_ORDER:
+            t = by_name.get(name)
+            if t is not None and t.rows:
+                self._insert(t.table, t.columns, t.data, t.rows, batch.token(t.table))
+
+    # -- ProgressStore ----------------------------------------------------------------------
+
+    def read_progress(self, topic: str, partitions: Collection[int]) -> dict[int, Progress]:
+        params = {"topic": topic, "partitions": sorted(partitions)}
+        offsets = dict(
+            self.rows(
+                "SELECT partition, max(next_offset) FROM ingest_offsets "
+                "WHERE topic = {topic:String} AND partition IN {partitions:Array(Int32)} "
+                "GROUP BY partition",
+                params,
+            )
+        )
+        intents = {
+            int(p): Intent(topic, int(p), int(first), int(end))
+            for p, first, end in self.rows(
+                "SELECT partition, argMax(first_offset, end_offset), max(end_offset) "
+                "FROM ingest_batches "
+                "WHERE topic = {topic:String} AND partition IN {partitions:Array(Int32)} "
+                "GROUP BY partition",
+                params,
+            )
+        }
+        return {
+            p: Progress(
+                int(offsets[p]) if p in offsets else None,
+                intents.get(p),
+            )
+            for p in partitions
+        }
+
+    def write_intents(self, intents: Sequence[Intent]) -> None:
+        if intents:
+            columns = ("topic", "partition", "first_offset", "end_offset")
+            data = [
+                [i.topic for i in intents],
+                [i.partition for i in intents],
+                [i.first for i in intents],
+                [i.end for i in intents],
+            ]
+            self._insert("ingest_batches", columns, data, len(intents))
+
+    def write_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+        if offsets:
+            parts = sorted(offsets)
+            data = [[topic] * len(parts), parts, [offsets[p] for p in parts]]
+            self._insert("ingest_offsets", ("topic", "partition", "next_offset"), data, len(parts))
+
+    # -- StateStore -------------------------------------------------------------------------
+
+    def load_runs(self, run_ids: Collection[str]) -> dict[str, RunState]:
+        found: dict[str, RunState] = {}
+        for chunk in _chunks(run_ids):
+            for row in self.rows(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id IN {{ids:Array(String)}} "
+                "ORDER BY version DESC LIMIT 1 BY run_id",
+                {"ids": chunk},
+            ):
+                state = RunState(*row)
+                found[state.run_id] = state
+        return found
+
+    def load_params(self, run_ids: Collection[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+        for chunk in _chunks(run_ids):
+            for run_id, key, value in self.rows(
+                "SELECT run_id, key, any(value) FROM params WHERE run_id IN {ids:Array(String)} "
+                "GROUP BY run_id, key",
+                {"ids": chunk},
+            ):
+                found[run_id][key] = value
+        return found
+
+    def load_experiments(self, experiment_ids: Collection[str]) -> dict[str, ExperimentState]:
+        found: dict[str, ExperimentState] = {}
+        for chunk in _chunks(experiment_ids):
+            for row in self.rows(
+                f"SELECT {', '.join(EXPERIMENT_COLUMNS)} FROM experiments "
+                "WHERE experiment_id IN {ids:Array(String)} "
+                "ORDER BY version DESC LIMIT 1 BY experiment_id",
+                {"ids": chunk},
+            ):
+                state = ExperimentState(*row)
+                found[state.experiment_id] = state
+        return found
+
+
+def _arrow(column: Any) -> Any:
+    if isinstance(column, DictColumn):
+        return pa.DictionaryArray.from_arrays(
+            pa.array(column.codes, type=pa.int32()),
+            pa.array(list(column.dictionary), type=pa.string()),
+        )
+    return pa.array(column)
+
+
+def _chunks(items: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(items)
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i : i + _CHUNK]

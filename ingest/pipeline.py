@@ -1,0 +1,466 @@
+"""Buffers records per partition, cuts them into batches and writes them exactly once.
+
+The flush protocol (``docs/ingest.md``, "Exactly once"), for the partitions it flushes:
+
+1. project each partition's records [first, end) into a :class:`~.batch.PartitionBatch`;
+2. send the dead letters (at least once) and wait for Kafka's acknowledgement;
+3. record every batch's intent (topic, partition, first, end) in ``ingest_batches``;
+4. write each batch: one insert per table, token ``topic:partition:first:end:table``;
+5. record ``ingest_offsets`` (next offset = end), then commit the offsets to the group.
+
+When a partition is assigned, the last intent and the applied offset are read back: an
+intent past the applied offset means a batch may be partly written, and exactly that
+range is rebuilt (same rows, same tokens: ClickHouse drops the inserts that had landed)
+before the partition goes on.  A failed flush is handled the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from runstream.proto import events as ev
+
+from .batch import Intent, PartitionBatch
+from .errors import RETRYABLE, IngestError
+from .observability import IngestMetrics
+from .ports import DeadLetterSink, Source, Store
+from .projection import project
+from .records import SourceRecord
+from .settings import BatchSettings
+from .state import PartitionState
+
+logger = logging.getLogger(__name__)
+
+Checkpoint = Callable[[str], None]
+_MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class PartitionBuffer:
+    """Records of one partition not yet written, from ``next_offset`` on."""
+
+    partition: int
+    next_offset: int
+    rebuild_end: int | None = None  # rebuilding the intent [next_offset, rebuild_end)
+    stop_at: int | None = None  # replay: nothing at or past this offset
+    records: list[SourceRecord] = field(default_factory=list)
+    points: int = 0
+    opened_at: float | None = None
+
+    @property
+    def last_offset(self) -> int:
+        return self.records[-1].offset if self.records else self.next_offset - 1
+
+    def add(self, record: SourceRecord, now: float) -> bool:
+        if record.offset <= self.last_offset:
+            return False  # fetched again after a seek
+        if self.stop_at is not None and record.offset >= self.stop_at:
+            return False
+        if not self.records:
+            self.opened_at = now
+            if self.rebuild_end is not None and record.offset > self.next_offset:
+                logger.error(
+                    "cannot rebuild batch exactly topic=%s partition=%d first=%d end=%d: "
+                    "offsets up to %d are gone (retention?)",
+                    record.topic, self.partition, self.next_offset, self.rebuild_end,
+                    record.offset - 1,
+                )  # fmt: skip
+        self.records.append(record)
+        self.points += record.points
+        return True
+
+    def _reached(self, end: int | None, position: int | None) -> bool:
+        if end is None:
+            return False
+        return self.last_offset >= end - 1 or (position is not None and position >= end)
+
+    def complete_cut(self, position: int | None) -> int | None:
+        """The fixed end of the next batch once every record below it is here."""
+        if self.rebuild_end is not None:
+            return self.rebuild_end if self._reached(self.rebuild_end, position) else None
+        if self.stop_at is not None and self.next_offset < self.stop_at:
+            return self.stop_at if self._reached(self.stop_at, position) else None
+        return None
+
+    @property
+    def waiting_for_rebuild(self) -> bool:
+        return self.rebuild_end is not None
+
+    def take(
+        self, now: float, cut: int | None, max_points: int = 0, max_events: int = 0
+    ) -> tuple[int, int, list[SourceRecord]] | None:
+        """The next batch (first, end, records), removed from the buffer.  Without a fixed
+        ``cut`` the batch stops once it holds ``max_points`` points or ``max_events``
+        records (0: no bound); the records after it stay for the next batch."""
+        first = self.next_offset
+        if cut is not None:
+            end = cut
+            batch = [r for r in self.records if r.offset < end]
+        elif self.records:
+            taken, points = 0, 0
+            for r in self.records:
+                taken += 1
+                points += r.points
+                if (max_points and points >= max_points) or (max_events and taken >= max_events):
+                    break
+            batch = self.records[:taken]
+            end = batch[-1].offset + 1
+        else:
+            return None
+        rest = self.records[len(batch) :]
+        self.records = rest
+        self.points = sum(r.points for r in rest)
+        self.opened_at = now if rest else None
+        self.next_offset = end
+        self.rebuild_end = None
+        return first, end, batch
+
+
+class Pipeline:
+    """Drives one source into one store, for the worker and for replay alike."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: Store,
+        dead_letters: DeadLetterSink | None,
+        *,
+        batch: BatchSettings,
+        metrics: IngestMetrics,
+        cache_runs: int = 100_000,
+        start_offsets: Mapping[int, int] | None = None,
+        stop_offsets: Mapping[int, int] | None = None,
+        checkpoint: Checkpoint | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pipelined: bool = True,
+    ) -> None:
+        self.source = source
+        self.topic = source.topic
+        self.store = store
+        self.dead_letters = dead_letters
+        self.batch = batch
+        self.metrics = metrics
+        self.buffers: dict[int, PartitionBuffer] = {}
+        self.applied: dict[int, int] = {}  # next offset to apply, per partition
+        self._cache_runs = cache_runs
+        self._states: dict[int, PartitionState] = {}
+        self._start_offsets = dict(start_offsets or {})
+        self._stop_offsets = dict(stop_offsets or {})
+        self._checkpoint = checkpoint or (lambda step: None)
+        self._clock = clock
+        self._unrecovered: set[int] = set()
+        self._retry_at = 0.0
+        self._backoff = 0.5
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="runstream-ingest-writer")
+            if pipelined
+            else None
+        )
+        self._inflight: tuple[Future[None], list[PartitionBatch], float] | None = None
+        self._throttled: set[int] = set()
+
+    # -- assignment --------------------------------------------------------------------------
+
+    def assign(self, partitions: Collection[int]) -> None:
+        """Partitions handed to us.  Only marks them: :meth:`recover` (run by :meth:`tick`
+        in the caller's thread) reads their progress and seeks.  Safe in a rebalance
+        callback, which must not call blocking consumer APIs."""
+        self._unrecovered |= set(partitions) - set(self.buffers)
+        self._retry_at = 0.0
+
+    def revoke(self, partitions: Collection[int]) -> None:
+        """Partitions taken away.  Called from the rebalance callback, before the group
+        hands them to another member: what they buffered is written to ClickHouse (no
+        consumer call, no commit: the next owner follows ``ingest_offsets``)."""
+        pending = [p for p in partitions if p in self.buffers and self.buffers[p].records]
+        try:
+            self._finish_inflight(in_rebalance=True)
+            if pending:
+                self.flush(pending, in_rebalance=True)
+        except IngestError as exc:
+            logger.warning("could not flush revoked partitions %s: %s", pending, exc)
+        for p in partitions:
+            self.buffers.pop(p, None)
+            self._states.pop(p, None)
+            self.applied.pop(p, None)
+            self._unrecovered.discard(p)
+            self._throttled.discard(p)
+
+    @property
+    def unrecovered(self) -> frozenset[int]:
+        return frozenset(self._unrecovered)
+
+    def recover(self) -> bool:
+        """Seek every unrecovered partition to where its database says; False to retry."""
+        parts = sorted(self._unrecovered)
+        if not parts:
+            return True
+        if self._clock() < self._retry_at:
+            return False
+        try:
+            progress = self.store.read_progress(self.topic, parts)
+            missing = [
+                p for p in parts if progress[p].next_offset is None and progress[p].intent is None
+            ]
+            begins = self.source.beginning_offsets(
+                [p for p in missing if p not in self._start_offsets]
+            )
+            for p in parts:
+                self._recover_one(p, progress[p].incomplete, progress[p].next_offset, begins)
+        except RETRYABLE as exc:
+            self._fail(parts, f"cannot read progress: {exc}")
+            self.source.pause(parts)
+            return False
+        self.source.resume(parts)
+        self._unrecovered.clear()
+        self._backoff = 0.5
+        return True
+
+    def _recover_one(
+        self, p: int, incomplete: Intent | None, next_offset: int | None, begins: Mapping[int, int]
+    ) -> None:
+        rebuild_end: int | None = None
+        if incomplete is not None:
+            start, rebuild_end = incomplete.first, incomplete.end
+            self.metrics.rebuilt.labels(self.topic).inc()
+            logger.warning(
+                "rebuilding batch topic=%s partition=%d first=%d end=%d (applied up to %s)",
+                self.topic, p, start, rebuild_end, next_offset,
+            )  # fmt: skip
+        elif next_offset is not None:
+            start = next_offset
+        elif p in self._start_offsets:
+            start = self._start_offsets[p]
+        else:
+            start = begins[p]
+        committed = self.source.committed(p)
+        if committed is not None and committed > start and incomplete is None:
+            logger.warning(
+                "group offset ahead of the database topic=%s partition=%d committed=%d "
+                "database=%d: following the database",
+                self.topic, p, committed, start,
+            )  # fmt: skip
+        elif incomplete is None and next_offset is not None and (committed or 0) < next_offset:
+            # a crash between ingest_offsets and the commit: bring the group up to date
+            self.source.commit({p: next_offset})
+        self.source.seek(p, start)
+        self.buffers[p] = PartitionBuffer(p, start, rebuild_end, self._stop_offsets.get(p))
+        self._states[p] = PartitionState(self._cache_runs)
+        self.applied[p] = start
+        logger.info("partition assigned topic=%s partition=%d offset=%d", self.topic, p, start)
+
+    def _fail(self, partitions: Collection[int], why: str) -> None:
+        """Drop what the partitions buffered; they recover (after a pause) from the database.
+        Makes no consumer call: it may run inside a rebalance callback."""
+        for p in partitions:
+            self.buffers.pop(p, None)
+            self._states.pop(p, None)
+        self._unrecovered |= set(partitions) & (set(self.applied) | self._unrecovered)
+        self._retry_at = self._clock() + self._backoff
+        logger.warning(
+            "write path unavailable, retrying in %.1f s topic=%s partitions=%s: %s",
+            self._backoff, self.topic, sorted(partitions), why,
+        )  # fmt: skip
+        self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
+        self.metrics.retries.labels(self.topic).inc()
+
+    # -- records -----------------------------------------------------------------------------
+
+    def handle(self, records: Sequence[SourceRecord]) -> None:
+        now = self._clock()
+        for record in records:
+            buffer = self.buffers.get(record.partition)
+            if buffer is not None:
+                buffer.add(record, now)
+
+    @property
+    def pending_points(self) -> int:
+        return sum(b.points for b in self.buffers.values())
+
+    def due(self, force: bool = False) -> list[int]:
+        """Partitions whose batch should be written now."""
+        now = self._clock()
+        ready: list[int] = []
+        normal: list[int] = []
+        for p, b in sorted(self.buffers.items()):
+            if b.complete_cut(self.source.position(p)) is not None:
+                ready.append(p)
+            elif b.records and not b.waiting_for_rebuild:
+                normal.append(p)
+        if not normal:
+            return ready
+        bufs = [self.buffers[p] for p in normal]
+        oldest = min(b.opened_at for b in bufs if b.opened_at is not None)
+        if (
+            force
+            or sum(b.points for b in bufs) >= self.batch.max_points
+            or sum(len(b.records) for b in bufs) >= self.batch.max_events
+            or now - oldest >= self.batch.max_interval_s
+        ):
+            return ready + normal
+        return ready
+
+    def tick(self, force: bool = False) -> int:
+        """Recover what needs it and write what is due; returns partitions written."""
+        if self._inflight is not None and self._inflight[0].done():
+            self._finish_inflight(in_rebalance=False)
+        if self._unrecovered and self._clock() < self._retry_at:
+            self.source.pause(sorted(self._unrecovered))
+        self.recover()
+        due = self.due(force)
+        if due:
+            self.flush(due)
+        self._throttle()
+        return len(due)
+
+    def _throttle(self) -> None:
+        """Stop fetching while several batches' worth of records wait to be written."""
+        points = self.pending_points
+        events = sum(len(b.records) for b in self.buffers.values())
+        limit_p, limit_e = 3 * self.batch.max_points, 3 * self.batch.max_events
+        if not self._throttled and (points > limit_p or events > limit_e):
+            self._throttled = set(self.buffers)
+            self.source.pause(sorted(self._throttled))
+        elif (
+            self._throttled and points <= self.batch.max_points and events <= self.batch.max_events
+        ):
+            self.source.resume(sorted((self._throttled - self._unrecovered) & set(self.buffers)))
+            self._throttled = set()
+
+    def drain(self) -> None:
+        """Wait for the write in flight and commit it."""
+        self._finish_inflight(in_rebalance=False)
+
+    def close(self) -> None:
+        """Wait for the writer thread to end (without committing what it wrote)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def flush(self, partitions: Sequence[int], *, in_rebalance: bool = False) -> None:
+        """Write the buffered batches of ``partitions``.
+
+        At most one flush is in flight: a new one first waits for the previous one, so a
+        batch's intent is recorded only after the batch before it is complete.  With a
+        writer thread the ClickHouse inserts overlap the polling of the next records.
+        ``in_rebalance``: called from a rebalance callback, so the write is synchronous
+        and no consumer call (position, commit) is made.
+        """
+        self._finish_inflight(in_rebalance)
+        now = self._clock()
+        takes: list[tuple[int, int, int, list[SourceRecord]]] = []
+        for p in partitions:
+            buffer = self.buffers.get(p)
+            if buffer is None:
+                continue  # dropped by a failed write just now
+            cut = buffer.complete_cut(None if in_rebalance else self.source.position(p))
+            if buffer.waiting_for_rebuild and cut is None:
+                continue  # a rebuilt batch must cover exactly its intent's range
+            taken = buffer.take(now, cut, self.batch.max_points, self.batch.max_events)
+            if taken is not None:
+                takes.append((p, *taken))
+        if not takes:
+            return
+        started = time.perf_counter()
+        try:
+            batches = [self._build(p, first, end, records) for p, first, end, records in takes]
+        except RETRYABLE as exc:
+            if in_rebalance:
+                raise
+            self._fail([t[0] for t in takes], str(exc))
+            return
+        if self._executor is not None and not in_rebalance:
+            self._inflight = (self._executor.submit(self._write, batches), batches, started)
+            return
+        try:
+            self._write(batches)
+        except RETRYABLE as exc:
+            if in_rebalance:
+                raise
+            self._fail([b.partition for b in batches], str(exc))
+            return
+        self._complete(batches, started, in_rebalance)
+
+    def _finish_inflight(self, in_rebalance: bool) -> None:
+        if self._inflight is None:
+            return
+        future, batches, started = self._inflight
+        self._inflight = None
+        try:
+            future.result()
+        except RETRYABLE as exc:
+            self._fail([b.partition for b in batches], str(exc))
+            return
+        self._complete(batches, started, in_rebalance)
+
+    def _complete(
+        self, batches: Sequence[PartitionBatch], started: float, in_rebalance: bool
+    ) -> None:
+        self._checkpoint("commit")
+        if not in_rebalance:
+            self.source.commit({b.partition: b.end for b in batches})
+        for b in batches:
+            if b.partition in self.applied:
+                self.applied[b.partition] = b.end
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
+
+    def _build(self, p: int, first: int, end: int, records: list[SourceRecord]) -> PartitionBatch:
+        state = self._states[p]
+        self._prefetch(state, records)
+        return project(self.topic, p, first, end, records, state)
+
+    def _prefetch(self, state: PartitionState, records: Sequence[SourceRecord]) -> None:
+        """Read from the tables the states this batch needs and the cache lacks."""
+        runs: set[str] = set()
+        param_runs: set[str] = set()
+        experiments: set[str] = set()
+        for r in records:
+            if r.event is None:
+                continue
+            if isinstance(r.event.payload, ev.EXPERIMENT_PAYLOADS):
+                experiments.add(r.event.experiment_id)
+            elif r.event.run_id:
+                runs.add(r.event.run_id)
+                if isinstance(r.event.payload, ev.ParamsLogged):
+                    param_runs.add(r.event.run_id)
+        missing = state.missing_runs(runs)
+        if missing:
+            state.put_runs(self.store.load_runs(missing))
+        missing = state.missing_params(param_runs)
+        if missing:
+            state.put_params(self.store.load_params(missing))
+        missing = state.missing_experiments(experiments)
+        if missing:
+            state.experiments.update(self.store.load_experiments(missing))
+
+    def _write(self, batches: Sequence[PartitionBatch]) -> None:
+        letters = [letter for b in batches for letter in b.dead_letters]
+        self._checkpoint("dead-letters")
+        if letters and self.dead_letters is not None:
+            self.dead_letters.send(letters)
+        for letter in letters:
+            r = letter.record
+            logger.warning(
+                "dead letter topic=%s partition=%d offset=%d reason=%s: %s",
+                r.topic, r.partition, r.offset, letter.poison.reason.value, letter.poison.detail,
+                extra={"topic": r.topic, "partition": r.partition, "offset": r.offset},
+            )  # fmt: skip
+        self._checkpoint("intents")
+        self.store.write_intents([b.intent for b in batches])
+        for b in batches:
+            self._checkpoint(f"batch:{b.partition}")
+            self.store.write(b)
+        self._checkpoint("offsets")
+        self.store.write_offsets(self.topic, {b.partition: b.end for b in batches})
+        for b in batches:
+            self._states[b.partition].apply(b.state)
+            self.metrics.observe_batch(b)
+            logger.debug(
+                "batch written topic=%s partition=%d first=%d end=%d events=%d points=%d",
+                b.topic, b.partition, b.first, b.end, b.events, b.points,
+            )  # fmt: skip

@@ -1,0 +1,95 @@
+"""The ports the worker talks to.  Adapters: ``kafka_source``, ``kafka_dead_letters``,
+``clickhouse_sink``.  Unit tests may plug fakes in here; nothing else does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Protocol
+
+from .batch import Intent, PartitionBatch, Progress
+from .records import DeadLetter, SourceRecord
+from .state import ExperimentState, RunState
+
+# Called by a source when the group hands partitions over (inside ``poll``).
+AssignmentCallback = Callable[[frozenset[int]], None]
+
+
+class Source(Protocol):
+    """Records of one topic, in offset order per partition."""
+
+    @property
+    def topic(self) -> str: ...
+
+    def poll(self, timeout_s: float) -> list[SourceRecord]:
+        """Records fetched so far (may be empty); rebalance callbacks run in here."""
+        ...
+
+    def assignment(self) -> frozenset[int]: ...
+
+    def seek(self, partition: int, offset: int) -> None: ...
+
+    def position(self, partition: int) -> int:
+        """The offset of the next record the source will return for ``partition``."""
+        ...
+
+    def committed(self, partition: int) -> int | None: ...
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Record ``partition -> next offset`` in the consumer group (no-op without one)."""
+        ...
+
+    def end_offsets(self, partitions: Collection[int]) -> dict[int, int]: ...
+
+    def beginning_offsets(self, partitions: Collection[int]) -> dict[int, int]: ...
+
+    def pause(self, partitions: Collection[int]) -> None: ...
+
+    def resume(self, partitions: Collection[int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Deliver and wait for acknowledgement; raises ``DeadLetterError``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Writes partition batches: one insert per table, each with the batch's token.
+
+    Raises ``SinkUnavailable`` or ``SinkBackpressure`` when a retry may succeed.
+    """
+
+    def write(self, batch: PartitionBatch) -> None: ...
+
+
+class ProgressStore(Protocol):
+    """Batch intents and applied offsets, kept beside the tables they describe."""
+
+    def read_progress(self, topic: str, partitions: Collection[int]) -> dict[int, Progress]: ...
+
+    def write_intents(self, intents: Sequence[Intent]) -> None: ...
+
+    def write_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
+        """Record ``partition -> next offset to apply``."""
+        ...
+
+
+class StateStore(Protocol):
+    """Current entity states, read when the worker's cache lacks them."""
+
+    def load_runs(self, run_ids: Collection[str]) -> dict[str, RunState]: ...
+
+    def load_params(self, run_ids: Collection[str]) -> dict[str, dict[str, str]]: ...
+
+    def load_experiments(self, experiment_ids: Collection[str]) -> dict[str, ExperimentState]: ...
+
+
+class Store(Sink, ProgressStore, StateStore, Protocol):
+    """All three ClickHouse-side ports, as one adapter provides them."""
+
+    def close(self) -> None: ...

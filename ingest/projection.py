@@ -1,0 +1,304 @@
+"""The projection: events of one partition batch -> table rows.  Pure: no I/O.
+
+:func:`project` takes the records of offsets [first, end) in order and the partition's
+cached state (already filled with every run and experiment the batch names), and
+returns a :class:`~.batch.PartitionBatch`: the rows per table, the dead letters and the
+state changes.  Rules (``docs/ingest.md``, "Projection"):
+
+* experiment and run events merge into the entity's full state; ``version`` is the
+  offset of the last event applied; an event at or below the stored version was
+  applied before and is skipped (replay is idempotent);
+* params are write-once: the same value again is fine, another value is poison;
+* tags are versioned by offset, a delete writes ``is_deleted = 1``;
+* a param, tag or metric event for a run never created is poison, and so is an event
+  whose ``experiment_id`` header is not the run's experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from runstream.proto import events as ev
+
+from .batch import PartitionBatch, TableData
+from .metric_columns import MetricAccumulator
+from .records import DeadLetter, Poison, PoisonReason, SourceRecord
+from .state import (
+    ACTIVE,
+    DELETED,
+    EXPERIMENT_COLUMNS,
+    RUN_COLUMNS,
+    RUN_STATUSES,
+    ExperimentState,
+    PartitionState,
+    RunState,
+    StateDelta,
+)
+
+TAG_COLUMNS = ("experiment_id", "run_id", "key", "value", "version", "is_deleted")
+EXPERIMENT_TAG_COLUMNS = ("experiment_id", "key", "value", "version", "is_deleted")
+PARAM_COLUMNS = ("experiment_id", "run_id", "key", "value")
+
+
+class _Refused(Exception):
+    def __init__(self, reason: PoisonReason, detail: str) -> None:
+        super().__init__(detail)
+        self.poison = Poison(reason, detail)
+
+
+def project(
+    topic: str,
+    partition: int,
+    first: int,
+    end: int,
+    records: Iterable[SourceRecord],
+    state: PartitionState,
+) -> PartitionBatch:
+    """Rows for the records of offsets [first, end) of one partition (in offset order)."""
+    return _BatchProjector(state).run(topic, partition, first, end, records)
+
+
+class _BatchProjector:
+    def __init__(self, state: PartitionState) -> None:
+        self._state = state
+        self._runs: dict[str, RunState] = {}
+        self._experiments: dict[str, ExperimentState] = {}
+        self._params: dict[str, dict[str, str]] = {}
+        self._param_rows: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        self._tags: dict[tuple[str, str], tuple[str, str, str, str, int, int]] = {}
+        self._experiment_tags: dict[tuple[str, str], tuple[str, str, str, int, int]] = {}
+        self._metrics = MetricAccumulator()
+        self._dead: list[DeadLetter] = []
+        self._events = 0
+        self._skipped = 0
+
+    def run(
+        self, topic: str, partition: int, first: int, end: int, records: Iterable[SourceRecord]
+    ) -> PartitionBatch:
+        for record in records:
+            if not first <= record.offset < end:
+                raise ValueError(f"offset {record.offset} outside the batch [{first}, {end})")
+            if record.event is None:
+                poison = record.poison or Poison(PoisonReason.DECODE_ERROR, "no event")
+                self._dead.append(DeadLetter(record, poison))
+                continue
+            try:
+                if record.key != record.event.kafka_key:
+                    raise _Refused(
+                        PoisonReason.INVALID_EVENT,
+                        f"record key {record.key!r} is not the event's key "
+                        f"{record.event.kafka_key!r}",
+                    )
+                self._apply(record.offset, record.event)
+                self._events += 1
+            except _Refused as refused:
+                self._dead.append(DeadLetter(record, refused.poison))
+        return PartitionBatch(
+            topic=topic,
+            partition=partition,
+            first=first,
+            end=end,
+            tables=self._tables(),
+            dead_letters=tuple(self._dead),
+            events=self._events,
+            points=self._metrics.points,
+            skipped=self._skipped,
+            state=StateDelta(dict(self._runs), self._params, dict(self._experiments)),
+        )
+
+    # -- lookups through this batch's changes ---------------------------------------------
+
+    def _run(self, run_id: str) -> RunState | None:
+        return self._runs.get(run_id) or self._state.run(run_id)
+
+    def _experiment(self, experiment_id: str) -> ExperimentState | None:
+        return self._experiments.get(experiment_id) or self._state.experiments.get(experiment_id)
+
+    def _param(self, run_id: str, key: str) -> str | None:
+        batch = self._params.get(run_id)
+        if batch is not None and key in batch:
+            return batch[key]
+        return self._state.params(run_id).get(key)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _apply(self, offset: int, event: ev.RunEvent) -> None:
+        p = event.payload
+        if isinstance(p, ev.EXPERIMENT_PAYLOADS):
+            self._apply_experiment(offset, event)
+        elif isinstance(p, ev.RunCreated | ev.RunUpdated | ev.RunDeleted | ev.RunRestored):
+            self._apply_run(offset, event)
+        else:
+            run = self._existing_run(event)
+            if isinstance(p, ev.MetricsLogged):
+                self._metrics.add(run.run_id, run.experiment_id, p)
+            elif isinstance(p, ev.ParamsLogged):
+                self._log_params(run, p)
+            elif isinstance(p, ev.TagsSet):
+                _same_length(p.keys, p.values, "tag")
+                for k, v in zip(p.keys, p.values, strict=True):
+                    self._tags[(run.run_id, k)] = (run.experiment_id, run.run_id, k, v, offset, 0)
+            elif isinstance(p, ev.TagDeleted):
+                self._tags[(run.run_id, p.key)] = (
+                    run.experiment_id,
+                    run.run_id,
+                    p.key,
+                    "",
+                    offset,
+                    1,
+                )
+            else:  # pragma: no cover - every payload type is handled above
+                raise _Refused(PoisonReason.INVALID_EVENT, f"unhandled payload {type(p).__name__}")
+
+    def _existing_run(self, event: ev.RunEvent) -> RunState:
+        if not event.run_id:
+            raise _Refused(PoisonReason.INVALID_EVENT, "run event without a run id")
+        run = self._run(event.run_id)
+        if run is None:
+            raise _Refused(PoisonReason.RUN_NOT_FOUND, f"run {event.run_id} was never created")
+        if event.experiment_id and event.experiment_id != run.experiment_id:
+            raise _Refused(
+                PoisonReason.EXPERIMENT_MISMATCH,
+                f"event names experiment {event.experiment_id!r}, run {run.run_id} belongs "
+                f"to experiment {run.experiment_id!r}",
+            )
+        return run
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def _apply_experiment(self, offset: int, event: ev.RunEvent) -> None:
+        p = event.payload
+        exp_id = event.experiment_id
+        if not exp_id:
+            raise _Refused(PoisonReason.INVALID_EVENT, "experiment event without an experiment id")
+        current = self._experiment(exp_id)
+        if current is not None and offset <= current.version:
+            self._skipped += 1
+            return
+        if isinstance(p, ev.ExperimentCreated):
+            if current is not None:
+                raise _Refused(PoisonReason.EXPERIMENT_EXISTS, f"experiment {exp_id} exists")
+            if not p.name:
+                raise _Refused(PoisonReason.INVALID_EVENT, "experiment name is empty")
+            self._experiments[exp_id] = ExperimentState(
+                exp_id,
+                p.name,
+                p.artifact_location,
+                ACTIVE,
+                event.client_ts,
+                event.client_ts,
+                offset,
+            )
+            for k, v in p.tags.items():
+                self._experiment_tags[(exp_id, k)] = (exp_id, k, v, offset, 0)
+            return
+        if current is None:
+            raise _Refused(
+                PoisonReason.EXPERIMENT_NOT_FOUND, f"experiment {exp_id} was never created"
+            )
+        updated = replace(current, last_update_time=event.client_ts, version=offset)
+        if isinstance(p, ev.ExperimentRenamed):
+            if not p.name:
+                raise _Refused(PoisonReason.INVALID_EVENT, "experiment name is empty")
+            updated = replace(updated, name=p.name)
+        elif isinstance(p, ev.ExperimentDeleted):
+            updated = replace(updated, lifecycle_stage=DELETED)
+        elif isinstance(p, ev.ExperimentRestored):
+            updated = replace(updated, lifecycle_stage=ACTIVE)
+        elif isinstance(p, ev.ExperimentTagSet):
+            self._experiment_tags[(exp_id, p.key)] = (exp_id, p.key, p.value, offset, 0)
+        self._experiments[exp_id] = updated
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _apply_run(self, offset: int, event: ev.RunEvent) -> None:
+        p = event.payload
+        if not event.run_id:
+            raise _Refused(PoisonReason.INVALID_EVENT, "run event without a run id")
+        current = self._run(event.run_id)
+        if current is not None and offset <= current.version:
+            self._skipped += 1
+            return
+        if isinstance(p, ev.RunCreated):
+            if current is not None:
+                raise _Refused(PoisonReason.RUN_EXISTS, f"run {event.run_id} exists")
+            if not event.experiment_id:
+                raise _Refused(PoisonReason.INVALID_EVENT, "RunCreated without an experiment id")
+            _check_status(p.status)
+            self._runs[event.run_id] = RunState(
+                run_id=event.run_id, experiment_id=event.experiment_id, run_name=p.run_name,
+                user_id=p.user_id, status=p.status, start_time=p.start_time, end_time=None,
+                artifact_uri=p.artifact_uri, lifecycle_stage=ACTIVE,
+                parent_run_id=p.parent_run_id, deleted_time=None, version=offset,
+            )  # fmt: skip
+            for k, v in p.tags.items():
+                self._tags[(event.run_id, k)] = (event.experiment_id, event.run_id, k, v, offset, 0)
+            return
+        run = self._existing_run(event)
+        updated = replace(run, version=offset)
+        if isinstance(p, ev.RunUpdated):
+            if p.status is not None:
+                _check_status(p.status)
+                updated = replace(updated, status=p.status)
+            if p.end_time is not None:
+                updated = replace(updated, end_time=p.end_time)
+            if p.run_name is not None:
+                updated = replace(updated, run_name=p.run_name)
+        elif isinstance(p, ev.RunDeleted):
+            deleted_time = p.deleted_time or event.client_ts
+            updated = replace(updated, lifecycle_stage=DELETED, deleted_time=deleted_time)
+        elif isinstance(p, ev.RunRestored):
+            updated = replace(updated, lifecycle_stage=ACTIVE, deleted_time=None)
+        self._runs[run.run_id] = updated
+
+    def _log_params(self, run: RunState, p: ev.ParamsLogged) -> None:
+        _same_length(p.keys, p.values, "param")
+        seen: dict[str, str] = {}
+        for k, v in zip(p.keys, p.values, strict=True):
+            old = seen.get(k)
+            if old is None:
+                old = self._param(run.run_id, k)
+            if old is not None and old != v:
+                raise _Refused(
+                    PoisonReason.PARAM_CONFLICT,
+                    f"param {k!r} of run {run.run_id} is {old!r}, event logs {v!r}",
+                )
+            seen[k] = v
+        batch = self._params.setdefault(run.run_id, {})
+        for k, v in seen.items():
+            batch[k] = v
+            self._param_rows[(run.run_id, k)] = (run.experiment_id, run.run_id, k, v)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _tables(self) -> tuple[TableData, ...]:
+        tables = list(self._metrics.tables())
+        tables.append(_rows("params", PARAM_COLUMNS, self._param_rows.values()))
+        tables.append(_rows("tags", TAG_COLUMNS, self._tags.values()))
+        tables.append(
+            _rows("experiment_tags", EXPERIMENT_TAG_COLUMNS, self._experiment_tags.values())
+        )
+        tables.append(
+            _rows("experiments", EXPERIMENT_COLUMNS, (e.row() for e in self._experiments.values()))
+        )
+        tables.append(_rows("runs", RUN_COLUMNS, (r.row() for r in self._runs.values())))
+        return tuple(t for t in tables if t.rows)
+
+
+def _rows(table: str, columns: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> TableData:
+    materialised = list(rows)
+    data = [list(col) for col in zip(*materialised, strict=True)] if materialised else []
+    return TableData(table, columns, data, len(materialised))
+
+
+def _same_length(keys: tuple[str, ...], values: tuple[str, ...], what: str) -> None:
+    if len(keys) != len(values):
+        raise _Refused(
+            PoisonReason.INVALID_EVENT, f"{len(keys)} {what} keys but {len(values)} values"
+        )
+
+
+def _check_status(status: str) -> None:
+    if status not in RUN_STATUSES:
+        raise _Refused(PoisonReason.INVALID_EVENT, f"unknown run status {status!r}")

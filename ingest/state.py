@@ -1,0 +1,140 @@
+"""Entity state the projection merges events into, and the worker's cache of it.
+
+A run's or an experiment's row in ClickHouse holds its full state and the Kafka offset
+of the last event applied (``version``).  The worker keeps recent states in memory, per
+partition (every event of a run or experiment lands in one partition), and reads the
+rest from the tables before projecting a batch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+ACTIVE = "active"
+DELETED = "deleted"
+RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+    parent_run_id: str
+    deleted_time: int | None
+    version: int
+
+    def row(self) -> tuple[object, ...]:
+        """Values in the column order of :data:`RUN_COLUMNS`."""
+        return (
+            self.run_id, self.experiment_id, self.run_name, self.user_id, self.status,
+            self.start_time, self.end_time, self.artifact_uri, self.lifecycle_stage,
+            self.parent_run_id, self.deleted_time, self.version,
+        )  # fmt: skip
+
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
+    "artifact_uri", "lifecycle_stage", "parent_run_id", "deleted_time", "version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentState:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    version: int
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.experiment_id, self.name, self.artifact_location, self.lifecycle_stage,
+            self.creation_time, self.last_update_time, self.version,
+        )  # fmt: skip
+
+
+EXPERIMENT_COLUMNS: tuple[str, ...] = (
+    "experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
+    "last_update_time", "version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelta:
+    """The states a batch changed; merged into the cache once the batch is written."""
+
+    runs: Mapping[str, RunState]
+    params: Mapping[str, Mapping[str, str]]  # run id -> params added by the batch
+    experiments: Mapping[str, ExperimentState]
+
+
+class PartitionState:
+    """Cached states of one partition's runs and experiments (LRU over runs).
+
+    ``params`` holds every param of a cached run; a run that is evicted loses its
+    params too, and both are read again from the tables when needed.
+    """
+
+    def __init__(self, max_runs: int) -> None:
+        self._max_runs = max_runs
+        self._runs: OrderedDict[str, RunState] = OrderedDict()
+        self._params: dict[str, dict[str, str]] = {}
+        self.experiments: dict[str, ExperimentState] = {}
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def run(self, run_id: str) -> RunState | None:
+        state = self._runs.get(run_id)
+        if state is not None:
+            self._runs.move_to_end(run_id)
+        return state
+
+    def params(self, run_id: str) -> Mapping[str, str]:
+        return self._params.get(run_id, {})
+
+    def has_params(self, run_id: str) -> bool:
+        return run_id in self._params
+
+    def missing_runs(self, run_ids: Iterable[str]) -> set[str]:
+        return {r for r in run_ids if r not in self._runs}
+
+    def missing_params(self, run_ids: Iterable[str]) -> set[str]:
+        return {r for r in run_ids if r in self._runs and r not in self._params}
+
+    def missing_experiments(self, ids: Iterable[str]) -> set[str]:
+        return {e for e in ids if e not in self.experiments}
+
+    def put_runs(self, runs: Mapping[str, RunState]) -> None:
+        """Add or replace states.  Never evicts: a batch's states stay until :meth:`trim`."""
+        for run_id, state in runs.items():
+            self._runs[run_id] = state
+            self._runs.move_to_end(run_id)
+
+    def trim(self) -> None:
+        """Evict the least recently used runs (and their params) beyond the limit."""
+        while len(self._runs) > self._max_runs:
+            evicted, _ = self._runs.popitem(last=False)
+            self._params.pop(evicted, None)
+
+    def put_params(self, params: Mapping[str, Mapping[str, str]]) -> None:
+        for run_id, values in params.items():
+            if run_id in self._runs:
+                self._params.setdefault(run_id, {}).update(values)
+
+    def apply(self, delta: StateDelta) -> None:
+        self.put_runs(delta.runs)
+        self.put_params(delta.params)
+        self.experiments.update(delta.experiments)
+        self.trim()

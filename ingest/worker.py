@@ -1,0 +1,263 @@
+"""The ingest worker: a consumer-group member that projects the topic into ClickHouse.
+
+Run it in the foreground with ``IngestWorker(settings).run(stop_event)`` (returns when
+the event is set), or in a thread of another process with ``start()`` / ``stop()``::
+
+    worker = IngestWorker(IngestSettings.from_env())
+    worker.prepare()        # optional: topics and tables exist when it returns
+    worker.start()          # a daemon thread; returns at once
+    worker.wait_ready(60)   # consuming
+    ...
+    worker.stop()           # writes what is buffered, commits, closes
+
+``run(stop_event)`` in a thread of your own works the same way; call ``close()`` after
+the thread ended (or if ``run`` was never called after ``prepare``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from .clickhouse_sink import ClickHouseStore
+from .errors import SourceError
+from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
+from .kafka_source import KafkaSource
+from .observability import IngestMetrics, serve
+from .pipeline import Pipeline
+from .settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+_POLL_S = 0.1
+_LAG_EVERY_S = 2.0
+
+
+class _Aborted(Exception):
+    """Raised at the next step boundary after :meth:`IngestWorker.abort`."""
+
+
+class IngestWorker:
+    def __init__(
+        self, settings: IngestSettings, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = IngestMetrics(settings.topic, registry)
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pipeline: Pipeline | None = None
+        self._lag_at = 0.0
+        self._abort_at: str | None = None  # abort at the next step starting with this
+        self._store: ClickHouseStore | None = None
+        self._dead_letters: KafkaDeadLetters | None = None
+        self._server: Any = None
+        self._lock = threading.Lock()
+
+    # -- thread control ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the worker in a daemon thread of this process."""
+        if self._thread is not None:
+            raise RuntimeError("worker already started")
+        self._thread = threading.Thread(
+            target=self._run_in_thread,
+            name=f"runstream-ingest-{self.settings.topic}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run_in_thread(self) -> None:
+        with contextlib.suppress(BaseException):  # logged and kept in self.error by run()
+            self.run(self._stop)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """True once the worker consumes; False on timeout or when it failed to start."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready.is_set() and not self._done.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._ready.wait(0.05 if remaining is None else min(0.05, remaining))
+        return self._ready.is_set() and self.error is None
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Write what is buffered, commit, close, and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def abort(self, timeout: float | None = 60.0, *, at_step: str | None = None) -> None:
+        """Stop as a crash would: at the next step of the write protocol, writing and
+        committing nothing more.  ``at_step`` (a fault drill) keeps working until the
+        named step is next: ``"dead-letters"``, ``"intents"``, ``"batch"`` (before a
+        partition's inserts), ``"offsets"`` (data written, applied offsets not yet) or
+        ``"commit"``.  A static group member stays in the group until its session times
+        out; its partitions then move to other members, which rebuild any batch it left
+        half written."""
+        self._abort_at = at_step or ""
+        if at_step is None:
+            self._abort.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def applied_offsets(self) -> dict[int, int]:
+        """Next offset to apply per assigned partition (everything below is written)."""
+        if self._pipeline is None:
+            return {}
+        for _ in range(10):  # the worker thread may resize the dict while we copy it
+            try:
+                return dict(self._pipeline.applied)
+            except RuntimeError:
+                continue
+        return {}
+
+    def lag(self) -> int:
+        """Records not yet applied, as of the last lag refresh (every couple of seconds)."""
+        return self.metrics.total_lag()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the topics (unless told not to) and create or migrate the tables.
+        Idempotent; :meth:`run` calls it when nobody did."""
+        with self._lock:
+            if self._store is not None:
+                return
+            s = self.settings
+            if s.create_topics:
+                ensure_topics(
+                    s.kafka,
+                    [
+                        (s.topic, s.partitions, s.replication_factor),
+                        (s.dead_letter_topic, 1, s.replication_factor),
+                    ],
+                )
+            store = ClickHouseStore(s.target, on_insert=self.metrics.observe_insert)
+            try:
+                applied = store.migrate()
+            except BaseException:
+                store.close()
+                raise
+            if applied:
+                logger.info("migrated database %s: versions %s", s.database, applied)
+            self._store = store
+
+    def close(self) -> None:
+        """Release the ClickHouse client, the dead-letter producer and the metrics endpoint.
+        Idempotent; :meth:`run` calls it on its way out."""
+        with self._lock:
+            if self._server is not None:
+                self._server.shutdown()
+                self._server = None
+            if self._dead_letters is not None:
+                self._dead_letters.close()
+                self._dead_letters = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def run(self, stop_event: threading.Event | None = None) -> None:
+        """Consume until ``stop_event`` is set (blocking)."""
+        stop = stop_event if stop_event is not None else self._stop
+        source: KafkaSource | None = None
+        try:
+            pipeline, source = self._open()
+            self._ready.set()
+            logger.info(
+                "ingest worker consuming topic=%s group=%s into %s database %s",
+                self.settings.topic, self.settings.group, self.settings.clickhouse,
+                self.settings.database,
+            )  # fmt: skip
+            while not stop.is_set() and not self._abort.is_set():
+                try:
+                    records = source.poll(_POLL_S)
+                except SourceError as exc:
+                    logger.warning("poll failed, retrying: %s", exc)
+                    time.sleep(1.0)
+                    continue
+                pipeline.handle(records)
+                pipeline.tick()
+                self._refresh_lag(pipeline, source)
+            if not self._abort.is_set():
+                pipeline.tick(force=True)
+                pipeline.drain()
+                logger.info("ingest worker stopped; applied %s", dict(pipeline.applied))
+        except _Aborted as exc:
+            logger.warning("ingest worker aborted before step %s", exc)
+        except BaseException as exc:
+            self.error = exc
+            logger.exception("ingest worker failed")
+            raise
+        finally:
+            if self._pipeline is not None:
+                self._pipeline.close()
+            if source is not None:
+                source.close()
+            self.close()
+            self._done.set()
+
+    def _open(self) -> tuple[Pipeline, KafkaSource]:
+        self.prepare()
+        s = self.settings
+        assert self._store is not None
+        self._dead_letters = KafkaDeadLetters(s.kafka, s.dead_letter_topic)
+        self._server = serve(self.metrics.registry, s.metrics_port)
+        source = KafkaSource.in_group(
+            s.kafka,
+            s.topic,
+            s.group,
+            on_assigned=self._on_assigned,
+            on_revoked=self._on_revoked,
+            instance_id=s.instance_id,
+            session_timeout_ms=s.session_timeout_ms,
+        )
+        self._pipeline = Pipeline(
+            source,
+            self._store,
+            self._dead_letters,
+            batch=s.batch,
+            metrics=self.metrics,
+            cache_runs=s.state_cache_runs,
+            checkpoint=self._checkpoint,
+        )
+        return self._pipeline, source
+
+    def _checkpoint(self, step: str) -> None:
+        if self._abort_at is not None and step.startswith(self._abort_at):
+            self._abort.set()
+            raise _Aborted(step)
+
+    def _on_assigned(self, partitions: frozenset[int]) -> None:
+        logger.info("assigned topic=%s partitions=%s", self.settings.topic, sorted(partitions))
+        if self._pipeline is not None:
+            self._pipeline.assign(partitions)
+
+    def _on_revoked(self, partitions: frozenset[int]) -> None:
+        logger.info("revoked topic=%s partitions=%s", self.settings.topic, sorted(partitions))
+        if self._pipeline is not None and not self._abort.is_set():
+            self._pipeline.revoke(partitions)
+
+    def _refresh_lag(self, pipeline: Pipeline, source: KafkaSource) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < _LAG_EVERY_S:
+            return
+        self._lag_at = now
+        try:
+            ends = source.end_offsets(source.assignment())
+        except SourceError as exc:
+            logger.debug("cannot refresh lag: %s", exc)
+            return
+        self.metrics.set_lag(pipeline.applied, ends)
