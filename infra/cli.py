@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -30,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="INFO",
-        help="logging level for runstream's own loggers (default: INFO)",
+        default=os.environ.get("RUNSTREAM_LOG_LEVEL", "INFO"),
+        help="logging level of runstream's own loggers; other libraries log warnings "
+        "only (env RUNSTREAM_LOG_LEVEL; default INFO)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
@@ -51,10 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    level = logging.getLevelName(str(args.log_level).upper())
+    if not isinstance(level, int):
+        parser.error(f"--log-level: unknown level {args.log_level!r}")
+    # Third-party libraries (kafka-python is chatty) log warnings only; ours at --log-level.
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("runstream").setLevel(level)
     try:
         rc = args.func(args)
     except KeyboardInterrupt:

@@ -1,0 +1,150 @@
+"""The all-in-one local stack: one process, one gRPC port, one embedded ClickHouse.
+
+``runstream up`` starts (1) a local Kafka broker unless one is given, (2) the ingest
+worker as a thread, and (3) one gRPC server that serves both ``WriteService`` (the
+gateway) and ``QueryService``.  chDB locks its data directory to one process, so in
+embedded mode ingest and query must share this process; each opens its own client on the
+same path.  Stopping drains in dependency order: the gRPC server stops taking calls, the
+gateway flushes to Kafka, the ingest worker finishes its batch and commits, the broker
+stops last.  Nothing acknowledged is lost: acknowledged events are in Kafka, and ingest
+resumes from its committed offsets on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import kafka as local_kafka
+from .grpc_server import GrpcServer, GrpcServerOptions
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "runstream.events"
+DEFAULT_DATABASE = "runstream"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What ``runstream up`` needs; every field has a flag and an environment variable."""
+
+    data_dir: Path = field(default_factory=lambda: Path(".runstream"))
+    kafka: str | None = None  # bootstrap servers; None: start a local broker
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    address: str = "127.0.0.1:50051"
+    topic: str = DEFAULT_TOPIC
+    database: str = DEFAULT_DATABASE
+    clickhouse: str | None = None  # None: chdb:///<data_dir>/clickhouse
+    partitions: int = 8
+    auth_tokens: tuple[str, ...] = ()
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        if self.clickhouse:
+            return self.clickhouse
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+
+class Stack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self._kafka: local_kafka.KafkaHandle | None = None
+        self._worker: Any = None
+        self._worker_thread: threading.Thread | None = None
+        self._worker_stop = threading.Event()
+        self._server: GrpcServer | None = None
+        self._gateway: Any = None
+        self._query: Any = None
+        self.bootstrap = settings.kafka or ""
+
+    @property
+    def address(self) -> str:
+        """``host:port`` where WriteService and QueryService listen."""
+        if self._server is None:
+            raise RuntimeError("stack is not started")
+        return self._server.address
+
+    def start(self) -> Stack:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if s.kafka is None:
+                local_kafka.fetch_jars()
+                self._kafka = local_kafka.up(
+                    s.data_dir / "kafka", port=s.kafka_port, controller_port=s.kafka_controller_port
+                )
+                self.bootstrap = self._kafka.bootstrap
+            self._start_ingest()
+            self._start_server()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_ingest(self) -> None:
+        from runstream.ingest import IngestSettings, IngestWorker
+
+        s = self.settings
+        worker = IngestWorker(
+            IngestSettings(
+                kafka=self.bootstrap,
+                topic=s.topic,
+                clickhouse=s.clickhouse_dsn,
+                database=s.database,
+                partitions=s.partitions,
+            )
+        )
+        worker.prepare()  # topics and tables exist before the first write or read
+        self._worker = worker
+        self._worker_thread = threading.Thread(
+            target=worker.run, args=(self._worker_stop,), name="runstream-ingest", daemon=True
+        )
+        self._worker_thread.start()
+
+    def _start_server(self) -> None:
+        from runstream.producer import GatewaySettings, add_gateway
+        from runstream.query import QuerySettings, add_query_service
+
+        s = self.settings
+        server = GrpcServer(GrpcServerOptions(address=s.address, auth_tokens=s.auth_tokens))
+        self._gateway = add_gateway(
+            server.server, GatewaySettings(kafka=self.bootstrap, topic=s.topic)
+        )
+        self._query = add_query_service(
+            server.server,
+            QuerySettings(clickhouse=s.clickhouse_dsn, database=s.database, topic=s.topic),
+        )
+        server.start()
+        self._server = server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=5.0)
+        for component in (self._gateway, self._query):
+            if component is not None:
+                component.close()
+        self._gateway = self._query = None
+        if self._worker_thread is not None:
+            self._worker_stop.set()
+            self._worker_thread.join(timeout=60)
+            if self._worker_thread.is_alive():
+                logger.warning("ingest worker did not stop within 60 s")
+            self._worker_thread = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+        if self._kafka is not None:
+            local_kafka.down(self._kafka.data_dir)
+            self._kafka = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
