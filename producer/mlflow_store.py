@@ -1,0 +1,64 @@
+"""MLflow plugin entry points for the ``runstream://host:port`` scheme.
+
+``pyproject.toml`` names this module in MLflow's entry-point groups:
+
+* ``mlflow.tracking_store``: ``runstream = runstream.producer.mlflow_store:RunstreamStore``
+* ``mlflow.model_registry_store``:
+  ``runstream = runstream.producer.mlflow_store:RunstreamRegistryStore``
+
+MLflow loads entry points while it is still importing itself, so this module imports
+nothing of MLflow at import time: the classes live in ``mlflow_tracking`` and
+``mlflow_registry`` and are imported on first attribute access.  If that access happens
+inside MLflow's own start-up (this module was imported first, and touching MLflow now
+triggers MLflow's registration, which asks for these attributes again), the registry gets
+a small builder that resolves the class when MLflow first builds a store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .mlflow_registry import RunstreamRegistryStore
+    from .mlflow_tracking import RunstreamStore
+
+__all__ = ["RunstreamRegistryStore", "RunstreamStore"]
+
+_IMPLEMENTATIONS = {
+    "RunstreamStore": "runstream.producer.mlflow_tracking",
+    "RunstreamRegistryStore": "runstream.producer.mlflow_registry",
+}
+_resolving = threading.local()
+
+
+def _deferred(name: str) -> Callable[..., Any]:
+    def build(*args: Any, **kwargs: Any) -> Any:
+        return __getattr__(name)(*args, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    return build
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _IMPLEMENTATIONS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if getattr(_resolving, "active", False):
+        return _deferred(name)
+    _resolving.active = True
+    try:
+        # Let MLflow finish importing (and registering its stores) before our classes,
+        # which subclass MLflow's, are defined.
+        importlib.import_module("mlflow.tracking")
+        try:
+            cls = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            # The implementation module is itself mid-import (it was imported first).
+            return _deferred(name)
+    finally:
+        _resolving.active = False
+    globals()[name] = cls
+    return cls
