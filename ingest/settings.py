@@ -36,14 +36,14 @@ DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_TOPIC = "runstream.events"
 DEFAULT_GROUP = "runstream-ingest"
 DEFAULT_DATABASE = "runstream"
-DEFAULT_DATA_DIR = "runstream-data"
+DEFAULT_DATA_DIR = ".runstream/clickhouse"  # the same place as runstream up and query
 
 _DATABASE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 def default_dsn() -> str:
-    """chDB in ``./runstream-data`` (made absolute: chDB compares paths literally)."""
+    """chDB in ``./.runstream/clickhouse`` (made absolute: chDB compares paths literally)."""
     return "chdb://" + str(Path(DEFAULT_DATA_DIR).absolute())
 
 

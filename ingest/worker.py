@@ -189,7 +189,10 @@ class IngestWorker:
                     time.sleep(1.0)
                     continue
                 pipeline.handle(records)
-                pipeline.tick()
+                # An empty poll means we are caught up: write what is pending now rather
+                # than waiting out the batch interval (freshness when idle; under load,
+                # polls return records and batches grow to their size or interval limits).
+                pipeline.tick(force=not records)
                 self._refresh_lag(pipeline, source)
             if not self._abort.is_set():
                 pipeline.tick(force=True)
