@@ -15,13 +15,10 @@ and :func:`status` reports on it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,7 +27,42 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from .errors import (
+    BrokerConfigError,
+    BrokerConflictError,
+    BrokerStartError,
+    FetchError,
+    InfraError,
+    PortInUseError,
+    ToolMissingError,
+)
+from .kafka_probe import (
+    _CHILDREN,
+    _alive,
+    _metadata_answers,
+    _port_answers,
+    _port_free,
+    _stop,
+)
+
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "BrokerConfig",
+    "BrokerConfigError",
+    "BrokerConflictError",
+    "BrokerStartError",
+    "FetchError",
+    "InfraError",
+    "KafkaHandle",
+    "KafkaStatus",
+    "PortInUseError",
+    "ToolMissingError",
+    "down",
+    "fetch_jars",
+    "status",
+    "up",
+]
 
 KAFKA_VERSION = "4.1.0"
 SCALA_BINARY_VERSION = "2.13"
@@ -42,46 +74,6 @@ KAFKA_JAR = f"kafka_{SCALA_BINARY_VERSION}-{KAFKA_VERSION}.jar"
 _HOST = "127.0.0.1"
 _TEMPLATES = "kafka"  # package-data folder beside this module
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
-
-# Brokers started by this process, so their exit can be reaped (no zombies
-# that still look alive) and their Popen objects are not collected early.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class InfraError(Exception):
-    """Base of the errors raised by runstream's local infrastructure.
-
-    ``summary`` is one line; ``detail`` (maybe empty) is the output that explains it.
-    """
-
-    def __init__(self, summary: str, detail: str = "") -> None:
-        super().__init__(f"{summary}\n{detail}" if detail else summary)
-        self.summary = summary
-        self.detail = detail
-
-
-class ToolMissingError(InfraError):
-    """A required program (java, mvn) is missing or too old."""
-
-
-class FetchError(InfraError):
-    """Maven could not fetch the broker's jars."""
-
-
-class PortInUseError(InfraError):
-    """A port the broker needs is taken by another process."""
-
-
-class BrokerConfigError(InfraError, ValueError):
-    """A broker setting is invalid (a port out of range, a malformed heap size)."""
-
-
-class BrokerConflictError(InfraError):
-    """The data directory's broker already runs, with other settings."""
-
-
-class BrokerStartError(InfraError):
-    """The broker failed to start or to answer in time; ``detail`` has its log tail."""
 
 
 def default_lib_dir() -> Path:
@@ -279,25 +271,6 @@ def configured_ports(properties_file: Path) -> tuple[int, int] | None:
     return int(found["PLAINTEXT"]), int(found["CONTROLLER"])
 
 
-def _alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie answers kill(0) but is gone
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _runs_config(pid: int, config: BrokerConfig) -> bool:
     """Whether ``pid`` is the broker of ``config`` (guards against pid reuse)."""
     try:
@@ -314,56 +287,6 @@ def _broker_pid(config: BrokerConfig) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     return pid if _alive(pid) and _runs_config(pid, config) else None
-
-
-def _port_answers(port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((_HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _port_free(port: int) -> bool:
-    # SO_REUSEADDR as the JVM sets it, so sockets in TIME_WAIT do not count.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((_HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _metadata_answers(bootstrap: str) -> bool:
-    """Whether the broker serves cluster metadata with itself registered."""
-    from kafka import KafkaAdminClient  # kafka-python; imported only when needed
-    from kafka.net import KafkaNetClient
-
-    clients: list[KafkaNetClient] = []
-
-    def tracked_client(**configs: object) -> KafkaNetClient:
-        # An admin client whose eager bootstrap fails in __init__ is never
-        # returned: keep its network client to close its IO thread ourselves.
-        clients.append(KafkaNetClient(**configs))
-        return clients[-1]
-
-    admin = None
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="runstream-kafka-probe",
-            bootstrap_timeout_ms=5000, request_timeout_ms=5000, kafka_client=tracked_client,
-        )  # fmt: skip
-        return bool(admin.describe_cluster().get("brokers"))
-    except Exception as exc:  # any client error means "not yet"
-        log.debug("kafka not answering yet on %s: %s", bootstrap, exc)
-        return False
-    finally:
-        if admin is not None:
-            admin.close()
-        else:
-            for client in clients:
-                client.close()
 
 
 def _tail(text: str, lines: int) -> str:
@@ -439,24 +362,6 @@ def _wait_ready(config: BrokerConfig, pid: int, timeout: float) -> None:
                 log_tail(config),
             )
         time.sleep(0.5)
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not _alive(pid)
-
-
-def _stop(pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if _wait_exit(pid, timeout):
-        return
-    log.warning("kafka (pid %d) ignored SIGTERM for %.0f s: killing it", pid, timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _wait_exit(pid, 10)
 
 
 def up(
