@@ -1,0 +1,134 @@
+"""The ClickHouse adapter: clickhouse-connect clients (embedded chDB or a server over HTTP)
+behind the :class:`~runstream.query.ports.SqlPort` port.
+
+A small pool of clients lets requests run in parallel (chDB serialises the calls of one
+client, but several clients on one data directory in one process run concurrently).
+Server-side parameter binding only: the SQL text carries ``{name:Type}`` placeholders.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+
+from .errors import StoreError, StoreUnavailableError
+from .ports import Row
+from .sql_text import Sql
+
+logger = logging.getLogger(__name__)
+
+_NOT_READY = ("UNKNOWN_TABLE", "UNKNOWN_DATABASE", "Code: 60.", "Code: 81.")
+
+
+def _connect(dsn: str, database: str | None) -> Any:
+    kwargs: dict[str, Any] = {"dsn": dsn}
+    if database:
+        kwargs["database"] = database
+    if not dsn.startswith("chdb:"):
+        kwargs["autogenerate_session_id"] = False  # concurrent queries on one client
+    return clickhouse_connect.get_client(**kwargs)
+
+
+class ClickHouseStore:
+    """``SqlPort`` over clickhouse-connect; ``dsn`` is ``chdb:///DIR`` or ``http://host:8123``."""
+
+    def __init__(self, dsn: str, database: str, pool_size: int = 4) -> None:
+        self.dsn = dsn
+        self.database = database
+        self._pool_size = max(1, pool_size)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._pool_size, thread_name_prefix="query-store"
+        )
+        try:
+            bootstrap = _connect(dsn, None)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            bootstrap.close()
+        except ClickHouseError as exc:
+            self._executor.shutdown(wait=False)
+            raise StoreUnavailableError(f"cannot open ClickHouse at {_safe(dsn)}") from exc
+        self._release(self._acquire())  # fail early if the database cannot be used
+
+    def _acquire(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailableError("query store is closed")
+            if len(self._all) < self._pool_size:
+                client = _connect(self.dsn, self.database)
+                self._all.append(client)
+                return client
+        return self._idle.get()
+
+    def _release(self, client: Any) -> None:
+        self._idle.put(client)
+
+    def rows(self, sql: Sql) -> list[Row]:
+        client = self._acquire()
+        try:
+            result = client.query(sql.text, parameters=sql.params, settings=sql.settings or None)
+            return list(result.result_rows)
+        except (DatabaseError, OperationalError) as exc:
+            raise _translate(exc, sql) from exc
+        finally:
+            self._release(client)
+
+    def rows_many(self, statements: Mapping[str, Sql]) -> dict[str, list[Row]]:
+        if len(statements) <= 1:
+            return {name: self.rows(sql) for name, sql in statements.items()}
+        futures = {name: self._executor.submit(self.rows, sql) for name, sql in statements.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+    def command(self, text: str) -> None:
+        client = self._acquire()
+        try:
+            client.command(text)
+        except (DatabaseError, OperationalError) as exc:
+            raise _translate(exc, None) from exc
+        finally:
+            self._release(client)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            clients, self._all = self._all, []
+        self._executor.shutdown(wait=True)
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing a ClickHouse client failed", exc_info=True)
+
+
+def _translate(exc: Exception, sql: Sql | None) -> Exception:
+    text = str(exc)
+    if isinstance(exc, OperationalError):
+        return StoreUnavailableError("ClickHouse is unavailable")
+    if any(marker in text for marker in _NOT_READY):
+        return StoreUnavailableError("the runstream tables do not exist yet (is ingest running?)")
+    logger.error("ClickHouse refused a query: %s\nSQL: %s", text, sql.text if sql else "")
+    return StoreError("query failed (see server log)")
+
+
+def _identifier(name: str) -> str:
+    """The database name from settings, as a quoted identifier (never user input)."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _safe(dsn: str) -> str:
+    """A DSN without credentials, for messages."""
+    scheme, sep, rest = dsn.partition("://")
+    return scheme + sep + rest.rpartition("@")[2] if sep else dsn

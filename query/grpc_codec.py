@@ -1,0 +1,144 @@
+"""Conversions between the read side's types and the runstream.v1 protobuf messages: the
+edge, and the only place that knows both."""
+
+from __future__ import annotations
+
+from runstream.proto.v1 import common_pb2, query_pb2
+
+from .entities import (
+    Experiment,
+    MetricPoint,
+    RankBy,
+    Run,
+    RunSelection,
+    Series,
+    SeriesRequest,
+    StepAggregates,
+    ViewType,
+    WaitToken,
+    XAxis,
+)
+
+_STATUS = {
+    name: common_pb2.RunStatus.Value(name)
+    for name in ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+}
+_RANK_BY = {
+    query_pb2.RANK_BY_UNSPECIFIED: RankBy.LATEST,
+    query_pb2.RANK_BY_LATEST: RankBy.LATEST,
+    query_pb2.RANK_BY_MIN: RankBy.MIN,
+    query_pb2.RANK_BY_MAX: RankBy.MAX,
+}
+
+
+def wait_token(read: query_pb2.ReadOptions) -> tuple[WaitToken | None, float | None]:
+    token = None
+    if read.HasField("write_token") and read.write_token.offsets:
+        token = WaitToken(read.write_token.topic, dict(read.write_token.offsets))
+    timeout = read.wait_timeout_ms / 1000.0 if read.wait_timeout_ms > 0 else None
+    return token, timeout
+
+
+def view_type(value: int) -> ViewType:
+    return ViewType.of(value)
+
+
+def selection(experiment_ids: list[str], filter_string: str, view: int) -> RunSelection:
+    return RunSelection(tuple(experiment_ids), filter_string, ViewType.of(view))
+
+
+def rank_by(value: int) -> RankBy:
+    return _RANK_BY.get(value, RankBy.LATEST)
+
+
+def series_request(
+    req: query_pb2.GetSampledMetricHistoryRequest | query_pb2.GetSampledMetricHistoriesRequest,
+) -> SeriesRequest:
+    return SeriesRequest(
+        key=req.metric_key,
+        max_points=req.max_points,
+        x_axis=XAxis.TIMESTAMP if req.x_axis == query_pb2.X_AXIS_TIMESTAMP else XAxis.STEP,
+        start=req.start if req.HasField("start") else None,
+        end=req.end if req.HasField("end") else None,
+    )
+
+
+def status_value(status: str) -> int:
+    return _STATUS.get(status, common_pb2.RUN_STATUS_UNSPECIFIED)
+
+
+def metric(m: MetricPoint) -> common_pb2.Metric:
+    return common_pb2.Metric(key=m.key, value=m.value, timestamp=m.timestamp, step=m.step)
+
+
+def run(r: Run) -> common_pb2.Run:
+    i = r.info
+    info = common_pb2.RunInfo(
+        run_id=i.run_id,
+        experiment_id=i.experiment_id,
+        run_name=i.run_name,
+        user_id=i.user_id,
+        status=status_value(i.status),
+        start_time=i.start_time,
+        artifact_uri=i.artifact_uri,
+        lifecycle_stage=i.lifecycle_stage,
+    )
+    if i.end_time is not None:
+        info.end_time = i.end_time
+    data = common_pb2.RunData(
+        metrics=[metric(m) for m in r.metrics],
+        params=[common_pb2.Param(key=k, value=v) for k, v in r.params.items()],
+        tags=[common_pb2.Tag(key=k, value=v) for k, v in r.tags.items()],
+    )
+    return common_pb2.Run(info=info, data=data)
+
+
+def experiment(e: Experiment) -> common_pb2.Experiment:
+    return common_pb2.Experiment(
+        experiment_id=e.experiment_id,
+        name=e.name,
+        artifact_location=e.artifact_location,
+        lifecycle_stage=e.lifecycle_stage,
+        creation_time=e.creation_time,
+        last_update_time=e.last_update_time,
+        tags=[common_pb2.Tag(key=k, value=v) for k, v in e.tags.items()],
+    )
+
+
+def series(s: Series) -> query_pb2.MetricSeries:
+    return query_pb2.MetricSeries(
+        run_id=s.run_id,
+        metric_key=s.key,
+        steps=s.steps,
+        timestamps=s.timestamps,
+        values=s.values,
+        total_points=s.total_points,
+        sampled=s.sampled,
+    )
+
+
+def step_aggregates(a: StepAggregates) -> query_pb2.StepAggregates:
+    return query_pb2.StepAggregates(
+        group_value=a.group_value or "",
+        group_missing=a.grouped and a.group_value is None,
+        steps=a.steps,
+        run_counts=a.run_counts,
+        mean=a.mean,
+        min=a.min,
+        max=a.max,
+        percentiles=[
+            query_pb2.PercentileSeries(percentile=p.percentile, values=p.values)
+            for p in a.percentiles
+        ],
+    )
+
+
+def status_counts(counts: dict[str, int]) -> query_pb2.CountRunsByStatusResponse:
+    items = sorted(((status_value(s), n) for s, n in counts.items()), key=lambda x: x[0])
+    merged: dict[int, int] = {}
+    for status, n in items:
+        merged[status] = merged.get(status, 0) + n
+    return query_pb2.CountRunsByStatusResponse(
+        counts=[query_pb2.StatusCount(status=s, count=n) for s, n in merged.items()],
+        total=sum(merged.values()),
+    )

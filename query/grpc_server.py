@@ -1,0 +1,225 @@
+"""The gRPC adapter: ``runstream.v1.QueryService`` over :class:`QueryService`.
+
+* :func:`add_query_service` adds the servicer to an existing ``grpc.Server`` (the
+  all-in-one stack hosts it next to the write gateway, on the same chDB directory as the
+  ingest worker).  That server must carry ``runstream.proto.rpc.ErrorInterceptor`` (and
+  ``BearerTokenInterceptor`` when auth is on): errors map to status codes there only.
+* :func:`serve_query` / :class:`QueryServer` run the standalone ``runstream query``
+  process: interceptors, health checking and reflection included.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from runstream.proto.rpc import BearerTokenInterceptor, ErrorInterceptor, load_tokens
+from runstream.proto.v1 import query_pb2, query_pb2_grpc
+
+from . import grpc_codec as codec
+from .service import QueryService, open_query_service
+from .settings import QuerySettings
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+MESSAGE_LIMIT = 64 * 1024 * 1024
+_DEADLINE_MARGIN_S = 0.05
+
+
+class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    def __init__(self, service: QueryService) -> None:
+        self._svc = service
+
+    def _wait(self, read: query_pb2.ReadOptions, context: grpc.ServicerContext) -> None:
+        token, timeout = codec.wait_token(read)
+        if token is None:
+            return
+        remaining = context.time_remaining()
+        if remaining is not None:
+            budget = max(0.0, remaining - _DEADLINE_MARGIN_S)
+            default = self._svc.settings.wait_timeout_s
+            timeout = min(timeout if timeout is not None else default, budget)
+        self._svc.wait(token, timeout)
+
+    def GetExperiment(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        exp = self._svc.get_experiment(request.experiment_id)
+        return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
+
+    def GetExperimentByName(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        exp = self._svc.get_experiment_by_name(request.name)
+        return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
+
+    def SearchExperiments(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        page = self._svc.search_experiments(
+            request.filter,
+            request.max_results,
+            list(request.order_by),
+            request.page_token,
+            codec.view_type(request.view_type),
+        )
+        return query_pb2.SearchExperimentsResponse(
+            experiments=[codec.experiment(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def GetRun(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        return query_pb2.GetRunResponse(run=codec.run(self._svc.get_run(request.run_id)))
+
+    def SearchRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        page = self._svc.search_runs(
+            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            list(request.order_by),
+            request.max_results,
+            request.page_token,
+        )
+        return query_pb2.SearchRunsResponse(
+            runs=[codec.run(r) for r in page.items], next_page_token=page.next_page_token
+        )
+
+    def GetMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        page = self._svc.metric_history(
+            request.run_id, request.metric_key, request.max_results, request.page_token
+        )
+        return query_pb2.GetMetricHistoryResponse(
+            metrics=[codec.metric(m) for m in page.items], next_page_token=page.next_page_token
+        )
+
+    def GetSampledMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        found = self._svc.sampled_history([request.run_id], codec.series_request(request))
+        series = (
+            codec.series(found[0])
+            if found
+            else query_pb2.MetricSeries(run_id=request.run_id, metric_key=request.metric_key)
+        )
+        return query_pb2.GetSampledMetricHistoryResponse(series=series)
+
+    def GetSampledMetricHistories(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        found = self._svc.sampled_history(list(request.run_ids), codec.series_request(request))
+        return query_pb2.GetSampledMetricHistoriesResponse(series=[codec.series(s) for s in found])
+
+    def GetMetricAggregates(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        groups = self._svc.metric_aggregates(
+            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            request.metric_key,
+            request.group_by,
+            list(request.percentiles),
+            request.start_step if request.HasField("start_step") else None,
+            request.end_step if request.HasField("end_step") else None,
+            request.max_points,
+        )
+        return query_pb2.GetMetricAggregatesResponse(
+            groups=[codec.step_aggregates(g) for g in groups]
+        )
+
+    def GetBestRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        ranked = self._svc.best_runs(
+            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            request.metric_key,
+            codec.rank_by(request.rank_by),
+            request.goal == query_pb2.GOAL_MAXIMIZE,
+            request.max_results,
+        )
+        return query_pb2.GetBestRunsResponse(
+            runs=[query_pb2.RankedRun(run=codec.run(r.run), value=r.value) for r in ranked]
+        )
+
+    def CountRunsByStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._wait(request.read, context)
+        counts = self._svc.count_runs_by_status(
+            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type)
+        )
+        return codec.status_counts(counts)
+
+
+def add_query_service(
+    server: grpc.Server, settings: QuerySettings, service: QueryService | None = None
+) -> QueryService:
+    """Add the QueryService to ``server`` (not started yet); returns the service, whose
+    ``close()`` releases its ClickHouse clients after the server stopped."""
+    svc = service if service is not None else open_query_service(settings)
+    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(svc), server)
+    return svc
+
+
+class QueryServer:
+    """The standalone query process: its own gRPC server with interceptors, health and
+    reflection.  ``start()``, then ``stop()``."""
+
+    def __init__(self, settings: QuerySettings, service: QueryService | None = None) -> None:
+        self.settings = settings
+        tokens = load_tokens(settings.auth_token_file, ",".join(settings.auth_tokens))
+        interceptors: list[grpc.ServerInterceptor] = []
+        if tokens:
+            interceptors.append(BearerTokenInterceptor(tokens))
+        interceptors.append(ErrorInterceptor())
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="query"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", MESSAGE_LIMIT),
+                ("grpc.max_send_message_length", MESSAGE_LIMIT),
+            ],
+        )
+        self.service = add_query_service(self.server, settings, service)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_insecure_port(settings.address)
+        if self.port == 0:
+            self.service.close()
+            raise OSError(f"cannot listen on {settings.address}")
+        self.address = f"{settings.address.rsplit(':', 1)[0]}:{self.port}"
+        self.auth = bool(tokens)
+
+    def start(self) -> QueryServer:
+        self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.server.start()
+        logger.info(
+            "query service listening on %s (auth %s)", self.address, "on" if self.auth else "off"
+        )
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.service.close()
+
+
+def serve_query(settings: QuerySettings) -> None:
+    """Run the standalone query service until interrupted (Ctrl-C or SIGTERM)."""
+    server = QueryServer(settings).start()
+    print(f"runstream query service listening on {server.address}", flush=True)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        server.server.wait_for_termination()
+    except KeyboardInterrupt:
+        logger.info("stopping the query service")
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,184 @@
+"""Run reads: search (MLflow semantics, keyset pages), get, best N, counts by status and
+per-step aggregates across runs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+
+from .aggregate_sql import step_aggregates_sql, step_bounds_sql
+from .entities import (
+    MetricPoint,
+    Page,
+    PercentileSeries,
+    RankBy,
+    RankedRun,
+    Run,
+    RunInfo,
+    RunSelection,
+    StepAggregates,
+)
+from .errors import InvalidRequestError, NotFoundError
+from .keyset import decode_token, encode_token, fingerprint
+from .ports import Row, SqlPort
+from .run_sql import RunSearch, RunSearchCompiler, run_data_sql
+from .search_filter import parse_group_by, parse_run_filter, parse_run_order_by
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_RESULTS = 1000
+MAX_RESULTS = 50_000
+DEFAULT_BEST = 10
+MAX_BEST = 1000
+
+
+def check_max_results(value: int, default: int, limit: int, what: str = "max_results") -> int:
+    if value == 0:
+        return default
+    if value < 0 or value > limit:
+        raise InvalidRequestError(
+            f"Invalid value {value} for parameter '{what}' supplied: it must be between 1 "
+            f"and {limit} (0 means {default})"
+        )
+    return value
+
+
+def _require_key(key: str, what: str = "metric_key") -> str:
+    if not key:
+        raise InvalidRequestError(f"'{what}' is required")
+    return key
+
+
+class RunReader:
+    def __init__(self, store: SqlPort) -> None:
+        self._store = store
+
+    def _compiler(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearchCompiler:
+        search = RunSearch(
+            experiment_ids=tuple(selection.experiment_ids),
+            conditions=parse_run_filter(selection.filter),
+            order=parse_run_order_by(order_by),
+            view=selection.view,
+        )
+        return RunSearchCompiler(search)
+
+    def search(
+        self, selection: RunSelection, order_by: Sequence[str], max_results: int, page_token: str
+    ) -> Page[Run]:
+        n = check_max_results(max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS)
+        c = self._compiler(selection, order_by)
+        fp = fingerprint("runs", sorted(set(selection.experiment_ids)), repr(c.search))
+        after = decode_token(page_token, fp, c.columns) if page_token else None
+        rows = self._store.rows(c.search_sql(n + 1, after))
+        token = encode_token(fp, c.columns, rows[n - 1][2:]) if len(rows) > n else ""
+        page = rows[:n]
+        runs = self.load(sorted({r[1] for r in page}), [r[0] for r in page])
+        return Page([runs[r[0]] for r in page if r[0] in runs], token)
+
+    def get(self, run_id: str) -> Run:
+        if not run_id:
+            raise InvalidRequestError("'run_id' is required")
+        runs = self.load([], [run_id])
+        if run_id not in runs:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        return runs[run_id]
+
+    def load(self, experiment_ids: list[str], run_ids: list[str]) -> dict[str, Run]:
+        """Info, params, tags and latest metrics of some runs (four concurrent reads)."""
+        if not run_ids:
+            return {}
+        data = self._store.rows_many(run_data_sql(experiment_ids, run_ids))
+        params: dict[str, dict[str, str]] = {}
+        for run_id, key, value in data["params"]:
+            params.setdefault(run_id, {})[key] = value
+        tags: dict[str, dict[str, str]] = {}
+        for run_id, key, value in data["tags"]:
+            tags.setdefault(run_id, {})[key] = value
+        metrics: dict[str, list[MetricPoint]] = {}
+        for run_id, key, (step, timestamp, value) in data["metrics"]:
+            metrics.setdefault(run_id, []).append(MetricPoint(key, value, timestamp, step))
+        runs = {}
+        for row in data["info"]:
+            info = RunInfo(*row)
+            rid = info.run_id
+            runs[rid] = Run(
+                info=info,
+                metrics=tuple(sorted(metrics.get(rid, ()), key=lambda m: m.key)),
+                params=params.get(rid, {}),
+                tags=tags.get(rid, {}),
+            )
+        return runs
+
+    def count_by_status(self, selection: RunSelection) -> dict[str, int]:
+        rows = self._store.rows(self._compiler(selection).count_by_status_sql())
+        return {str(status): int(n) for status, n in rows}
+
+    def best(
+        self, selection: RunSelection, key: str, rank_by: RankBy, maximize: bool, max_results: int
+    ) -> list[RankedRun]:
+        n = check_max_results(max_results, DEFAULT_BEST, MAX_BEST)
+        sql = self._compiler(selection).best_runs_sql(_require_key(key), rank_by, maximize, n)
+        rows = self._store.rows(sql)
+        runs = self.load(sorted({r[1] for r in rows}), [r[0] for r in rows])
+        return [RankedRun(runs[r[0]], float(r[2])) for r in rows if r[0] in runs]
+
+    def aggregates(
+        self,
+        selection: RunSelection,
+        key: str,
+        group_by: str,
+        percentiles: Iterable[float],
+        start: int | None,
+        end: int | None,
+        max_points: int,
+    ) -> list[StepAggregates]:
+        _require_key(key)
+        levels = []
+        for p in percentiles:
+            if not 0.0 <= p <= 100.0 or math.isnan(p):
+                raise InvalidRequestError(f"percentile {p} is outside [0, 100]")
+            levels.append(p)
+        if max_points < 0:
+            raise InvalidRequestError("'max_points' must not be negative")
+        group = parse_group_by(group_by) if group_by else None
+        c = self._compiler(selection)
+        low, width = 0, 1
+        if max_points > 0:
+            ((lo, hi),) = self._store.rows(step_bounds_sql(c, key, start, end))
+            if hi is None or lo is None:
+                return []
+            low, width = int(lo), max(1, math.ceil((int(hi) - int(lo) + 1) / max_points))
+            c = self._compiler(selection)
+        rows = self._store.rows(
+            step_aggregates_sql(c, key, group, [p / 100.0 for p in levels], start, end, low, width)
+        )
+        return _group_rows(rows, levels, grouped=group is not None)
+
+
+def _group_rows(rows: list[Row], levels: list[float], grouped: bool) -> list[StepAggregates]:
+    out: list[StepAggregates] = []
+    current: StepAggregates | None = None
+    for row in rows:
+        group_value, _, step, runs, mean, lo, hi = row[:7]
+        if current is None or current.group_value != group_value:
+            current = StepAggregates(
+                group_value=group_value,
+                grouped=grouped,
+                steps=[],
+                run_counts=[],
+                mean=[],
+                min=[],
+                max=[],
+                percentiles=[PercentileSeries(p, []) for p in levels],
+            )
+            out.append(current)
+        current.steps.append(int(step))
+        current.run_counts.append(int(runs))
+        current.mean.append(float(mean))
+        current.min.append(float(lo))
+        current.max.append(float(hi))
+        if levels:
+            for series, value in zip(current.percentiles, row[7], strict=True):
+                series.values.append(float(value))
+    return out

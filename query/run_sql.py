@@ -1,0 +1,251 @@
+"""Compile a run search (MLflow's filter and order_by) to parameterized ClickHouse SQL.
+
+Plan, for the tables of ``ingest/migrations`` (every one sorted by experiment id first):
+
+* ``r``: the runs of the experiments in the view, ``runs FINAL`` (latest version of each
+  run), with attribute conditions applied after FINAL;
+* one INNER JOIN per metric/param/tag comparison: the run ids that satisfy it, read from
+  ``latest_metrics`` / ``params`` / ``tags`` FINAL on the sort-key prefix
+  (experiment_id, key), so each reads one key's rows only;
+* one LEFT JOIN per metric/param/tag sort key: that key's value per run (NULL if missing);
+* ``IS [NOT] NULL`` as ``run_id [NOT] IN`` the runs that have the key;
+* ORDER BY MLflow's sort (each key's missing/NaN class first, then its value, then
+  start_time DESC unless named, then run_id) and a keyset condition for the page.
+
+Then ``run_data_sql`` fetches the page's runs in full.  Semantics follow MLflow's SQL store:
+``metrics.x`` is the latest value; NaN satisfies only ``!=``; +-inf compare as the largest
+finite doubles (MLflow stores them so); in every order, values come first, then NaN
+(metrics), then runs without the key, whatever the direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .entities import RankBy, ViewType
+from .keyset import SortColumn, after_condition
+from .search_filter import Condition, Entity, OrderKey
+from .sql_text import Binder, Sql, like_pattern
+
+_MAX = "1.7976931348623157e308"
+_LATEST = "tupleElement(latest, 3)"
+_TABLE = {Entity.METRIC: "latest_metrics", Entity.PARAM: "params", Entity.TAG: "tags"}
+_STRING_COLUMNS = frozenset({"run_id", "run_name", "user_id", "status", "artifact_uri"})
+_INT_COLUMNS = frozenset({"start_time", "end_time"})
+_RANK_EXPR = {RankBy.LATEST: _LATEST, RankBy.MIN: "min_value", RankBy.MAX: "max_value"}
+SETTINGS = {"join_algorithm": "full_sorting_merge,hash"}
+
+
+def clamp(expr: str) -> str:
+    """MLflow stores +-inf as the largest finite doubles; compare and sort the same way."""
+    return f"least(greatest({expr}, -{_MAX}), {_MAX})"
+
+
+@dataclass(frozen=True)
+class RunSearch:
+    experiment_ids: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+    order: tuple[OrderKey, ...]
+    view: ViewType
+
+
+class RunSearchCompiler:
+    """One compiled search; the SQL builders below share its placeholders."""
+
+    def __init__(self, search: RunSearch) -> None:
+        self.search = search
+        self.b = Binder()
+        self.exp = (
+            f"experiment_id IN {self.b.bind(list(search.experiment_ids), 'Array(String)')}"
+            if search.experiment_ids
+            else "1"
+        )
+        self._joins: list[str] = []
+        self._where: list[str] = []
+        stages = self.b.bind(search.view.stages(), "Array(String)")
+        self._run_where = [f"lifecycle_stage IN {stages}"]
+        self._run_columns = ["run_id", "experiment_id", "start_time"]
+        for i, cond in enumerate(search.conditions):
+            self._condition(i, cond)
+        self.columns, self._select = self._sort_columns()
+
+    # -- filters ----------------------------------------------------------------------
+    def _need(self, column: str) -> None:
+        if column not in self._run_columns:
+            self._run_columns.append(column)
+
+    def _compare(self, column: str, op: str, value: object, ch_type: str) -> str:
+        if op == "LIKE":
+            return f"{column} LIKE {self.b.bind(like_pattern(str(value)), 'String')}"
+        if op == "ILIKE":
+            return f"lower({column}) LIKE lower({self.b.bind(like_pattern(str(value)), 'String')})"
+        if op in ("IN", "NOT IN"):
+            return f"{column} {op} {self.b.bind(list(value), 'Array(String)')}"  # type: ignore[call-overload]
+        return f"{column} {op} {self.b.bind(value, ch_type)}"
+
+    def _condition(self, i: int, cond: Condition) -> None:
+        op = cond.comparator
+        if cond.entity is Entity.DATASET:
+            self._where.append("0")  # no dataset tables: a dataset filter matches no run
+            return
+        if cond.entity is Entity.ATTRIBUTE:
+            self._need(cond.key)
+            ch_type = (
+                ("Float64" if isinstance(cond.value, float) else "Int64")
+                if cond.key in _INT_COLUMNS
+                else "String"
+            )
+            self._run_where.append(self._compare(cond.key, op, cond.value, ch_type))
+            return
+        table = _TABLE[cond.entity]
+        # params are write-once (ingest refuses a changed value): duplicate rows before a
+        # merge are identical, so a semi-join needs no FINAL (several times cheaper)
+        final = "" if cond.entity is Entity.PARAM else " FINAL"
+        key = self.b.bind(cond.key, "String")
+        if op in ("IS NULL", "IS NOT NULL"):
+            neg = "NOT IN" if op == "IS NULL" else "IN"
+            self._where.append(
+                f"r.run_id {neg} (SELECT run_id FROM {table}{final} WHERE {self.exp} "
+                f"AND key = {key})"
+            )
+            return
+        if cond.entity is Entity.PARAM:
+            test = self._compare("value", op, cond.value, "String")
+            self._run_where.append(
+                f"run_id IN (SELECT run_id FROM params WHERE {self.exp} AND key = {key} AND {test})"
+            )
+            return
+        if cond.entity is Entity.METRIC:
+            x = self.b.bind(cond.value, "Float64")
+            if op == "!=":
+                test = f"(isNaN({_LATEST}) OR {clamp(_LATEST)} != {x})"
+            else:
+                test = f"(NOT isNaN({_LATEST}) AND {clamp(_LATEST)} {op} {x})"
+        else:
+            test = self._compare("value", op, cond.value, "String")
+        self._joins.append(
+            f"INNER JOIN (SELECT run_id FROM {table} FINAL WHERE {self.exp} AND key = {key} "
+            f"AND {test}) AS f{i} ON f{i}.run_id = r.run_id"
+        )
+
+    # -- order --------------------------------------------------------------------------
+    def _sort_columns(self) -> tuple[list[SortColumn], list[str]]:
+        exprs: list[tuple[str, str, bool]] = []  # (expression, type, ascending)
+        names_start = False
+        for j, key in enumerate(self.search.order):
+            asc = key.ascending
+            if key.entity is Entity.ATTRIBUTE:
+                self._need(key.key)
+                names_start = names_start or key.key == "start_time"
+                if key.key == "end_time":
+                    exprs += [
+                        ("isNull(r.end_time)", "UInt8", True),
+                        ("ifNull(r.end_time, 0)", "Int64", asc),
+                    ]
+                else:
+                    ch = "Int64" if key.key in _INT_COLUMNS else "String"
+                    exprs.append((f"r.{key.key}", ch, asc))
+                continue
+            table = _TABLE[key.entity]
+            k = self.b.bind(key.key, "String")
+            v = f"o{j}.v"
+            if key.entity is Entity.METRIC:
+                self._joins.append(
+                    f"LEFT JOIN (SELECT run_id, toNullable({_LATEST}) AS v FROM {table} FINAL "
+                    f"WHERE {self.exp} AND key = {k}) AS o{j} ON o{j}.run_id = r.run_id"
+                )
+                exprs += [
+                    (f"multiIf(isNull({v}), 2, isNaN({v}), 1, 0)", "UInt8", True),
+                    (
+                        f"if(isNull({v}) OR isNaN({v}), 0., {clamp(f'assumeNotNull({v})')})",
+                        "Float64",
+                        asc,
+                    ),
+                ]
+            else:
+                self._joins.append(
+                    f"LEFT JOIN (SELECT run_id, toNullable(value) AS v FROM {table} FINAL "
+                    f"WHERE {self.exp} AND key = {k}) AS o{j} ON o{j}.run_id = r.run_id"
+                )
+                exprs += [(f"isNull({v})", "UInt8", True), (f"ifNull({v}, '')", "String", asc)]
+        if not names_start:
+            exprs.append(("r.start_time", "Int64", False))
+        exprs.append(("r.run_id", "String", True))
+        columns = [SortColumn(f"s{i}", t, a) for i, (_, t, a) in enumerate(exprs)]
+        select = [f"{e} AS s{i}" for i, (e, _, _) in enumerate(exprs)]
+        return columns, select
+
+    # -- statements ---------------------------------------------------------------------
+    def _from(self) -> str:
+        runs = (
+            f"(SELECT {', '.join(self._run_columns)} FROM runs FINAL WHERE {self.exp} "
+            f"AND {' AND '.join(self._run_where)}) AS r"
+        )
+        return " ".join([f"FROM {runs}", *self._joins])
+
+    def search_sql(self, limit: int, after: list[object] | None) -> Sql:
+        where = list(self._where)
+        if after is not None:
+            where.append(after_condition(self.columns, after, self.b))
+        order = ", ".join(f"{c.expr} {'ASC' if c.ascending else 'DESC'}" for c in self.columns)
+        text = (
+            f"SELECT r.run_id, r.experiment_id, {', '.join(self._select)} {self._from()}"
+            f"{_where(where)} ORDER BY {order} LIMIT {self.b.bind(limit, 'UInt32')}"
+        )
+        return self.b.sql(text, SETTINGS)
+
+    def run_ids_sql(self) -> str:
+        """A subquery of the matching run ids (shares this compiler's placeholders)."""
+        return f"SELECT r.run_id {self._from()}{_where(self._where)}"
+
+    def count_by_status_sql(self) -> Sql:
+        self._need("status")
+        text = f"SELECT r.status, count() {self._from()}{_where(self._where)} GROUP BY r.status"
+        return self.b.sql(text, SETTINGS)
+
+    def best_runs_sql(self, key: str, rank_by: RankBy, maximize: bool, limit: int) -> Sql:
+        k = self.b.bind(key, "String")
+        value = _RANK_EXPR[rank_by]
+        direction = "DESC" if maximize else "ASC"
+        text = (
+            f"SELECT r.run_id, r.experiment_id, bv.v {self._from()} "
+            f"INNER JOIN (SELECT run_id, {value} AS v FROM latest_metrics FINAL "
+            f"WHERE {self.exp} AND key = {k}) AS bv "
+            f"ON bv.run_id = r.run_id{_where([*self._where, 'NOT isNaN(bv.v)'])} "
+            f"ORDER BY {clamp('bv.v')} {direction}, r.start_time DESC, r.run_id ASC "
+            f"LIMIT {self.b.bind(limit, 'UInt32')}"
+        )
+        return self.b.sql(text, SETTINGS)
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def run_data_sql(experiment_ids: list[str], run_ids: list[str]) -> dict[str, Sql]:
+    """The full data of some runs: info, params, tags and latest metrics (four statements
+    that can run concurrently).  ``experiment_ids`` empty: look up by run id only."""
+    out: dict[str, Sql] = {}
+    for name, text in _RUN_DATA.items():
+        b = Binder()
+        exp = (
+            f"experiment_id IN {b.bind(experiment_ids, 'Array(String)')} AND "
+            if experiment_ids
+            else ""
+        )
+        ids = b.bind(run_ids, "Array(String)")
+        out[name] = b.sql(text.format(exp=exp, ids=ids))
+    return out
+
+
+_RUN_DATA = {
+    "info": "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, "
+    "artifact_uri, lifecycle_stage FROM runs FINAL WHERE {exp}run_id IN {ids}",
+    # params are write-once: duplicates (before merges) carry the same value
+    "params": "SELECT run_id, key, value FROM params WHERE {exp}run_id IN {ids}",
+    # = FINAL (latest version; deleted tags dropped), in a form a run-major projection serves
+    "tags": "SELECT run_id, key, argMax(value, version) FROM tags WHERE {exp}run_id IN {ids} "
+    "GROUP BY experiment_id, run_id, key HAVING argMax(is_deleted, version) = 0",
+    "metrics": "SELECT run_id, key, max(latest) FROM latest_metrics WHERE {exp}run_id IN {ids} "
+    "GROUP BY experiment_id, run_id, key",
+}

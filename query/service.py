@@ -1,0 +1,152 @@
+"""The query service: every read of the read side behind one object, over one SQL port.
+
+Transport-free: the gRPC adapter (``grpc_server``) converts requests and results at the
+edge.  Every read first honours an optional read-your-writes token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from .entities import (
+    Experiment,
+    MetricPoint,
+    Page,
+    RankBy,
+    RankedRun,
+    Run,
+    RunSelection,
+    Series,
+    SeriesRequest,
+    StepAggregates,
+    ViewType,
+    WaitToken,
+)
+from .experiment_reader import ExperimentReader
+from .history_reader import HistoryReader
+from .ports import SqlPort
+from .read_your_writes import wait_for_token
+from .run_reader import RunReader
+from .settings import QuerySettings
+from .views import ensure_views
+
+logger = logging.getLogger(__name__)
+
+_VIEW_RETRY_S = 2.0
+
+
+class QueryService:
+    """Reads over the ClickHouse tables; ``close()`` releases the store."""
+
+    def __init__(self, store: SqlPort, settings: QuerySettings) -> None:
+        self.settings = settings
+        self._store = store
+        self.runs = RunReader(store)
+        self.experiments = ExperimentReader(store)
+        self.history = HistoryReader(store)
+        self._stop = threading.Event()
+        self._views_thread: threading.Thread | None = None
+        if settings.create_views and not ensure_views(store):
+            self._views_thread = threading.Thread(
+                target=self._retry_views, name="query-views", daemon=True
+            )
+            self._views_thread.start()
+
+    def _retry_views(self) -> None:
+        while not self._stop.wait(_VIEW_RETRY_S):
+            if ensure_views(self._store, quiet=True):
+                logger.info("analyst views created")
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._views_thread is not None:
+            self._views_thread.join(timeout=5)
+        self._store.close()
+
+    # -- read-your-writes ---------------------------------------------------------------
+    def wait(self, token: WaitToken | None, timeout_s: float | None) -> None:
+        if token is None or not token.offsets:
+            return
+        topic = token.topic or self.settings.topic
+        wait_for_token(
+            self._store,
+            WaitToken(topic, token.offsets),
+            self.settings.wait_timeout_s if timeout_s is None else timeout_s,
+        )
+
+    # -- experiments --------------------------------------------------------------------
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.experiments.get(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        return self.experiments.get_by_name(name)
+
+    def search_experiments(
+        self,
+        filter_string: str = "",
+        max_results: int = 0,
+        order_by: Sequence[str] = (),
+        page_token: str = "",
+        view: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> Page[Experiment]:
+        return self.experiments.search(filter_string, max_results, order_by, page_token, view)
+
+    # -- runs ---------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        return self.runs.get(run_id)
+
+    def search_runs(
+        self,
+        selection: RunSelection,
+        order_by: Sequence[str] = (),
+        max_results: int = 0,
+        page_token: str = "",
+    ) -> Page[Run]:
+        return self.runs.search(selection, order_by, max_results, page_token)
+
+    def best_runs(
+        self,
+        selection: RunSelection,
+        key: str,
+        rank_by: RankBy = RankBy.LATEST,
+        maximize: bool = False,
+        max_results: int = 0,
+    ) -> list[RankedRun]:
+        return self.runs.best(selection, key, rank_by, maximize, max_results)
+
+    def count_runs_by_status(self, selection: RunSelection) -> dict[str, int]:
+        return self.runs.count_by_status(selection)
+
+    def metric_aggregates(
+        self,
+        selection: RunSelection,
+        key: str,
+        group_by: str = "",
+        percentiles: Sequence[float] = (),
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+    ) -> list[StepAggregates]:
+        return self.runs.aggregates(
+            selection, key, group_by, percentiles, start_step, end_step, max_points
+        )
+
+    # -- metric history -----------------------------------------------------------------
+    def metric_history(
+        self, run_id: str, key: str, max_results: int = 0, page_token: str = ""
+    ) -> Page[MetricPoint]:
+        return self.history.page(run_id, key, max_results, page_token)
+
+    def sampled_history(self, run_ids: Sequence[str], request: SeriesRequest) -> list[Series]:
+        return self.history.sampled(run_ids, request)
+
+
+def open_query_service(settings: QuerySettings) -> QueryService:
+    """A service over ClickHouse as configured (``clickhouse``, ``database``)."""
+    from .clickhouse_store import ClickHouseStore
+
+    store = ClickHouseStore(settings.clickhouse, settings.database, settings.pool_size)
+    return QueryService(store, settings)

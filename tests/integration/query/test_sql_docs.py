@@ -1,0 +1,75 @@
+"""Every worked example in docs/sql.md runs against the analyst views and prints exactly
+the result shown there.  ``RUNSTREAM_UPDATE_SQL_DOCS=1`` rewrites the shown results."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from runstream.query import QueryService
+from tests.integration.query.rows import Writer
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "sql.md"
+_EXAMPLE = re.compile(r"```sql\n(?P<sql>.*?)```\n\n```text\n(?P<out>.*?)```", re.S)
+
+
+def demo_dataset(w: Writer) -> None:
+    """The dataset the examples in docs/sql.md run on."""
+    w.experiment(
+        "1",
+        "mnist",
+        creation_time=1_767_225_600_000,
+        last_update_time=1_767_225_600_000,
+        tags={"team": "vision"},
+    )
+    runs = [
+        ("a1", "adam", "0.001"),
+        ("a2", "adam", "0.01"),
+        ("s1", "sgd", "0.01"),
+        ("s2", "sgd", "0.1"),
+        ("s3", "sgd", "0.001"),
+    ]
+    t0 = 1_767_229_200_000  # 2026-01-01 01:00 UTC
+    for i, (rid, opt, lr) in enumerate(runs):
+        status = "FAILED" if rid == "s2" else "FINISHED"
+        w.run(
+            rid,
+            "1",
+            run_name=f"{opt}-{lr}",
+            user_id="ann" if i % 2 else "bob",
+            start_time=t0 + i * 600_000,
+        )
+        w.params("1", rid, {"optimizer": opt, "lr": lr, "epochs": "10"})
+        w.tags("1", rid, {"mlflow.runName": f"{opt}-{lr}", "stage": "sweep"})
+        points = []
+        for step in range(10):
+            loss = round((1.0 + i * 0.1) * math.exp(-step * (0.3 if opt == "adam" else 0.15)), 4)
+            if rid == "s2" and step == 6:
+                loss = 25.0  # a divergence spike
+            points.append(("loss", loss, step, t0 + i * 600_000 + step * 30_000))
+        points.append(("accuracy", round(0.99 - i * 0.02, 3), 9, t0 + i * 600_000 + 270_000))
+        w.metrics("1", rid, points)
+        w.run(rid, "1", status=status, end_time=t0 + i * 600_000 + 300_000)
+
+
+def _run(client: object, sql: str) -> str:
+    raw = client.raw_query(sql, fmt="PrettyCompactMonoBlock")  # type: ignore[attr-defined]
+    return bytes(raw).decode()
+
+
+def test_sql_examples_in_the_docs(service: QueryService, writer: Writer) -> None:
+    demo_dataset(writer)
+    text = DOC.read_text()
+    examples = list(_EXAMPLE.finditer(text))
+    assert len(examples) >= 5
+    if os.environ.get("RUNSTREAM_UPDATE_SQL_DOCS") == "1":
+
+        def fill(m: re.Match[str]) -> str:
+            return f"```sql\n{m['sql']}```\n\n```text\n{_run(writer.client, m['sql'])}```"
+
+        DOC.write_text(_EXAMPLE.sub(fill, text))
+        return
+    for m in examples:
+        assert _run(writer.client, m["sql"]) == m["out"], m["sql"]
