@@ -89,19 +89,6 @@ SELECT '{EXPERIMENT}', '{SERIES_RUN}', '{SERIES_KEY}', number, {T0} + number * 1
 FROM numbers({{n:UInt64}})
 """
 CHUNK = 500_000
-# The run-major projections proposed to ingest (docs/query.md); --projections applies them.
-PROJECTIONS = [
-    stmt
-    for table in ("params", "tags", "latest_metrics")
-    for stmt in (
-        f"ALTER TABLE {table} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
-        f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS by_run (SELECT * ORDER BY run_id, "
-        "key) WITH SETTINGS (index_granularity = 256)",
-        f"ALTER TABLE {table} MATERIALIZE PROJECTION by_run SETTINGS mutations_sync = 1",
-    )
-]
-
-
 # -- runstream ------------------------------------------------------------------------
 def load_runstream(client: Any, n: int, series_points: int) -> None:
     for stmt in migrations():
@@ -226,9 +213,6 @@ def bench_size(n: int, args: argparse.Namespace, report: list[str]) -> None:
         boot.command("CREATE DATABASE IF NOT EXISTS bench")
         client = clickhouse_connect.get_client(dsn=dsn, database="bench")
         load_runstream(client, n, series_points)
-        if args.projections:
-            for stmt in PROJECTIONS:
-                client.command(stmt)
         parts = settle(client)
         print(
             f"[{n:>9,} runs] runstream load {time.perf_counter() - t:.1f} s, {parts} parts",
@@ -351,11 +335,6 @@ def main() -> int:
         help="the size whose dataset also holds the long series",
     )
     p.add_argument("--data-dir", default=None, help="where temporary data directories go")
-    p.add_argument(
-        "--projections",
-        action="store_true",
-        help="add the run-major projections proposed to ingest (docs/query.md)",
-    )
     args = p.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.mlflow_sizes = {int(s) for s in args.mlflow_sizes.split(",") if s}
@@ -364,8 +343,6 @@ def main() -> int:
     for n in args.sizes:
         bench_size(n, args, report)
     print("\n".join(report))
-    if args.projections:
-        print("\nwith the proposed run-major projections on params, tags, latest_metrics")
     print(
         f"\nfilter: {FILTER!r}, order_by: {ORDER_BY}, {PARAMS} params and {METRICS} metric "
         f"keys per run; total {time.perf_counter() - t:.0f} s"

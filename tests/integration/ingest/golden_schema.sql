@@ -59,11 +59,18 @@ CREATE TABLE latest_metrics
     `min_value` SimpleAggregateFunction(min, Float64),
     `max_value` SimpleAggregateFunction(max, Float64),
     `count` SimpleAggregateFunction(sum, UInt64),
-    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
+    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
+    PROJECTION by_run
+    (
+        SELECT *
+        ORDER BY
+            run_id,
+            key
+    ) WITH SETTINGS (index_granularity = 256)
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (experiment_id, key, run_id)
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, deduplicate_merge_projection_mode = 'rebuild'
 ;
 CREATE TABLE metrics
 (
@@ -85,11 +92,18 @@ CREATE TABLE params
     `run_id` String,
     `key` String,
     `value` String,
-    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
+    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
+    PROJECTION by_run
+    (
+        SELECT *
+        ORDER BY
+            run_id,
+            key
+    ) WITH SETTINGS (index_granularity = 256)
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (experiment_id, key, run_id)
-SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
 ;
 CREATE TABLE runs
 (
@@ -130,9 +144,16 @@ CREATE TABLE tags
     `value` String,
     `version` UInt64,
     `is_deleted` UInt8 DEFAULT 0,
-    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
+    INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
+    PROJECTION by_run
+    (
+        SELECT *
+        ORDER BY
+            run_id,
+            key
+    ) WITH SETTINGS (index_granularity = 256)
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (experiment_id, key, run_id)
-SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
 ;

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from runstream.ingest.clickhouse_sink import ClickHouseStore
+from runstream.ingest.migrations import load_migrations
 from runstream.ingest.settings import ClickHouseTarget
 from tests.integration.ingest.workload import client
 
@@ -35,10 +36,13 @@ def created_schema(dsn: str, database: str) -> str:
 def test_schema_matches_golden(chdb_dsn: str, fresh_database: str) -> None:
     store = ClickHouseStore(ClickHouseTarget(chdb_dsn, fresh_database))
     try:
-        assert store.migrate() == [1, 2]
+        shipped = [(m.version, m.name) for m in load_migrations()]
+        assert [v for v, _ in shipped] == [1, 2, 3]
+        assert store.migrate() == [v for v, _ in shipped]
         assert store.migrate() == []  # idempotent
         versions = store.rows("SELECT version, name FROM schema_migrations FINAL ORDER BY version")
-        assert versions == [(1, "init"), (2, "exactly_once")]
+        assert versions == shipped
+        assert shipped[-1] == (3, "run_projections")
     finally:
         store.close()
     schema = created_schema(chdb_dsn, fresh_database)
