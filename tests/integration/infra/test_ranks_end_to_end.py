@@ -35,8 +35,10 @@ def stack(kafka_bootstrap: str, chdb_dsn: str, topic_prefix: str) -> Iterator[St
         yield running
 
 
-def _history(stub: query_pb2_grpc.QueryServiceStub, run_id: str, read: query_pb2.ReadOptions):
-    steps, values = [], []
+def _history(
+    stub: query_pb2_grpc.QueryServiceStub, run_id: str, read: query_pb2.ReadOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    steps, stamps, values = [], [], []
     token = ""
     while True:
         page = stub.GetMetricHistory(
@@ -46,10 +48,11 @@ def _history(stub: query_pb2_grpc.QueryServiceStub, run_id: str, read: query_pb2
             timeout=120,
         )
         steps += [m.step for m in page.metrics]
+        stamps += [m.timestamp for m in page.metrics]
         values += [m.value for m in page.metrics]
         token = page.next_page_token
         if not token:
-            return np.asarray(steps), np.asarray(values)
+            return np.asarray(steps), np.asarray(stamps), np.asarray(values)
 
 
 def test_eight_ranks_every_point_exactly_once_through_the_query_service(stack: Stack) -> None:
@@ -76,7 +79,7 @@ def test_eight_ranks_every_point_exactly_once_through_the_query_service(stack: S
     read = query_pb2.ReadOptions(write_token=token, wait_timeout_ms=120_000)
     with grpc.insecure_channel(stack.address) as channel:
         stub = query_pb2_grpc.QueryServiceStub(channel)
-        steps, values = _history(stub, run_id, read)
+        steps, stamps, values = _history(stub, run_id, read)
         run = stub.GetRun(query_pb2.GetRunRequest(run_id=run_id, read=read)).run
     assert steps.shape[0] == RANKS * POINTS
     # value = rank * 1e6 + step: every (rank, step) pair exactly once.
@@ -87,5 +90,9 @@ def test_eight_ranks_every_point_exactly_once_through_the_query_service(stack: S
     assert values.sum() == sum(
         r * 1_000_000.0 * POINTS + POINTS * (POINTS - 1) / 2 for r in range(RANKS)
     )
-    latest = {m.key: (m.step, m.value) for m in run.data.metrics}
-    assert latest["loss"] == (POINTS - 1, (RANKS - 1) * 1_000_000.0 + POINTS - 1)
+    # "latest" is MLflow's: max step, then max timestamp, then max value. Every rank logs
+    # the last step, at its own time: the latest is whichever of those came last.
+    expected = max(zip(steps.tolist(), stamps.tolist(), values.tolist(), strict=True))
+    latest = {m.key: (m.step, m.timestamp, m.value) for m in run.data.metrics}
+    assert latest["loss"] == expected
+    assert expected[0] == POINTS - 1
