@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class StackSettings:
     topic: str = DEFAULT_TOPIC
     database: str = DEFAULT_DATABASE
     clickhouse: str | None = None  # None: chdb:///<data_dir>/clickhouse
-    partitions: int = 8
+    partitions: int | None = None  # None: RUNSTREAM_INGEST_PARTITIONS, else 8
     auth_tokens: tuple[str, ...] = ()
 
     @property
@@ -91,15 +91,17 @@ class Stack:
         from runstream.ingest import IngestSettings, IngestWorker
 
         s = self.settings
-        worker = IngestWorker(
-            IngestSettings(
-                kafka=self.bootstrap,
-                topic=s.topic,
-                clickhouse=s.clickhouse_dsn,
-                database=s.database,
-                partitions=s.partitions,
-            )
+        # The component's own variables (RUNSTREAM_INGEST_*) apply; the stack decides where.
+        ingest = replace(
+            IngestSettings.from_env(),
+            kafka=self.bootstrap,
+            topic=s.topic,
+            clickhouse=s.clickhouse_dsn,
+            database=s.database,
         )
+        if s.partitions is not None:
+            ingest = replace(ingest, partitions=s.partitions)
+        worker = IngestWorker(ingest)
         worker.prepare()  # topics and tables exist before the first write or read
         self._worker = worker
         self._worker_thread = threading.Thread(
@@ -114,12 +116,15 @@ class Stack:
         s = self.settings
         server = GrpcServer(GrpcServerOptions(address=s.address, auth_tokens=s.auth_tokens))
         self._gateway = add_gateway(
-            server.server, GatewaySettings(kafka=self.bootstrap, topic=s.topic)
+            server.server, GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic)
         )
-        self._query = add_query_service(
-            server.server,
-            QuerySettings(clickhouse=s.clickhouse_dsn, database=s.database, topic=s.topic),
+        query = replace(
+            QuerySettings.from_env(),
+            clickhouse=s.clickhouse_dsn,
+            database=s.database,
+            topic=s.topic,
         )
+        self._query = add_query_service(server.server, query)
         server.start()
         self._server = server
 
