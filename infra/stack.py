@@ -108,6 +108,12 @@ class Stack:
             target=worker.run, args=(self._worker_stop,), name="runstream-ingest", daemon=True
         )
         self._worker_thread.start()
+        # Up means consuming: a write acknowledged from now on is applied without first
+        # waiting out the consumer group's join (seconds on a fresh broker).
+        if not worker.wait_assigned(timeout=60):
+            if worker.error is not None:
+                raise worker.error
+            logger.warning("ingest worker has no partitions after 60 s; going on without")
 
     def _start_server(self) -> None:
         from runstream.producer import GatewaySettings, add_gateway

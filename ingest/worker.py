@@ -52,6 +52,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._ready = threading.Event()
+        self._assigned = threading.Event()  # the first rebalance completed
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
@@ -88,6 +89,17 @@ class IngestWorker:
                 return False
             self._ready.wait(0.05 if remaining is None else min(0.05, remaining))
         return self._ready.is_set() and self.error is None
+
+    def wait_assigned(self, timeout: float | None = None) -> bool:
+        """True once the group's first rebalance gave this worker its partitions (maybe
+        none, when other workers hold them all); False on timeout or failure."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._assigned.is_set() and not self._done.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._assigned.wait(0.05 if remaining is None else min(0.05, remaining))
+        return self._assigned.is_set() and self.error is None
 
     def stop(self, timeout: float | None = 60.0) -> None:
         """Write what is buffered, commit, close, and wait for the thread."""
@@ -247,6 +259,7 @@ class IngestWorker:
         logger.info("assigned topic=%s partitions=%s", self.settings.topic, sorted(partitions))
         if self._pipeline is not None:
             self._pipeline.assign(partitions)
+        self._assigned.set()
 
     def _on_revoked(self, partitions: frozenset[int]) -> None:
         logger.info("revoked topic=%s partitions=%s", self.settings.topic, sorted(partitions))
