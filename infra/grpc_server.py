@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from runstream.proto.rpc import BearerTokenInterceptor, ErrorInterceptor
+from runstream.proto.rpc import server_interceptors
 from runstream.proto.v1 import query_pb2, write_pb2
 
 MESSAGE_LIMIT = 64 * 1024 * 1024
@@ -28,13 +28,9 @@ class GrpcServerOptions:
 
 class GrpcServer:
     def __init__(self, options: GrpcServerOptions) -> None:
-        interceptors: list[grpc.ServerInterceptor] = []
-        if options.auth_tokens:
-            interceptors.append(BearerTokenInterceptor(options.auth_tokens))
-        interceptors.append(ErrorInterceptor())
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="grpc"),
-            interceptors=interceptors,
+            interceptors=server_interceptors(options.auth_tokens),
             options=[
                 ("grpc.max_receive_message_length", MESSAGE_LIMIT),
                 ("grpc.max_send_message_length", MESSAGE_LIMIT),

@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from runstream.proto import events as ev
-from runstream.proto.rpc import BearerTokenInterceptor, ErrorInterceptor, load_tokens
+from runstream.proto.rpc import load_tokens, server_interceptors
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
 
 from .entities import RunInfo
@@ -207,14 +207,12 @@ class Gateway:
 def gateway_interceptors(settings: GatewaySettings) -> list[grpc.ServerInterceptor]:
     """Interceptors a server that hosts the gateway needs: bearer-token check (when
     tokens are configured) and the error-code -> status mapping."""
-    interceptors: list[grpc.ServerInterceptor] = []
+    tokens: tuple[str, ...] = ()
     if settings.auth_enabled:
         tokens = load_tokens(settings.auth_token_file, ",".join(settings.auth_tokens) or None)
         if not tokens:
             raise SettingsError("bearer-token auth is on but no token was found")
-        interceptors.append(BearerTokenInterceptor(tokens))
-    interceptors.append(ErrorInterceptor())
-    return interceptors
+    return server_interceptors(tokens)
 
 
 def add_gateway(

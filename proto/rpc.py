@@ -168,6 +168,17 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         return _rewrap(handler, deny)
 
 
+def server_interceptors(tokens: Iterable[str] = ()) -> list[grpc.ServerInterceptor]:
+    """The interceptors every runstream server installs, in order: the bearer-token check
+    (only when ``tokens`` holds any), then the error-code -> status mapping."""
+    accepted = tuple(t for t in tokens if t)
+    chain: list[grpc.ServerInterceptor] = []
+    if accepted:
+        chain.append(BearerTokenInterceptor(accepted))
+    chain.append(ErrorInterceptor())
+    return chain
+
+
 def load_tokens(token_file: str | None, env_value: str | None) -> tuple[str, ...]:
     """Tokens from a file (one per line, '#' comments) and/or a comma-separated env value."""
     tokens: list[str] = []

@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from runstream.proto.rpc import BearerTokenInterceptor, ErrorInterceptor, load_tokens
+from runstream.proto.rpc import load_tokens, server_interceptors
 from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
@@ -166,13 +166,9 @@ class QueryServer:
     def __init__(self, settings: QuerySettings, service: QueryService | None = None) -> None:
         self.settings = settings
         tokens = load_tokens(settings.auth_token_file, ",".join(settings.auth_tokens))
-        interceptors: list[grpc.ServerInterceptor] = []
-        if tokens:
-            interceptors.append(BearerTokenInterceptor(tokens))
-        interceptors.append(ErrorInterceptor())
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="query"),
-            interceptors=interceptors,
+            interceptors=server_interceptors(tokens),
             options=[
                 ("grpc.max_receive_message_length", MESSAGE_LIMIT),
                 ("grpc.max_send_message_length", MESSAGE_LIMIT),

@@ -105,3 +105,12 @@ def test_load_tokens(tmp_path: Any) -> None:
     assert load_tokens(str(f), "gamma, delta") == ("alpha", "beta", "gamma", "delta")
     with pytest.raises(ValueError):
         BearerTokenInterceptor([])
+
+
+def test_server_interceptors_order() -> None:
+    from runstream.proto.rpc import server_interceptors
+
+    assert [type(i) for i in server_interceptors()] == [ErrorInterceptor]
+    assert [type(i) for i in server_interceptors(["", ""])] == [ErrorInterceptor]
+    chain = server_interceptors(["t"])
+    assert [type(i) for i in chain] == [BearerTokenInterceptor, ErrorInterceptor]
