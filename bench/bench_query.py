@@ -89,6 +89,8 @@ SELECT '{EXPERIMENT}', '{SERIES_RUN}', '{SERIES_KEY}', number, {T0} + number * 1
 FROM numbers({{n:UInt64}})
 """
 CHUNK = 500_000
+
+
 # -- runstream ------------------------------------------------------------------------
 def load_runstream(client: Any, n: int, series_points: int) -> None:
     for stmt in migrations():

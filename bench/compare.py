@@ -31,6 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from runstream.proto.vocabulary import DEFAULT_TOPIC
+
 from . import dataset, harness
 from .report import (
     MLFLOW_SERVER,
@@ -48,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 DATABASE = "runstream"
-TOPIC = "runstream.events"
+TOPIC = DEFAULT_TOPIC
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from runstream.proto.errors import RunstreamError
 
-class InfraError(Exception):
+
+class InfraError(RunstreamError):
     """Base of the errors raised by runstream's local infrastructure.
 
     ``summary`` is one line; ``detail`` (maybe empty) is the output that explains it.

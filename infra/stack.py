@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runstream.proto.endpoints import ServerOptions
+from runstream.proto.vocabulary import DEFAULT_TOPIC
+
 from . import kafka as local_kafka
-from .grpc_server import GrpcServer, GrpcServerOptions
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "runstream.events"
 DEFAULT_DATABASE = "runstream"
 
 
@@ -40,7 +41,23 @@ class StackSettings:
     database: str = DEFAULT_DATABASE
     clickhouse: str | None = None  # None: chdb:///<data_dir>/clickhouse
     partitions: int | None = None  # None: RUNSTREAM_INGEST_PARTITIONS, else 8
+    auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    workers: int = 16
+
+    def server_options(self) -> ServerOptions:
+        """The one gRPC server of the stack (WriteService and QueryService)."""
+        return ServerOptions(
+            address=self.address,
+            workers=self.workers,
+            auth_token_file=self.auth_token_file,
+            auth_tokens=self.auth_tokens,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            name="stack",
+        )
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -58,7 +75,7 @@ class Stack:
         self._worker: Any = None
         self._worker_thread: threading.Thread | None = None
         self._worker_stop = threading.Event()
-        self._server: GrpcServer | None = None
+        self._server: Any = None  # runstream.proto.rpc.RunningServer
         self._gateway: Any = None
         self._query: Any = None
         self.bootstrap = settings.kafka or ""
@@ -68,10 +85,18 @@ class Stack:
         """``host:port`` where WriteService and QueryService listen."""
         if self._server is None:
             raise RuntimeError("stack is not started")
-        return self._server.address
+        return str(self._server.address)
+
+    @property
+    def url(self) -> str:
+        """``grpc://host:port``, or ``grpcs://`` with TLS."""
+        if self._server is None:
+            raise RuntimeError("stack is not started")
+        return str(self._server.url)
 
     def start(self) -> Stack:
         s = self.settings
+        s.server_options().tokens()  # fail closed before anything starts
         s.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if s.kafka is None:
@@ -116,27 +141,37 @@ class Stack:
             logger.warning("ingest worker has no partitions after 60 s; going on without")
 
     def _start_server(self) -> None:
+        import grpc
+
         from runstream.producer import GatewaySettings, add_gateway
+        from runstream.proto.rpc import start_server
+        from runstream.proto.v1 import query_pb2, write_pb2
         from runstream.query import QuerySettings, add_query_service
 
         s = self.settings
-        server = GrpcServer(GrpcServerOptions(address=s.address, auth_tokens=s.auth_tokens))
-        self._gateway = add_gateway(
-            server.server, GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic)
-        )
         query = replace(
             QuerySettings.from_env(),
             clickhouse=s.clickhouse_dsn,
             database=s.database,
             topic=s.topic,
         )
-        self._query = add_query_service(server.server, query)
-        server.start()
-        self._server = server
+
+        def add(server: grpc.Server) -> list[str]:
+            self._gateway = add_gateway(
+                server, GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic)
+            )
+            self._query = add_query_service(server, query)
+            return [
+                write_pb2.DESCRIPTOR.services_by_name["WriteService"].full_name,
+                query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+            ]
+
+        self._server = start_server(s.server_options(), add)
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop(grace=5.0)
+            self._server = None
         for component in (self._gateway, self._query):
             if component is not None:
                 component.close()

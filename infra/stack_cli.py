@@ -4,74 +4,89 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from runstream.proto.rpc import load_tokens
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+from runstream.proto.endpoints import (
+    ENV_AUTH_TOKEN_FILE,
+    ENV_AUTH_TOKENS,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
+)
+from runstream.proto.errors import RunstreamError
+from runstream.proto.settings import Env
+from runstream.proto.vocabulary import DEFAULT_TOPIC
 
 
 def _add_stack_arguments(p: argparse.ArgumentParser) -> None:
+    env = Env()
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(_env("RUNSTREAM_DATA_DIR", ".runstream") or ".runstream"),
+        default=Path(env.text("RUNSTREAM_DATA_DIR", ".runstream")),
         help="where the embedded ClickHouse and the local broker keep their data "
         "(env RUNSTREAM_DATA_DIR; default .runstream)",
     )
     p.add_argument(
         "--kafka",
-        default=_env("RUNSTREAM_KAFKA"),
+        default=env.optional("RUNSTREAM_KAFKA"),
         metavar="HOST:PORT",
         help="use this Kafka broker instead of starting a local one (env RUNSTREAM_KAFKA)",
     )
     p.add_argument(
         "--kafka-port",
         type=int,
-        default=int(_env("RUNSTREAM_KAFKA_PORT", "9092") or 9092),
+        default=env.integer("RUNSTREAM_KAFKA_PORT", 9092, minimum=1, maximum=65534),
         help="port of the local broker started when --kafka is not given "
         "(env RUNSTREAM_KAFKA_PORT; default 9092; its controller uses the next port)",
     )
     p.add_argument(
         "--port",
         type=int,
-        default=int(_env("RUNSTREAM_PORT", "50051") or 50051),
+        default=env.integer("RUNSTREAM_PORT", 50051, minimum=0, maximum=65535),
         help="gRPC port for the write and query APIs (env RUNSTREAM_PORT; default 50051)",
     )
     p.add_argument(
         "--host",
-        default=_env("RUNSTREAM_HOST", "127.0.0.1"),
+        default=env.text("RUNSTREAM_HOST", "127.0.0.1"),
         help="address to bind (env RUNSTREAM_HOST; default 127.0.0.1)",
     )
     p.add_argument(
         "--topic",
-        default=_env("RUNSTREAM_TOPIC", "runstream.events"),
-        help="events topic (env RUNSTREAM_TOPIC; default runstream.events)",
+        default=env.text("RUNSTREAM_TOPIC", DEFAULT_TOPIC),
+        help=f"events topic (env RUNSTREAM_TOPIC; default {DEFAULT_TOPIC})",
     )
     p.add_argument(
         "--database",
-        default=_env("RUNSTREAM_DATABASE", "runstream"),
+        default=env.text("RUNSTREAM_DATABASE", "runstream"),
         help="ClickHouse database (env RUNSTREAM_DATABASE; default runstream)",
     )
     p.add_argument(
         "--clickhouse",
-        default=_env("RUNSTREAM_CLICKHOUSE"),
+        default=env.optional("RUNSTREAM_CLICKHOUSE"),
         metavar="DSN",
         help="chdb:///DIR or http://host:8123 (env RUNSTREAM_CLICKHOUSE; "
         "default: chDB in DATA_DIR/clickhouse)",
     )
     p.add_argument(
         "--auth-token-file",
-        default=_env("RUNSTREAM_AUTH_TOKEN_FILE"),
+        default=env.optional(ENV_AUTH_TOKEN_FILE),
         help="require a bearer token listed in this file (env RUNSTREAM_AUTH_TOKEN_FILE; "
-        "RUNSTREAM_AUTH_TOKENS adds comma-separated tokens)",
+        "RUNSTREAM_AUTH_TOKENS adds comma-separated tokens); a file without a token is "
+        "refused, never read as 'auth off'",
+    )
+    p.add_argument(
+        "--tls-cert",
+        default=env.optional(ENV_TLS_CERT),
+        metavar="PEM",
+        help="serve TLS with this certificate (env RUNSTREAM_TLS_CERT; needs --tls-key)",
+    )
+    p.add_argument(
+        "--tls-key",
+        default=env.optional(ENV_TLS_KEY),
+        metavar="PEM",
+        help="private key of --tls-cert (env RUNSTREAM_TLS_KEY)",
     )
 
 
@@ -87,29 +102,28 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         topic=args.topic,
         database=args.database,
         clickhouse=args.clickhouse,
-        auth_tokens=load_tokens(args.auth_token_file, _env("RUNSTREAM_AUTH_TOKENS")),
+        auth_token_file=args.auth_token_file,
+        auth_tokens=Env().items(ENV_AUTH_TOKENS),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .kafka import InfraError
+    from runstream.proto.errors import RunstreamError
+    from runstream.proto.rpc import wait_for_signal
+
     from .stack import Stack
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stack = Stack(settings_from_args(args)).start()
-    except (InfraError, OSError) as exc:
+    except (RunstreamError, OSError) as exc:
         print(f"runstream up: {exc}", file=sys.stderr)
         return 1
-    print(f"runstream listening on {stack.address} (WriteService, QueryService)", flush=True)
+    print(f"runstream listening on {stack.url} (WriteService, QueryService)", flush=True)
     print(f"kafka at {stack.bootstrap}; data in {args.data_dir}", flush=True)
     print("Ctrl-C stops it.", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+    wait_for_signal()
     print("stopping...", flush=True)
     stack.stop()
     print("stopped.", flush=True)
@@ -118,7 +132,6 @@ def _up(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    from .kafka import InfraError
 
     if "--log-level" not in sys.argv:  # the demo's own output is the point: keep logs quiet
         logging.getLogger("runstream").setLevel(logging.WARNING)
@@ -126,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     try:
         return run_demo(settings_from_args(args), runs=args.runs)
-    except InfraError as exc:
+    except (RunstreamError, OSError) as exc:
         print(f"runstream demo: {exc}", file=sys.stderr)
         return 1
 

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from runstream.proto.tokens import APPLIED_OFFSETS_SQL
+
 from .batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
 from .errors import SinkBackpressure, SinkError, SinkUnavailable
 from .migrations import apply_migrations
@@ -171,14 +173,7 @@ class ClickHouseStore:
 
     def read_progress(self, topic: str, partitions: Collection[int]) -> dict[int, Progress]:
         params = {"topic": topic, "partitions": sorted(partitions)}
-        offsets = dict(
-            self.rows(
-                "SELECT partition, max(next_offset) FROM ingest_offsets "
-                "WHERE topic = {topic:String} AND partition IN {partitions:Array(Int32)} "
-                "GROUP BY partition",
-                params,
-            )
-        )
+        offsets = dict(self.rows(APPLIED_OFFSETS_SQL, params))
         intents = {
             int(p): Intent(topic, int(p), int(first), int(end))
             for p, first, end in self.rows(

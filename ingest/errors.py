@@ -6,18 +6,12 @@ service that hosts the worker can map it to a status the same way as its own err
 
 from __future__ import annotations
 
+from runstream.proto.errors import RunstreamError
 from runstream.proto.v1 import common_pb2
 
 
-class IngestError(Exception):
+class IngestError(RunstreamError):
     """Root of every error raised by the ingest worker."""
-
-    error_code: int = common_pb2.INTERNAL_ERROR
-
-    def __init__(self, message: str, *, error_code: int | None = None) -> None:
-        super().__init__(message)
-        if error_code is not None:
-            self.error_code = error_code
 
 
 class ConfigError(IngestError):

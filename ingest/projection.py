@@ -20,16 +20,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from runstream.proto import events as ev
+from runstream.proto.vocabulary import ACTIVE, DELETED, RUN_STATUSES
 
 from .batch import PartitionBatch, TableData
 from .metric_columns import MetricAccumulator
 from .records import DeadLetter, Poison, PoisonReason, SourceRecord
 from .state import (
-    ACTIVE,
-    DELETED,
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
-    RUN_STATUSES,
     ExperimentState,
     PartitionState,
     RunState,

@@ -8,11 +8,13 @@ One frozen settings object per process: :class:`IngestSettings` for ``runstream 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runstream.proto.settings import Env
+from runstream.proto.vocabulary import DEAD_LETTER_SUFFIX, DEFAULT_TOPIC
 
 from .errors import ConfigError
 
@@ -33,7 +35,6 @@ ENV_SESSION_TIMEOUT = "RUNSTREAM_INGEST_SESSION_TIMEOUT_MS"
 ENV_STATE_CACHE = "RUNSTREAM_INGEST_STATE_CACHE"
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
-DEFAULT_TOPIC = "runstream.events"
 DEFAULT_GROUP = "runstream-ingest"
 DEFAULT_DATABASE = "runstream"
 DEFAULT_DATA_DIR = ".runstream/clickhouse"  # the same place as runstream up and query
@@ -131,25 +132,25 @@ class IngestSettings:
 
     @property
     def dead_letter_topic(self) -> str:
-        return self.dlq_topic or f"{self.topic}.dlq"
+        return self.dlq_topic or f"{self.topic}{DEAD_LETTER_SUFFIX}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
-        e = os.environ if env is None else env
+        e = Env(env, error=ConfigError)
         return cls(
-            clickhouse=e.get(ENV_CLICKHOUSE) or default_dsn(),
-            database=e.get(ENV_DATABASE) or DEFAULT_DATABASE,
-            kafka=e.get(ENV_KAFKA) or DEFAULT_KAFKA,
-            topic=e.get(ENV_TOPIC) or DEFAULT_TOPIC,
-            dlq_topic=e.get(ENV_DLQ_TOPIC, ""),
-            group=e.get(ENV_GROUP) or DEFAULT_GROUP,
-            instance_id=e.get(ENV_INSTANCE_ID) or None,
-            session_timeout_ms=env_int(e, ENV_SESSION_TIMEOUT, 10_000),
-            partitions=env_int(e, ENV_PARTITIONS, 8),
-            replication_factor=env_int(e, ENV_REPLICATION, 1),
-            batch=batch_from_env(e),
-            metrics_port=env_int(e, ENV_METRICS_PORT, 0),
-            state_cache_runs=env_int(e, ENV_STATE_CACHE, 100_000),
+            clickhouse=e.text(ENV_CLICKHOUSE, default_dsn()),
+            database=e.text(ENV_DATABASE, DEFAULT_DATABASE),
+            kafka=e.text(ENV_KAFKA, DEFAULT_KAFKA),
+            topic=e.text(ENV_TOPIC, DEFAULT_TOPIC),
+            dlq_topic=e.text(ENV_DLQ_TOPIC, ""),
+            group=e.text(ENV_GROUP, DEFAULT_GROUP),
+            instance_id=e.optional(ENV_INSTANCE_ID),
+            session_timeout_ms=e.integer(ENV_SESSION_TIMEOUT, 10_000),
+            partitions=e.integer(ENV_PARTITIONS, 8),
+            replication_factor=e.integer(ENV_REPLICATION, 1),
+            batch=batch_from_env(env),
+            metrics_port=e.integer(ENV_METRICS_PORT, 0),
+            state_cache_runs=e.integer(ENV_STATE_CACHE, 100_000),
         )
 
 
@@ -184,31 +185,12 @@ class ReplaySettings:
         return ClickHouseTarget(self.clickhouse, self.database)
 
 
-def env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
-def batch_from_env(env: Mapping[str, str]) -> BatchSettings:
+def batch_from_env(env: Mapping[str, str] | None = None) -> BatchSettings:
+    e = Env(env, error=ConfigError)
     return BatchSettings(
-        max_points=env_int(env, ENV_BATCH_POINTS, 500_000),
-        max_events=env_int(env, ENV_BATCH_EVENTS, 50_000),
-        max_interval_s=env_float(env, ENV_BATCH_INTERVAL, 1.0),
+        max_points=e.integer(ENV_BATCH_POINTS, 500_000),
+        max_events=e.integer(ENV_BATCH_EVENTS, 50_000),
+        max_interval_s=e.number(ENV_BATCH_INTERVAL, 1.0),
     )
 
 

@@ -12,10 +12,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-ACTIVE = "active"
-DELETED = "deleted"
-RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
-
 
 @dataclass(frozen=True, slots=True)
 class RunState:

@@ -11,6 +11,9 @@ through the gRPC gateway), non-blocking, batched and columnar.
     token = rs.flush()
 """
 
+from runstream.proto.tokens import WriteToken
+from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
+
 from .client import RunstreamClient
 from .entities import Experiment, Metric, Param, RunInfo, RunTag
 from .errors import (
@@ -50,16 +53,13 @@ from .fluent import (
     set_uri,
     start_run,
 )
-from .ids import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 from .settings import GatewaySettings, ProducerSettings, SettingsError
 from .transport import PendingWrite, Transport
-from .write_token import WriteToken
 
 # The gateway needs grpc: imported on first use, so the SDK alone stays light.
 _GATEWAY_EXPORTS = (
     "Gateway",
     "add_gateway",
-    "gateway_interceptors",
     "serve_gateway",
     "start_gateway",
 )
@@ -76,7 +76,6 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Gateway",
     "add_gateway",
-    "gateway_interceptors",
     "serve_gateway",
     "start_gateway",
     "DEFAULT_EXPERIMENT_ID",

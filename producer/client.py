@@ -15,18 +15,14 @@ from typing import Any
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.tokens import WriteToken
+from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 
 from . import system_tags as st
 from .columns import Chunk
 from .entities import Metric, Param, RunInfo, RunTag
 from .errors import FieldProblem, ValidationError
-from .ids import (
-    DEFAULT_EXPERIMENT_ID,
-    default_run_name,
-    experiment_id_for_name,
-    new_run_id,
-    now_ms,
-)
+from .ids import default_run_name, new_run_id, now_ms
 from .pipeline import Pipeline
 from .sender import SenderStats
 from .settings import ProducerSettings
@@ -49,7 +45,6 @@ from .validation import (
     key_problem,
     metric_value_problem,
 )
-from .write_token import WriteToken
 
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)

@@ -9,18 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runstream.proto.errors import RunstreamError
 from runstream.proto.v1 import common_pb2
 
 
-class ProducerError(Exception):
+class ProducerError(RunstreamError):
     """Root of every error the SDK and the gateway raise."""
-
-    error_code: int = common_pb2.INTERNAL_ERROR
-
-    def __init__(self, message: str, *, error_code: int | None = None) -> None:
-        super().__init__(message)
-        if error_code is not None:
-            self.error_code = error_code
 
 
 @dataclass(frozen=True, slots=True)

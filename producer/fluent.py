@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from runstream.proto.tokens import WriteToken
+from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
+
 from .client import RunstreamClient
 from .entities import Experiment, RunInfo
 from .errors import InvalidStateError
-from .ids import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 from .settings import ProducerSettings
 from .validation import check_experiment_name
-from .write_token import WriteToken
 
 logger = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.tokens import WriteToken, merge_all
+from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 
 from . import system_tags as st
 from .columns import Chunk, merge_run_chunks, split_events
 from .entities import RunInfo
 from .errors import FieldProblem, ValidationError
 from .ids import (
-    DEFAULT_EXPERIMENT_ID,
     EventStamper,
     default_run_name,
-    experiment_id_for_name,
     new_run_id,
     now_ms,
 )
@@ -47,7 +47,6 @@ from .validation import (
     int_problem,
     key_problem,
 )
-from .write_token import WriteToken, merge_all
 
 Pair = tuple[str, str]
 

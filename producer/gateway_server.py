@@ -3,36 +3,32 @@ edge only), the server with health checking, reflection, optional bearer-token a
 TLS.
 
 * :func:`add_gateway` adds the servicer to a server someone else owns (the all-in-one
-  stack); build that server with :func:`gateway_interceptors` so errors map to statuses.
+  stack, built by the shared shell ``runstream.proto.rpc.start_server``).
 * :func:`serve_gateway` runs the standalone gateway (``runstream gateway``).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from runstream.proto import events as ev
-from runstream.proto.rpc import load_tokens, server_interceptors
+from runstream.proto.rpc import RunningServer, start_server, wait_for_signal
+from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
+from runstream.proto.vocabulary import ACTIVE
 
 from .entities import RunInfo
 from .errors import ValidationError
 from .gateway import ColumnsIn, GatewayCore, LogBatch, WriteResult
 from .ids import now_ms
-from .settings import GatewaySettings, SettingsError
+from .settings import GatewaySettings
 from .transport import Transport
-from .write_token import WriteToken
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +108,7 @@ def _run_info(info: RunInfo) -> common_pb2.RunInfo:
         user_id=info.user_id,
         status=common_pb2.RUNNING,
         start_time=info.start_time,
-        lifecycle_stage="active",
+        lifecycle_stage=ACTIVE,
     )
 
 
@@ -204,17 +200,6 @@ class Gateway:
             self.transport.close(timeout)
 
 
-def gateway_interceptors(settings: GatewaySettings) -> list[grpc.ServerInterceptor]:
-    """Interceptors a server that hosts the gateway needs: bearer-token check (when
-    tokens are configured) and the error-code -> status mapping."""
-    tokens: tuple[str, ...] = ()
-    if settings.auth_enabled:
-        tokens = load_tokens(settings.auth_token_file, ",".join(settings.auth_tokens) or None)
-        if not tokens:
-            raise SettingsError("bearer-token auth is on but no token was found")
-    return server_interceptors(tokens)
-
-
 def add_gateway(
     server: grpc.Server, settings: GatewaySettings, transport: Transport | None = None
 ) -> Gateway:
@@ -234,87 +219,49 @@ def add_gateway(
     return Gateway(core, transport, owns)
 
 
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc}") from exc
-
-
 class RunningGateway:
-    """A started standalone gateway server (see :func:`start_gateway`)."""
+    """A started standalone gateway: the shared server shell hosting the WriteService."""
 
-    def __init__(self, server: grpc.Server, gateway: Gateway, port: int, address: str) -> None:
-        self.server = server
+    def __init__(self, server: RunningServer, gateway: Gateway) -> None:
+        self.running = server
+        self.server = server.server
         self.gateway = gateway
-        self.port = port
-        self.address = address
-        self.health = health.HealthServicer()
+        self.port = server.port
+        self.address = server.address
+        self.health = server.health
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
-        self.gateway.close()
+        self.running.stop(grace)
 
 
 def start_gateway(settings: GatewaySettings, transport: Transport | None = None) -> RunningGateway:
-    """Build and start the gateway server: WriteService, health, reflection, auth, TLS.
-    ``address`` may end in ``:0`` for a free port (see ``RunningGateway.port``)."""
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-    ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="gw"),
-        interceptors=gateway_interceptors(settings),
-        options=options,
-    )
-    gateway = add_gateway(server, settings, transport)
-    if settings.tls_cert and settings.tls_key:
-        credentials = grpc.ssl_server_credentials(
-            [(_read(settings.tls_key), _read(settings.tls_cert))]
-        )
-        port = server.add_secure_port(settings.address, credentials)
-    else:
-        port = server.add_insecure_port(settings.address)
-    if port == 0:
-        gateway.close()
-        raise SettingsError(f"cannot listen on {settings.address}")
-    host = settings.address.rsplit(":", 1)[0]
-    running = RunningGateway(server, gateway, port, f"{host}:{port}")
-    health_pb2_grpc.add_HealthServicer_to_server(running.health, server)
-    for name in ("", SERVICE_NAME):
-        running.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
-    server.start()
-    scheme = "grpcs" if settings.tls_cert else "grpc"
-    logger.info(
-        "gateway listening on %s://%s (kafka %s, topic %s, auth %s)",
-        scheme,
-        running.address,
-        settings.kafka,
-        settings.topic,
-        "on" if settings.auth_enabled else "off",
-    )
-    return running
+    """Build and start the gateway server: WriteService, health, reflection, auth, TLS
+    (the shared shell, :func:`runstream.proto.rpc.start_server`).  ``address`` may end in
+    ``:0`` for a free port (see ``RunningGateway.port``)."""
+    options = settings.server_options()
+    options.tokens()  # fail closed before connecting to Kafka
+    added: list[Gateway] = []
+
+    def add(server: grpc.Server) -> list[str]:
+        added.append(add_gateway(server, settings, transport))
+        return [SERVICE_NAME]
+
+    try:
+        running = start_server(options, add)
+    except BaseException:
+        for gateway in added:
+            gateway.close()
+        raise
+    running.on_stop(added[0].close)
+    logger.info("gateway: kafka %s, topic %s", settings.kafka, settings.topic)
+    return RunningGateway(running, added[0])
 
 
 def serve_gateway(settings: GatewaySettings, stop: threading.Event | None = None) -> None:
     """Run the standalone gateway until SIGINT/SIGTERM (or ``stop`` is set)."""
     running = start_gateway(settings)
-    done = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
     try:
-        done.wait()
+        wait_for_signal(stop)
     finally:
         logger.info("gateway stopping")
         running.stop()

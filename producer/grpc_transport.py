@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
 
 from .errors import (
@@ -26,7 +27,6 @@ from .errors import (
     ValidationError,
 )
 from .validation import MAX_PARAMS_TAGS_PER_BATCH
-from .write_token import WriteToken
 
 _RETRIABLE = (
     grpc.StatusCode.UNAVAILABLE,

@@ -1,17 +1,14 @@
-"""Identifiers and event headers: experiment ids derived from names, run ids, default run
-names, the clock, and the per-producer sequence (:class:`EventStamper`)."""
+"""Identifiers and event headers: run ids, default run names, the clock, and the
+per-producer sequence (:class:`EventStamper`).  Experiment ids follow from names by
+``runstream.proto.vocabulary.experiment_id_for_name``."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 import uuid
 
 from runstream.proto.events import Payload, RunEvent
-
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 
 _ADJECTIVES = (
     "amber",
@@ -57,19 +54,6 @@ _NOUNS = (
     "swan",
     "wolf",
 )
-
-
-def experiment_id_for_name(name: str) -> str:
-    """A deterministic experiment id for ``name``: every process that names the same
-    experiment gets the same id, without a round trip.  ``Default`` is ``"0"``.
-
-    The id is the decimal form of the first 63 bits of SHA-256 of the UTF-8 name.
-    """
-    if name == DEFAULT_EXPERIMENT_NAME:
-        return DEFAULT_EXPERIMENT_ID
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    number = int.from_bytes(digest[:8], "big") >> 1
-    return str(number or 1)
 
 
 def new_run_id() -> str:

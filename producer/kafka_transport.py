@@ -18,10 +18,10 @@ from kafka import KafkaProducer
 
 from runstream.proto.codec import EventCodec
 from runstream.proto.events import RunEvent
+from runstream.proto.tokens import WriteToken
 
 from .errors import BrokerUnavailableError, InvalidStateError, ProducerError
 from .settings import KafkaOptions
-from .write_token import WriteToken
 
 logger = logging.getLogger(__name__)
 

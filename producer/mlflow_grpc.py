@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -25,7 +24,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2
 
 from runstream.proto.rpc import error_code_of
-from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2_grpc
+from runstream.proto.tokens import TokenTracker
+from runstream.proto.v1 import query_pb2, query_pb2_grpc, write_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
@@ -110,34 +110,6 @@ def parse_store_uri(store_uri: str) -> str:
     return f"{host}:{parsed.port or DEFAULT_PORT}"
 
 
-class TokenTracker:
-    """The merged write token of everything written through one store (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._topic = ""
-        self._offsets: dict[int, int] = {}
-
-    def observe(self, token: common_pb2.WriteToken | None) -> None:
-        if token is None or not token.offsets:
-            return
-        with self._lock:
-            if token.topic != self._topic:
-                if self._topic:
-                    logger.warning(
-                        "write token topic changed from %r to %r", self._topic, token.topic
-                    )
-                self._topic = token.topic
-                self._offsets = {}
-            for partition, offset in token.offsets.items():
-                if offset > self._offsets.get(partition, -1):
-                    self._offsets[partition] = offset
-
-    def current(self) -> common_pb2.WriteToken:
-        with self._lock:
-            return common_pb2.WriteToken(topic=self._topic, offsets=dict(self._offsets))
-
-
 ReqT = TypeVar("ReqT")
 
 
@@ -199,7 +171,7 @@ class RunstreamRpc:
         """A QueryService call that waits for everything this store wrote."""
         request.read.CopyFrom(
             query_pb2.ReadOptions(
-                write_token=self.tokens.current(), wait_timeout_ms=self._read_wait_ms
+                write_token=self.tokens.current().to_proto(), wait_timeout_ms=self._read_wait_ms
             )
         )
         return self._invoke(self._query, method, request)

@@ -72,15 +72,17 @@ from mlflow.utils.validation import (
 )
 
 from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
+from runstream.proto.vocabulary import (
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    experiment_id_for_name,
+)
 
 from . import mlflow_convert as convert
-from .ids import experiment_id_for_name
 from .mlflow_grpc import RunstreamRpc
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 # Page size used when MLflow asks for "everything" (max_results=None).
 _ALL_PAGE_SIZE = SEARCH_MAX_RESULTS_THRESHOLD
 

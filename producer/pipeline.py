@@ -11,6 +11,7 @@ import time
 import weakref
 
 from runstream.proto.events import Payload
+from runstream.proto.tokens import WriteToken
 
 from .buffer import Control, EventBuffer
 from .columns import Chunk
@@ -20,7 +21,6 @@ from .sender import Sender, SenderStats
 from .settings import ProducerSettings
 from .spool import Spool
 from .transport import Transport, open_transport
-from .write_token import WriteToken
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from runstream.proto.codec import EventCodec
 from runstream.proto.events import RunEvent
+from runstream.proto.tokens import WriteToken
 
 from .buffer import Control, Entry, EventBuffer, RowBlock
 from .columns import Chunk, merge_run_chunks, rows_chunk, split_events
@@ -34,7 +35,6 @@ from .ids import EventStamper, now_ms
 from .settings import ProducerSettings
 from .spool import Record, Spool
 from .transport import Transport
-from .write_token import WriteToken
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from runstream.proto.endpoints import MESSAGE_LIMIT_BYTES, ServerOptions
+from runstream.proto.settings import Env
 from runstream.proto.v1 import common_pb2
+from runstream.proto.vocabulary import DEFAULT_TOPIC
 
 from .errors import ProducerError
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_URI = f"kafka://{DEFAULT_KAFKA}"
-DEFAULT_TOPIC = "runstream.events"
 DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50052"
 COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
 
@@ -164,7 +166,7 @@ class GatewaySettings:
     publish_timeout_s: float = 10.0
     connect_timeout_s: float = 5.0
     max_event_bytes: int = 900_000
-    max_message_bytes: int = 16 * 1024 * 1024
+    max_message_bytes: int = MESSAGE_LIMIT_BYTES
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -175,6 +177,19 @@ class GatewaySettings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.auth_token_file or self.auth_tokens)
+
+    def server_options(self) -> ServerOptions:
+        """How the standalone gateway listens (the shared server shell's options)."""
+        return ServerOptions(
+            address=self.address,
+            workers=self.max_workers,
+            auth_token_file=self.auth_token_file,
+            auth_tokens=self.auth_tokens,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            max_message_bytes=self.max_message_bytes,
+            name="gateway",
+        )
 
     def kafka_options(self) -> KafkaOptions:
         return KafkaOptions(
@@ -246,28 +261,24 @@ def _split(text: str) -> tuple[str, ...]:
 _OPTIONAL = frozenset({"flush_timeout_s", "block_timeout_s"})  # "none": wait forever
 
 
-def _convert(name: str, var: str, raw: str, default: object) -> object:
-    text = raw.strip()
-    try:
-        if name in _OPTIONAL and text.lower() in ("none", "forever"):
-            return None
-        if isinstance(default, bool):
-            return text.lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float) or name.endswith("_s"):
-            return float(text)
-    except ValueError:
-        raise SettingsError(f"{var}={raw!r}: expected a number") from None
-    return text or None
-
-
 def _read_env(cls: type, names: Mapping[str, str], env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of ``cls`` that ``names`` maps to set variables, typed by their defaults
+    and read by the one settings reader (errors name the variable and its value)."""
+    e = Env(env, error=SettingsError)
     defaults = {f.name: f.default for f in fields(cls)}
     values: dict[str, Any] = {}
     for name, var in names.items():
-        raw = env.get(var)
-        if raw is None or raw.strip() == "":
+        if not e.has(var):
             continue
-        values[name] = _convert(name, var, raw, defaults.get(name))
+        default = defaults.get(name)
+        if name in _OPTIONAL and e.text(var, "").lower() in ("none", "forever"):
+            values[name] = None
+        elif isinstance(default, bool):
+            values[name] = e.flag(var, default)
+        elif isinstance(default, int):
+            values[name] = e.integer(var, default)
+        elif isinstance(default, float) or name.endswith("_s"):
+            values[name] = e.number(var, 0.0)
+        else:
+            values[name] = e.text(var, "")
     return values

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from runstream.proto.events import RunEvent
+from runstream.proto.tokens import WriteToken
 
 from .settings import ProducerSettings
-from .write_token import WriteToken
 
 
 class PendingWrite(Protocol):

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runstream.proto.events import MAX_KEYS_PER_METRICS_EVENT
+from runstream.proto.vocabulary import RUN_STATUSES
 
 from .errors import FieldProblem, ValidationError
 
@@ -43,7 +44,6 @@ MAX_COLUMN_POINTS_PER_BATCH = 100_000
 #: Distinct keys in one columnar batch (key_index is uint16).
 MAX_COLUMN_KEYS_PER_BATCH = MAX_KEYS_PER_METRICS_EVENT
 
-RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 _ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")

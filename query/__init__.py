@@ -24,7 +24,6 @@ from .entities import (
     SeriesRequest,
     StepAggregates,
     ViewType,
-    WaitToken,
     XAxis,
 )
 from .errors import (
@@ -79,7 +78,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "ViewType",
-    "WaitToken",
     "XAxis",
     "add_query_service",
     "open_query_service",

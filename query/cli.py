@@ -35,6 +35,10 @@ def register(subparsers: Any) -> None:
         help="bearer tokens, one per line; turns auth on [RUNSTREAM_AUTH_TOKEN_FILE]",
     )
     p.add_argument(
+        "--tls-cert", default=base.tls_cert, help="PEM certificate; TLS on [RUNSTREAM_TLS_CERT]"
+    )
+    p.add_argument("--tls-key", default=base.tls_key, help="PEM private key [RUNSTREAM_TLS_KEY]")
+    p.add_argument(
         "--pool-size",
         type=int,
         default=base.pool_size,
@@ -68,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         address=args.address,
         auth_token_file=args.auth_token_file,
         auth_tokens=QuerySettings.from_env(os.environ).auth_tokens,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         pool_size=args.pool_size,
         workers=args.workers,
         wait_timeout_s=args.wait_timeout,

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from runstream.proto.vocabulary import ACTIVE, DELETED
 
-ACTIVE = "active"
-DELETED = "deleted"
+T = TypeVar("T")
 
 
 class ViewType(IntEnum):
@@ -142,11 +141,3 @@ class StepAggregates:
 class RankedRun:
     run: Run
     value: float
-
-
-@dataclass(frozen=True, slots=True)
-class WaitToken:
-    """A read-your-writes token: wait until every partition's next offset is past these."""
-
-    topic: str
-    offsets: dict[int, int]

@@ -6,13 +6,12 @@ that is not a :class:`QueryError` becomes INTERNAL without details.
 
 from __future__ import annotations
 
+from runstream.proto.errors import RunstreamError
 from runstream.proto.v1 import common_pb2
 
 
-class QueryError(Exception):
+class QueryError(RunstreamError):
     """Root of every error the query service raises on purpose."""
-
-    error_code: int = common_pb2.INTERNAL_ERROR
 
 
 class InvalidRequestError(QueryError):

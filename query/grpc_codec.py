@@ -3,7 +3,9 @@ edge, and the only place that knows both."""
 
 from __future__ import annotations
 
+from runstream.proto.tokens import WaitToken
 from runstream.proto.v1 import common_pb2, query_pb2
+from runstream.proto.vocabulary import status_to_proto
 
 from .entities import (
     Experiment,
@@ -15,14 +17,9 @@ from .entities import (
     SeriesRequest,
     StepAggregates,
     ViewType,
-    WaitToken,
     XAxis,
 )
 
-_STATUS = {
-    name: common_pb2.RunStatus.Value(name)
-    for name in ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-}
 _RANK_BY = {
     query_pb2.RANK_BY_UNSPECIFIED: RankBy.LATEST,
     query_pb2.RANK_BY_LATEST: RankBy.LATEST,
@@ -63,8 +60,8 @@ def series_request(
     )
 
 
-def status_value(status: str) -> int:
-    return _STATUS.get(status, common_pb2.RUN_STATUS_UNSPECIFIED)
+def status_value(status: str) -> common_pb2.RunStatus.ValueType:
+    return status_to_proto(status)
 
 
 def metric(m: MetricPoint) -> common_pb2.Metric:

@@ -11,16 +11,12 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from concurrent import futures
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from runstream.proto.rpc import load_tokens, server_interceptors
+from runstream.proto.rpc import RunningServer, start_server, wait_for_signal
 from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
@@ -30,7 +26,6 @@ from .settings import QuerySettings
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
-MESSAGE_LIMIT = 64 * 1024 * 1024
 _DEADLINE_MARGIN_S = 0.05
 
 
@@ -160,62 +155,53 @@ def add_query_service(
 
 
 class QueryServer:
-    """The standalone query process: its own gRPC server with interceptors, health and
-    reflection.  ``start()``, then ``stop()``."""
+    """The standalone query process: the shared server shell (interceptors, TLS, health,
+    reflection) hosting the QueryService.  ``start()``, then ``stop()``."""
 
     def __init__(self, settings: QuerySettings, service: QueryService | None = None) -> None:
         self.settings = settings
-        tokens = load_tokens(settings.auth_token_file, ",".join(settings.auth_tokens))
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="query"),
-            interceptors=server_interceptors(tokens),
-            options=[
-                ("grpc.max_receive_message_length", MESSAGE_LIMIT),
-                ("grpc.max_send_message_length", MESSAGE_LIMIT),
-            ],
-        )
-        self.service = add_query_service(self.server, settings, service)
-        self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
-        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(settings.address)
-        if self.port == 0:
-            self.service.close()
-            raise OSError(f"cannot listen on {settings.address}")
-        self.address = f"{settings.address.rsplit(':', 1)[0]}:{self.port}"
-        self.auth = bool(tokens)
+        self.options = settings.server_options()
+        self.options.tokens()  # fail closed before opening ClickHouse
+        self.service = service if service is not None else open_query_service(settings)
+        self._running: RunningServer | None = None
+
+    def _add(self, server: grpc.Server) -> list[str]:
+        add_query_service(server, self.settings, self.service)
+        return [SERVICE_NAME]
+
+    @property
+    def running(self) -> RunningServer:
+        if self._running is None:
+            raise RuntimeError("the query server is not started")
+        return self._running
+
+    @property
+    def address(self) -> str:
+        return self.running.address
+
+    @property
+    def port(self) -> int:
+        return self.running.port
 
     def start(self) -> QueryServer:
-        self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.server.start()
-        logger.info(
-            "query service listening on %s (auth %s)", self.address, "on" if self.auth else "off"
-        )
+        try:
+            self._running = start_server(self.options, self._add)
+        except BaseException:
+            self.service.close()
+            raise
+        self._running.on_stop(self.service.close)
         return self
 
     def stop(self, grace: float = 5.0) -> None:
-        self._health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
-        self.service.close()
+        self.running.stop(grace)
 
 
-def serve_query(settings: QuerySettings) -> None:
-    """Run the standalone query service until interrupted (Ctrl-C or SIGTERM)."""
+def serve_query(settings: QuerySettings, stop: threading.Event | None = None) -> None:
+    """Run the standalone query service until SIGINT/SIGTERM (or ``stop``)."""
     server = QueryServer(settings).start()
-    print(f"runstream query service listening on {server.address}", flush=True)
-
-    def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, terminate)
+    print(f"runstream query service listening on {server.running.url}", flush=True)
     try:
-        server.server.wait_for_termination()
-    except KeyboardInterrupt:
-        logger.info("stopping the query service")
+        wait_for_signal(stop)
     finally:
+        logger.info("stopping the query service")
         server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from .entities import WaitToken
+from runstream.proto.tokens import APPLIED_OFFSETS_SQL, WaitToken
+
 from .errors import DeadlineExceeded
 from .ports import SqlPort
-from .sql_text import Binder, Sql
+from .sql_text import Sql
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +24,7 @@ _MAX_POLL_S = 0.1
 
 
 def offsets_sql(topic: str, partitions: list[int]) -> Sql:
-    b = Binder()
-    return b.sql(
-        "SELECT partition, max(next_offset) FROM ingest_offsets "
-        f"WHERE topic = {b.bind(topic, 'String')} AND partition IN "
-        f"{b.bind(partitions, 'Array(Int32)')} GROUP BY partition"
-    )
+    return Sql(APPLIED_OFFSETS_SQL, {"topic": topic, "partitions": partitions})
 
 
 def pending(token: WaitToken, applied: dict[int, int]) -> dict[int, int]:

@@ -10,6 +10,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from runstream.proto.tokens import WaitToken
+
 from .entities import (
     Experiment,
     MetricPoint,
@@ -22,7 +24,6 @@ from .entities import (
     SeriesRequest,
     StepAggregates,
     ViewType,
-    WaitToken,
 )
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader

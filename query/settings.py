@@ -1,12 +1,22 @@
 """Settings of the query service: one frozen dataclass, every field backed by an
-environment variable (documented in docs/query.md) and a CLI flag."""
+environment variable (documented in docs/query.md and docs/configuration.md) and a flag.
+Read with the one settings reader, :class:`runstream.proto.settings.Env`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runstream.proto.endpoints import (
+    ENV_AUTH_TOKEN_FILE,
+    ENV_AUTH_TOKENS,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
+    ServerOptions,
+)
+from runstream.proto.settings import Env
+from runstream.proto.vocabulary import DEFAULT_TOPIC
 
 
 def _default_clickhouse() -> str:
@@ -17,31 +27,46 @@ def _default_clickhouse() -> str:
 class QuerySettings:
     clickhouse: str = field(default_factory=_default_clickhouse)  # chdb:///DIR or http://h:8123
     database: str = "runstream"
-    topic: str = "runstream.events"  # read-your-writes tokens without a topic use this one
+    topic: str = DEFAULT_TOPIC  # read-your-writes tokens without a topic use this one
     address: str = "127.0.0.1:50051"  # serve_query only
     auth_token_file: str | None = None  # serve_query only
     auth_tokens: tuple[str, ...] = ()  # serve_query only
+    tls_cert: str | None = None  # serve_query only
+    tls_key: str | None = None  # serve_query only
     pool_size: int = 4  # ClickHouse clients (concurrent queries)
     workers: int = 16  # gRPC threads, serve_query only
     wait_timeout_s: float = 10.0  # default read-your-writes wait
     create_views: bool = True  # runs_wide, metric_points, run_metrics
 
+    def server_options(self) -> ServerOptions:
+        """How the standalone query server listens (``serve_query``)."""
+        return ServerOptions(
+            address=self.address,
+            workers=self.workers,
+            auth_token_file=self.auth_token_file,
+            auth_tokens=self.auth_tokens,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            name="query",
+        )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> QuerySettings:
-        e = os.environ if env is None else env
+        e = Env(env)
         base = cls()
         return cls(
-            clickhouse=e.get("RUNSTREAM_CLICKHOUSE") or base.clickhouse,
-            database=e.get("RUNSTREAM_DATABASE") or base.database,
-            topic=e.get("RUNSTREAM_TOPIC") or base.topic,
-            address=e.get("RUNSTREAM_QUERY_ADDRESS") or base.address,
-            auth_token_file=e.get("RUNSTREAM_AUTH_TOKEN_FILE") or None,
-            auth_tokens=tuple(
-                t.strip() for t in e.get("RUNSTREAM_AUTH_TOKENS", "").split(",") if t.strip()
+            clickhouse=e.text("RUNSTREAM_CLICKHOUSE", base.clickhouse),
+            database=e.text("RUNSTREAM_DATABASE", base.database),
+            topic=e.text("RUNSTREAM_TOPIC", base.topic),
+            address=e.text("RUNSTREAM_QUERY_ADDRESS", base.address),
+            auth_token_file=e.optional(ENV_AUTH_TOKEN_FILE),
+            auth_tokens=e.items(ENV_AUTH_TOKENS),
+            tls_cert=e.optional(ENV_TLS_CERT),
+            tls_key=e.optional(ENV_TLS_KEY),
+            pool_size=e.integer("RUNSTREAM_QUERY_POOL_SIZE", base.pool_size, minimum=1),
+            workers=e.integer("RUNSTREAM_QUERY_WORKERS", base.workers, minimum=1),
+            wait_timeout_s=e.number(
+                "RUNSTREAM_QUERY_WAIT_TIMEOUT", base.wait_timeout_s, minimum=0.0
             ),
-            pool_size=int(e.get("RUNSTREAM_QUERY_POOL_SIZE") or base.pool_size),
-            workers=int(e.get("RUNSTREAM_QUERY_WORKERS") or base.workers),
-            wait_timeout_s=float(e.get("RUNSTREAM_QUERY_WAIT_TIMEOUT") or base.wait_timeout_s),
-            create_views=(e.get("RUNSTREAM_QUERY_VIEWS") or "1").lower()
-            not in ("0", "false", "no"),
+            create_views=e.flag("RUNSTREAM_QUERY_VIEWS", base.create_views),
         )

@@ -20,6 +20,7 @@ from mlflow.entities import ExperimentTag, Metric, Param, RunStatus, RunTag, Vie
 from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+from runstream.proto.errors import RunstreamError
 from runstream.proto.rpc import ErrorInterceptor
 from runstream.proto.v1 import (
     common_pb2,
@@ -32,10 +33,9 @@ from runstream.proto.v1 import (
 TOPIC = "fake-runs"
 
 
-class FakeError(Exception):
+class FakeError(RunstreamError):
     def __init__(self, message: str, error_code: int) -> None:
-        super().__init__(message)
-        self.error_code = error_code
+        super().__init__(message, error_code=error_code)  # type: ignore[arg-type]
 
 
 def _translate(exc: MlflowException) -> FakeError:

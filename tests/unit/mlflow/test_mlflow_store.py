@@ -24,8 +24,9 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from runstream.producer.mlflow_grpc import TokenTracker, parse_store_uri  # noqa: E402
+from runstream.producer.mlflow_grpc import parse_store_uri  # noqa: E402
 from runstream.producer.mlflow_store import RunstreamStore  # noqa: E402
+from runstream.proto.tokens import TokenTracker  # noqa: E402
 from runstream.proto.v1 import common_pb2  # noqa: E402
 from tests.unit.mlflow.fake_runstream import FakeRunstream, serve  # noqa: E402
 

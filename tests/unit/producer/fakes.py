@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 
 from runstream.producer.errors import BrokerUnavailableError, ProducerError
-from runstream.producer.write_token import WriteToken
 from runstream.proto.events import MetricsLogged, RunEvent
+from runstream.proto.tokens import WriteToken
 
 
 class Done:

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from runstream.producer import cli
-from runstream.producer.errors import ValidationError
-from runstream.producer.ids import experiment_id_for_name
 from runstream.producer.settings import (
     ENV_VARS,
     GatewaySettings,
@@ -17,8 +15,10 @@ from runstream.producer.settings import (
     SettingsError,
     parse_uri,
 )
-from runstream.producer.write_token import WriteToken, merge_all
+from runstream.proto.errors import InvalidTokenError
+from runstream.proto.tokens import WriteToken, merge_all
 from runstream.proto.v1 import common_pb2
+from runstream.proto.vocabulary import experiment_id_for_name
 
 
 def test_defaults_and_environment() -> None:
@@ -84,9 +84,9 @@ def test_write_tokens_merge_and_round_trip() -> None:
     assert WriteToken.decode(merged.encode()) == merged
     assert WriteToken.from_proto(merged.to_proto()) == merged
     assert merged.to_proto().offsets[1] == 7
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidTokenError) as info:
         WriteToken.decode("!!!")
-    assert info.value.field == "write_token"
+    assert "write_token" in str(info.value)
     with pytest.raises(ValueError):
         a.merge(WriteToken.of("other", {0: 1}))
 

@@ -9,10 +9,13 @@ from typing import Any
 import grpc
 import pytest
 
+from runstream.proto.endpoints import ServerOptions
+from runstream.proto.errors import RunstreamError, SettingsError
 from runstream.proto.rpc import (
     BearerTokenInterceptor,
     ErrorInterceptor,
     error_code_of,
+    interceptors,
     load_tokens,
 )
 from runstream.proto.v1 import common_pb2
@@ -20,10 +23,9 @@ from runstream.proto.v1 import common_pb2
 METHOD = "/test.Echo/Call"
 
 
-class _CodedError(Exception):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.error_code = code
+class _CodedError(RunstreamError):
+    def __init__(self, message: str, code: common_pb2.ErrorCode.ValueType) -> None:
+        super().__init__(message, error_code=code)
 
 
 def _handler(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -101,16 +103,28 @@ def test_bearer_tokens() -> None:
 
 def test_load_tokens(tmp_path: Any) -> None:
     f = tmp_path / "tokens"
-    f.write_text("# comment\nalpha\n\nbeta\n")
+    f.write_text("# comment\nalpha\n\n   # an indented comment is a comment\nbeta\n")
     assert load_tokens(str(f), "gamma, delta") == ("alpha", "beta", "gamma", "delta")
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingsError):
         BearerTokenInterceptor([])
 
 
-def test_server_interceptors_order() -> None:
-    from runstream.proto.rpc import server_interceptors
+def test_auth_fails_closed(tmp_path: Any) -> None:
+    only_comments = tmp_path / "tokens"
+    only_comments.write_text("# no token here\n   # nor here\n\n")
+    with pytest.raises(SettingsError, match="holds no token"):
+        load_tokens(str(only_comments), None)
+    with pytest.raises(SettingsError, match="holds no token"):
+        interceptors(ServerOptions(auth_token_file=str(only_comments)))
+    with pytest.raises(SettingsError, match="holds no token"):
+        load_tokens(None, " , ,")
+    with pytest.raises(SettingsError, match="white space"):
+        load_tokens(None, "two words")
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_tokens(str(tmp_path / "missing"), None)
 
-    assert [type(i) for i in server_interceptors()] == [ErrorInterceptor]
-    assert [type(i) for i in server_interceptors(["", ""])] == [ErrorInterceptor]
-    chain = server_interceptors(["t"])
+
+def test_server_interceptors_order() -> None:
+    assert [type(i) for i in interceptors(ServerOptions())] == [ErrorInterceptor]
+    chain = interceptors(ServerOptions(auth_tokens=("t",)))
     assert [type(i) for i in chain] == [BearerTokenInterceptor, ErrorInterceptor]

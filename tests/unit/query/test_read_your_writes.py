@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from runstream.query.entities import WaitToken
+from runstream.proto.tokens import WaitToken
 from runstream.query.errors import DeadlineExceeded
 from runstream.query.ports import Row
 from runstream.query.read_your_writes import pending, wait_for_token
@@ -58,7 +58,7 @@ def test_waits_until_applied() -> None:
     clock = Clock()
     wait_for_token(store, WaitToken("events", {0: 5, 1: 10}), 1.0, clock=clock, sleep=clock.sleep)
     assert len(store.queries) == 3
-    assert store.queries[0].params == {"p0": "events", "p1": [0, 1]}
+    assert store.queries[0].params == {"topic": "events", "partitions": [0, 1]}
     assert clock.now < 0.1
 
 
