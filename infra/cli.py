@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 # (module, description) — each module has ``register(subparsers) -> None``.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "runstream.infra.kafka_cli",  # runstream kafka up|down|status
+    "runstream.infra.kafka.cli",  # runstream kafka up|down|status
     "runstream.infra.stack_cli",  # runstream up
     "runstream.producer.cli",  # runstream gateway
     "runstream.ingest.cli",  # runstream ingest, runstream replay

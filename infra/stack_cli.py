@@ -120,7 +120,8 @@ def _up(args: argparse.Namespace) -> int:
     except (RunstreamError, OSError) as exc:
         print(f"runstream up: {exc}", file=sys.stderr)
         return 1
-    print(f"runstream listening on {stack.url} (WriteService, QueryService)", flush=True)
+    tls = "TLS" if stack.url.startswith("grpcs:") else "plaintext"
+    print(f"runstream listening on {stack.address} ({tls}; WriteService, QueryService)", flush=True)
     print(f"kafka at {stack.bootstrap}; data in {args.data_dir}", flush=True)
     print("Ctrl-C stops it.", flush=True)
     wait_for_signal()

@@ -27,10 +27,10 @@ def echo(value: object, limit: int = MAX_ECHO_CHARS) -> str:
 class RunstreamError(Exception):
     """Root of every runstream error.  ``error_code`` names the ``ErrorCode`` a client sees."""
 
-    error_code: common_pb2.ErrorCode.ValueType = common_pb2.INTERNAL_ERROR
+    error_code: common_pb2.ErrorCode = common_pb2.INTERNAL_ERROR
 
     def __init__(
-        self, message: str, *, error_code: common_pb2.ErrorCode.ValueType | None = None
+        self, message: str, *, error_code: common_pb2.ErrorCode | None = None
     ) -> None:
         super().__init__(message)
         if error_code is not None:

@@ -4,6 +4,7 @@ default topic, the default experiment, and how an experiment's id follows from i
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from .v1 import common_pb2
 
@@ -17,10 +18,10 @@ RUN_STATUSES: tuple[str, ...] = (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED)
 TERMINAL_STATUSES = frozenset({FINISHED, FAILED, KILLED})
 
 
-def status_to_proto(name: str) -> common_pb2.RunStatus.ValueType:
+def status_to_proto(name: str) -> common_pb2.RunStatus:
     """``"FINISHED"`` -> ``common_pb2.FINISHED``; an unknown name -> ``RUN_STATUS_UNSPECIFIED``."""
     if name in RUN_STATUSES:
-        return common_pb2.RunStatus.Value(name)
+        return cast(common_pb2.RunStatus, common_pb2.RunStatus.Value(name))
     return common_pb2.RUN_STATUS_UNSPECIFIED
 
 
@@ -29,7 +30,7 @@ def status_from_proto(value: int) -> str | None:
     if value == common_pb2.RUN_STATUS_UNSPECIFIED:
         return None
     try:
-        return common_pb2.RunStatus.Name(value)  # type: ignore[arg-type]
+        return common_pb2.RunStatus.Name(value)
     except ValueError:
         return None
 

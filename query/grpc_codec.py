@@ -20,7 +20,7 @@ from .entities import (
     XAxis,
 )
 
-_RANK_BY = {
+_RANK_BY: dict[int, RankBy] = {
     query_pb2.RANK_BY_UNSPECIFIED: RankBy.LATEST,
     query_pb2.RANK_BY_LATEST: RankBy.LATEST,
     query_pb2.RANK_BY_MIN: RankBy.MIN,
@@ -60,7 +60,7 @@ def series_request(
     )
 
 
-def status_value(status: str) -> common_pb2.RunStatus.ValueType:
+def status_value(status: str) -> common_pb2.RunStatus:
     return status_to_proto(status)
 
 
@@ -132,7 +132,7 @@ def step_aggregates(a: StepAggregates) -> query_pb2.StepAggregates:
 
 def status_counts(counts: dict[str, int]) -> query_pb2.CountRunsByStatusResponse:
     items = sorted(((status_value(s), n) for s, n in counts.items()), key=lambda x: x[0])
-    merged: dict[int, int] = {}
+    merged: dict[common_pb2.RunStatus, int] = {}
     for status, n in items:
         merged[status] = merged.get(status, 0) + n
     return query_pb2.CountRunsByStatusResponse(

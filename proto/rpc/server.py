@@ -133,7 +133,7 @@ def start_server(options: ServerOptions, add_services: AddServices) -> RunningSe
 def wait_for_signal(stop: threading.Event | None = None) -> None:
     """Block until SIGINT/SIGTERM (handled alike, in the main thread) or ``stop`` is set."""
     done = stop or threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
         def handle(signum: int, frame: FrameType | None) -> None:

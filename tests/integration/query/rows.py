@@ -12,7 +12,7 @@ from typing import Any
 
 import clickhouse_connect
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "ingest" / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[3] / "ingest" / "migrations" / "sql"
 _SPLIT = re.compile(r"(?m)^\s*;\s*$")
 
 RUN_COLUMNS = [

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runstream.infra import kafka, kafka_cli
+from runstream.infra import kafka
+from runstream.infra.kafka import cli as kafka_cli
 
 KAFKA_JAR = kafka.KAFKA_JAR
 
@@ -128,15 +129,15 @@ def test_bad_settings_are_refused(tmp_path: Path, settings: dict, complaint: str
 
 
 def test_templates_ship_as_the_package_data_that_pyproject_lists() -> None:
-    folder = resources.files("runstream.infra").joinpath("kafka")
+    folder = resources.files("runstream.infra.kafka").joinpath("resources")
     names = sorted(entry.name for entry in folder.iterdir())
     assert names == ["log4j2.properties", "pom.xml", "server.properties"]
-    # pyproject ships "kafka/*.xml" and "kafka/*.properties" for runstream.infra
+    # pyproject ships "resources/*.xml" and "resources/*.properties" for runstream.infra.kafka
     assert all(name.endswith((".xml", ".properties")) for name in names)
 
 
 def test_pom_pins_the_broker_and_its_log4j2_binding() -> None:
-    pom = resources.files("runstream.infra").joinpath("kafka", "pom.xml").read_text()
+    pom = resources.files("runstream.infra.kafka").joinpath("resources", "pom.xml").read_text()
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     root = ET.fromstring(pom)
     properties = {el.tag.split("}")[1]: el.text for el in root.iterfind("m:properties/*", ns)}

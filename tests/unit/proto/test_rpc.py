@@ -24,7 +24,7 @@ METHOD = "/test.Echo/Call"
 
 
 class _CodedError(RunstreamError):
-    def __init__(self, message: str, code: common_pb2.ErrorCode.ValueType) -> None:
+    def __init__(self, message: str, code: common_pb2.ErrorCode) -> None:
         super().__init__(message, error_code=code)
 
 

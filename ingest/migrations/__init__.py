@@ -1,4 +1,4 @@
-"""Versioned DDL: ``migrations/NNNN_name.sql`` applied in order, each once per database.
+"""Versioned DDL: ``migrations/sql/NNNN_name.sql`` applied in order, each once per database.
 
 A file holds statements separated by a line with only ``;``.  Every statement must be
 idempotent (``IF NOT EXISTS``, settings that can be set twice): two workers starting at
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
-from .errors import MigrationError
+from ..errors import MigrationError
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def parse_migration(filename: str, text: str) -> Migration:
 
 def load_migrations() -> list[Migration]:
     """The migrations shipped with the package, in version order."""
-    folder = resources.files("runstream.ingest").joinpath("migrations")
+    folder = resources.files("runstream.ingest.migrations").joinpath("sql")
     found = [
         parse_migration(entry.name, entry.read_text())
         for entry in folder.iterdir()

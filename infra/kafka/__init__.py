@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .errors import (
+from ..errors import (
     BrokerConfigError,
     BrokerConflictError,
     BrokerStartError,
@@ -36,7 +36,7 @@ from .errors import (
     PortInUseError,
     ToolMissingError,
 )
-from .kafka_probe import (
+from .probe import (
     _CHILDREN,
     _alive,
     _metadata_answers,
@@ -72,7 +72,7 @@ LIB_DIR_ENV = "RUNSTREAM_KAFKA_LIB"
 KAFKA_JAR = f"kafka_{SCALA_BINARY_VERSION}-{KAFKA_VERSION}.jar"
 
 _HOST = "127.0.0.1"
-_TEMPLATES = "kafka"  # package-data folder beside this module
+_TEMPLATES = "resources"  # package-data folder of this package
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 
 
@@ -233,7 +233,7 @@ def fetch_jars(lib_dir: Path | str | None = None) -> Path:
 
 
 def _template(name: str) -> str:
-    package = resources.files(__package__ or "runstream.infra")
+    package = resources.files("runstream.infra.kafka")
     return package.joinpath(_TEMPLATES, name).read_text(encoding="utf-8")
 
 
