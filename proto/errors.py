@@ -29,9 +29,7 @@ class RunstreamError(Exception):
 
     error_code: common_pb2.ErrorCode = common_pb2.INTERNAL_ERROR
 
-    def __init__(
-        self, message: str, *, error_code: common_pb2.ErrorCode | None = None
-    ) -> None:
+    def __init__(self, message: str, *, error_code: common_pb2.ErrorCode | None = None) -> None:
         super().__init__(message)
         if error_code is not None:
             self.error_code = error_code
