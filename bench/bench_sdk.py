@@ -48,7 +48,7 @@ def gateway(kafka: str, topic: str, mode: str, compression: str) -> Iterator[str
     port = _free_port()
     address = f"127.0.0.1:{port}"
     if mode == "inprocess":
-        from runstream.producer import GatewaySettings, start_gateway
+        from runstream.producer.gateway import GatewaySettings, start_gateway
 
         running = start_gateway(
             GatewaySettings(address=address, kafka=kafka, topic=topic, compression=compression)
@@ -59,7 +59,7 @@ def gateway(kafka: str, topic: str, mode: str, compression: str) -> Iterator[str
             running.stop(grace=1)
         return
     script = textwrap.dedent(f"""
-        from runstream.producer import GatewaySettings, serve_gateway
+        from runstream.producer.gateway import GatewaySettings, serve_gateway
         serve_gateway(GatewaySettings(address={address!r}, kafka={kafka!r}, topic={topic!r},
                                       compression={compression!r}))
     """)

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.infra.kafka.cli",  # runstream kafka up|down|status
     "runstream.infra.stack_cli",  # runstream up
-    "runstream.producer.cli",  # runstream gateway
+    "runstream.producer.gateway.cli",  # runstream gateway
+    "runstream.producer.cli",  # runstream spool
     "runstream.ingest.cli",  # runstream ingest, runstream replay
     "runstream.query.cli",  # runstream query
 )

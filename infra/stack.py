@@ -143,7 +143,7 @@ class Stack:
     def _start_server(self) -> None:
         import grpc
 
-        from runstream.producer import GatewaySettings, add_gateway
+        from runstream.producer.gateway import GatewaySettings, add_gateway
         from runstream.proto.rpc import start_server
         from runstream.proto.v1 import query_pb2, write_pb2
         from runstream.query import QuerySettings, add_query_service

@@ -1,5 +1,5 @@
-"""runstream's write side: an MLflow-like SDK that publishes run events to Kafka (or
-through the gRPC gateway), non-blocking, batched and columnar.
+"""runstream's write side for training code: an MLflow-like SDK that publishes run events
+to Kafka (or through the gRPC gateway), non-blocking, batched and columnar.
 
     import runstream.producer as rs
 
@@ -9,10 +9,12 @@ through the gRPC gateway), non-blocking, batched and columnar.
         for step in range(1000):
             rs.log_metric("loss", 1 / (step + 1), step=step)
     token = rs.flush()
+
+This module exports the training API only (pinned by ``tests/unit/producer/test_api.py``).
+The gateway is a room of its own, :mod:`runstream.producer.gateway`.
 """
 
 from runstream.proto.tokens import WriteToken
-from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 
 from .client import RunstreamClient
 from .entities import Experiment, Metric, Param, RunInfo, RunTag
@@ -53,53 +55,11 @@ from .fluent import (
     set_uri,
     start_run,
 )
-from .settings import GatewaySettings, ProducerSettings, SettingsError
-from .transport import PendingWrite, Transport
-
-# The gateway needs grpc: imported on first use, so the SDK alone stays light.
-_GATEWAY_EXPORTS = (
-    "Gateway",
-    "add_gateway",
-    "serve_gateway",
-    "start_gateway",
-)
-
-
-def __getattr__(name: str) -> object:
-    if name in _GATEWAY_EXPORTS:
-        from . import gateway_server
-
-        return getattr(gateway_server, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .settings import ProducerSettings, SettingsError
 
 __all__ = [
-    "Gateway",
-    "add_gateway",
-    "serve_gateway",
-    "start_gateway",
-    "DEFAULT_EXPERIMENT_ID",
+    # the fluent API
     "ActiveRun",
-    "AuthenticationError",
-    "BrokerUnavailableError",
-    "BufferFullError",
-    "Experiment",
-    "FieldProblem",
-    "GatewaySettings",
-    "InvalidStateError",
-    "Metric",
-    "Param",
-    "PendingWrite",
-    "ProducerError",
-    "ProducerSettings",
-    "RunInfo",
-    "RunTag",
-    "RunstreamClient",
-    "SettingsError",
-    "SpoolError",
-    "Transport",
-    "ValidationError",
-    "WriteToken",
     "active_run",
     "close",
     "create_experiment",
@@ -107,7 +67,6 @@ __all__ = [
     "delete_run",
     "delete_tag",
     "end_run",
-    "experiment_id_for_name",
     "flush",
     "get_client",
     "log_metric",
@@ -125,4 +84,23 @@ __all__ = [
     "set_tags",
     "set_uri",
     "start_run",
+    # the client, its settings and what it returns
+    "RunstreamClient",
+    "ProducerSettings",
+    "WriteToken",
+    "Experiment",
+    "Metric",
+    "Param",
+    "RunInfo",
+    "RunTag",
+    # errors
+    "AuthenticationError",
+    "BrokerUnavailableError",
+    "BufferFullError",
+    "FieldProblem",
+    "InvalidStateError",
+    "ProducerError",
+    "SettingsError",
+    "SpoolError",
+    "ValidationError",
 ]

@@ -1,5 +1,5 @@
-"""``runstream gateway`` (the gRPC write gateway) and ``runstream spool`` (inspect or resend
-a spool directory).  Every flag falls back to its environment variable."""
+"""``runstream spool`` (inspect or resend a spool directory).  Every flag falls back to its
+environment variable.  ``runstream gateway`` is the gateway's own (``gateway/cli.py``)."""
 
 from __future__ import annotations
 
@@ -12,40 +12,6 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    gateway = subparsers.add_parser(
-        "gateway",
-        help="run the gRPC write gateway in front of Kafka",
-        description="Serve runstream.v1.WriteService: validates writes, publishes them to "
-        "Kafka and answers with the write token once Kafka acknowledged.",
-    )
-    gateway.add_argument(
-        "--address",
-        help="host:port to listen on (RUNSTREAM_GATEWAY_ADDRESS, default 127.0.0.1:50052)",
-    )
-    gateway.add_argument(
-        "--kafka",
-        help="Kafka bootstrap servers host:port[,host:port] "
-        "(RUNSTREAM_KAFKA, default 127.0.0.1:9092)",
-    )
-    gateway.add_argument("--topic", help="event topic (RUNSTREAM_TOPIC, default runstream.events)")
-    gateway.add_argument(
-        "--auth-token-file",
-        help="file of bearer tokens, one per line: "
-        "turns the token check on (RUNSTREAM_AUTH_TOKEN_FILE)",
-    )
-    gateway.add_argument(
-        "--auth-tokens",
-        help="comma-separated bearer tokens: turns the token check on (RUNSTREAM_AUTH_TOKENS)",
-    )
-    gateway.add_argument(
-        "--tls-cert", help="PEM certificate chain: serve TLS (RUNSTREAM_TLS_CERT; needs --tls-key)"
-    )
-    gateway.add_argument("--tls-key", help="PEM private key (RUNSTREAM_TLS_KEY)")
-    gateway.add_argument(
-        "--max-workers", type=int, help="handler threads (RUNSTREAM_GATEWAY_WORKERS, default 16)"
-    )
-    gateway.set_defaults(func=_run_gateway)
-
     spool = subparsers.add_parser(
         "spool",
         help="inspect or resend a producer spool directory",
@@ -61,24 +27,6 @@ def register(subparsers: Any) -> None:
             "--timeout", type=float, default=60.0, help="seconds to keep trying (drain; default 60)"
         )
         action.set_defaults(func=_run_spool)
-
-
-def _run_gateway(args: argparse.Namespace) -> int:
-    from .gateway_server import serve_gateway
-    from .settings import GatewaySettings
-
-    settings = GatewaySettings.from_env(
-        address=args.address,
-        kafka=args.kafka,
-        topic=args.topic,
-        auth_token_file=args.auth_token_file,
-        auth_tokens=args.auth_tokens,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        max_workers=args.max_workers,
-    )
-    serve_gateway(settings)
-    return 0
 
 
 def _run_spool(args: argparse.Namespace) -> int:

@@ -16,31 +16,24 @@ import numpy as np
 
 from runstream.proto import events as ev
 from runstream.proto.tokens import WriteToken
-from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 
+from . import commands
 from . import system_tags as st
 from .columns import Chunk
 from .entities import Metric, Param, RunInfo, RunTag
 from .errors import FieldProblem, ValidationError
-from .ids import default_run_name, new_run_id, now_ms
+from .ids import now_ms
 from .pipeline import Pipeline
 from .sender import SenderStats
 from .settings import ProducerSettings
 from .transport import Transport
 from .validation import (
-    MAX_EXPERIMENT_TAG_VAL_LENGTH,
     _valid_keys,  # the cache of keys already checked
     check_columns,
-    check_experiment_name,
     check_id,
     check_key,
     check_metric_value,
-    check_params,
-    check_run_name,
-    check_status,
     check_step,
-    check_tag_map,
-    check_tags,
     check_timestamp,
     key_problem,
     metric_value_problem,
@@ -103,37 +96,24 @@ class RunstreamClient:
     ) -> str:
         """Create (or re-announce) an experiment; returns its id, derived from the name
         unless given, so every process naming it agrees.  Ingest keeps the first creation."""
-        name = check_experiment_name(name)
-        eid = check_id(experiment_id, "experiment_id") if experiment_id else None
-        eid = eid or experiment_id_for_name(name)
-        checked = check_tags((tags or {}).items(), "tags", limit=MAX_EXPERIMENT_TAG_VAL_LENGTH)
-        if checked.problems:
-            raise ValidationError(checked.problems)
-        tag_map = dict(zip(checked.keys, checked.values, strict=True))
-        self._experiment_event(eid, ev.ExperimentCreated(name, artifact_location or "", tag_map))
-        return eid
+        command = commands.create_experiment(name, artifact_location, tags, experiment_id)
+        self._experiment_event(command)
+        return command.experiment_id
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        name = check_experiment_name(new_name, "new_name")
-        self._experiment_event(experiment_id, ev.ExperimentRenamed(name))
+        self._experiment_event(commands.rename_experiment(experiment_id, new_name))
 
     def delete_experiment(self, experiment_id: str) -> None:
-        self._experiment_event(experiment_id, ev.ExperimentDeleted())
+        self._experiment_event(commands.delete_experiment(experiment_id))
 
     def restore_experiment(self, experiment_id: str) -> None:
-        self._experiment_event(experiment_id, ev.ExperimentRestored())
+        self._experiment_event(commands.restore_experiment(experiment_id))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        checked = check_tags([(key, value)], "tag", limit=MAX_EXPERIMENT_TAG_VAL_LENGTH)
-        if checked.problems:
-            raise ValidationError(_single(checked.problems))
-        self._experiment_event(
-            experiment_id, ev.ExperimentTagSet(checked.keys[0], checked.values[0])
-        )
+        self._experiment_event(commands.set_experiment_tag(experiment_id, key, value))
 
-    def _experiment_event(self, experiment_id: str, payload: ev.Payload) -> None:
-        check_id(experiment_id, "experiment_id")
-        self._pipeline.put_event("", experiment_id, payload)
+    def _experiment_event(self, command: commands.ExperimentCommand) -> None:
+        self._pipeline.put_event("", command.experiment_id, command.payload)
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -148,22 +128,20 @@ class RunstreamClient:
         user_id: str | None = None,
     ) -> RunInfo:
         """Start a run (status RUNNING) with MLflow's system tags; returns its info."""
-        eid = check_id(experiment_id or DEFAULT_EXPERIMENT_ID, "experiment_id")
-        rid = check_id(run_id, "run_id") if run_id else new_run_id()
-        parent = check_id(parent_run_id, "parent_run_id") if parent_run_id else ""
-        user_tags = check_tag_map(tags)
-        name = run_name if run_name is not None else user_tags.get(st.RUN_NAME)
-        name = check_run_name(name or default_run_name())
-        started = now_ms() if start_time is None else check_timestamp(start_time, "start_time")
-        all_tags = {**st.system_tags(), **user_tags, st.RUN_NAME: name}
-        if parent:
-            all_tags[st.PARENT_RUN_ID] = parent
-        user = user_id if user_id is not None else all_tags.get(st.USER, "")
-        self._pipeline.register_run(rid, eid)
-        self._pipeline.put_event(
-            rid, eid, ev.RunCreated(started, name, user, "RUNNING", "", parent, all_tags)
+        new = commands.create_run(
+            experiment_id,
+            run_name,
+            user_id,
+            start_time,
+            tags,
+            parent_run_id,
+            run_id,
+            process_tags=st.system_tags(),
         )
-        return RunInfo(rid, eid, name, user, "RUNNING", started, parent)
+        info = new.info
+        self._pipeline.register_run(info.run_id, info.experiment_id)
+        self._pipeline.put_event(info.run_id, info.experiment_id, new.payload)
+        return info
 
     def join_run(self, run_id: str, experiment_id: str | None = None) -> RunInfo:
         """Log into a run another process created (no event is published)."""
@@ -175,30 +153,28 @@ class RunstreamClient:
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
     ) -> None:
-        status = check_status(status)
-        ended = now_ms() if end_time is None else check_timestamp(end_time, "end_time")
-        self._run_event(run_id, ev.RunUpdated(status=status, end_time=ended))
+        ended = now_ms() if end_time is None else end_time
+        self._run_command(commands.update_run(run_id, status=status, end_time=ended))
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
-        if status is not None:
-            check_status(status)
-        if name is not None:
-            check_run_name(name, "name")
-        self._run_event(run_id, ev.RunUpdated(status=status, run_name=name))
-        if name is not None:
-            self._run_event(run_id, ev.TagsSet((st.RUN_NAME,), (name,)))
+        """A new status and/or name (a new name is also the ``mlflow.runName`` tag)."""
+        self._run_command(commands.update_run(run_id, status=status, run_name=name))
 
     def delete_run(self, run_id: str) -> None:
-        self._run_event(run_id, ev.RunDeleted(deleted_time=now_ms()))
+        self._run_command(commands.delete_run(run_id))
 
     def restore_run(self, run_id: str) -> None:
-        self._run_event(run_id, ev.RunRestored())
+        self._run_command(commands.restore_run(run_id))
 
     def _known(self, run_id: str) -> str:
         if not self._pipeline.knows_run(run_id):
             check_id(run_id, "run_id")
             self._pipeline.register_run(run_id, "")
         return run_id
+
+    def _run_command(self, command: commands.RunCommand) -> None:
+        for payload in command.payloads:
+            self._run_event(command.run_id, payload)
 
     def _run_event(self, run_id: str, payload: ev.Payload) -> None:
         self._known(run_id)
@@ -208,33 +184,35 @@ class RunstreamClient:
 
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
         """Log one param (write-once: another value for the same key is refused)."""
-        checked = check_params([(key, value)], "param")
-        if checked.problems:
-            raise ValidationError(_single(checked.problems))
-        self._log_params(run_id, checked.keys, checked.values, ["value"])
+        built = commands.log_params([(key, value)], "param")
+        if built.problems:
+            raise ValidationError(_single(built.problems))
+        self._log_params(run_id, built.payload, ["value"])
         return value
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = list(params.items())
-        checked = check_params(items, "params")
-        problems = [_named(p, items) for p in checked.problems]
-        fields = [f"params[{k!r}].value" for k in checked.keys]
-        self._log_params(run_id, checked.keys, checked.values, fields, problems)
+        built = commands.log_params(items, "params")
+        problems = [_named(p, items) for p in built.problems]
+        keys = built.payload.keys if built.payload else ()
+        fields = [f"params[{k!r}].value" for k in keys]
+        self._log_params(run_id, built.payload, fields, problems)
 
     def _log_params(
         self,
         run_id: str,
-        keys: Sequence[str],
-        values: Sequence[str],
+        built: ev.ParamsLogged | None,
         fields: Sequence[str],
         problems: list[FieldProblem] | None = None,
     ) -> None:
+        """Publish the params not yet logged in this process (write-once per run)."""
         problems = list(problems or [])
         self._known(run_id)
         logged = self._params.setdefault(run_id, {})
         new_keys: list[str] = []
         new_values: list[str] = []
-        for key, value, field in zip(keys, values, fields, strict=True):
+        pairs = zip(built.keys, built.values, strict=True) if built else ()
+        for (key, value), field in zip(pairs, fields, strict=True):
             old = logged.get(key)
             if old is None:
                 logged[key] = value
@@ -254,22 +232,24 @@ class RunstreamClient:
             raise ValidationError(problems, accepted=len(new_keys))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        checked = check_tags([(key, value)], "tag")
-        if checked.problems:
-            raise ValidationError(_single(checked.problems))
-        self._run_event(run_id, ev.TagsSet(checked.keys, checked.values))
+        built = commands.set_tags([(key, value)], "tag")
+        if built.problems:
+            raise ValidationError(_single(built.problems))
+        assert built.payload is not None
+        self._run_event(run_id, built.payload)
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         items = list(tags.items())
-        checked = check_tags(items, "tags")
-        if checked.keys:
-            self._run_event(run_id, ev.TagsSet(checked.keys, checked.values))
-        if checked.problems:
-            problems = [_named(p, items) for p in checked.problems]
-            raise ValidationError(problems, accepted=len(checked.keys))
+        built = commands.set_tags(items, "tags")
+        if built.payload is not None:
+            self._run_event(run_id, built.payload)
+        if built.problems:
+            problems = [_named(p, items) for p in built.problems]
+            accepted = len(built.payload.keys) if built.payload else 0
+            raise ValidationError(problems, accepted=accepted)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._run_event(run_id, ev.TagDeleted(check_key(key)))
+        self._run_command(commands.delete_tag(run_id, key))
 
     # -- metrics --------------------------------------------------------------------------
 
@@ -354,19 +334,20 @@ class RunstreamClient:
                 problems += exc.problems
                 accepted += exc.accepted
         tag_pairs = [(getattr(t, "key", None), getattr(t, "value", None)) for t in tags]
-        checked = check_tags(tag_pairs, "tags")
-        if checked.keys:
-            self._run_event(run_id, ev.TagsSet(checked.keys, checked.values))
-            accepted += len(checked.keys)
-        problems += checked.problems
+        built_tags = commands.set_tags(tag_pairs, "tags")
+        if built_tags.payload is not None:
+            self._run_event(run_id, built_tags.payload)
+            accepted += len(built_tags.payload.keys)
+        problems += built_tags.problems
         if problems:
             raise ValidationError(problems, accepted=accepted)
 
     def _log_params_checked(self, run_id: str, pairs: list[tuple[Any, Any]]) -> None:
-        checked = check_params(pairs, "params")
+        built = commands.log_params(pairs, "params")
         index = {k: i for i, (k, _) in enumerate(pairs) if isinstance(k, str)}
-        fields = [f"params[{index[k]}].value" for k in checked.keys]
-        self._log_params(run_id, checked.keys, checked.values, fields, list(checked.problems))
+        keys = built.payload.keys if built.payload else ()
+        fields = [f"params[{index[k]}].value" for k in keys]
+        self._log_params(run_id, built.payload, fields, list(built.problems))
 
     def log_metric_columns(
         self,

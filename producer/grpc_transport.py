@@ -9,15 +9,18 @@ are re-stamped there), so resends through the gateway are at-least-once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.endpoints import ChannelOptions
+from runstream.proto.errors import SettingsError as ChannelSettingsError
+from runstream.proto.rpc import open_channel
 from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
+from runstream.proto.vocabulary import status_to_proto
 
 from .errors import (
     AuthenticationError,
@@ -26,6 +29,8 @@ from .errors import (
     ProducerError,
     ValidationError,
 )
+from .settings import SettingsError
+from .system_tags import RUN_NAME
 from .validation import MAX_PARAMS_TAGS_PER_BATCH
 
 _RETRIABLE = (
@@ -36,7 +41,6 @@ _RETRIABLE = (
     grpc.StatusCode.CANCELLED,
 )
 _LOG_PAYLOADS = (ev.MetricsLogged, ev.ParamsLogged, ev.TagsSet)
-_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class _Done:
@@ -60,22 +64,37 @@ def _columns(payload: ev.MetricsLogged) -> common_pb2.MetricColumns:
 def log_requests(event: ev.RunEvent) -> Iterator[write_pb2.LogBatchRequest]:
     """LogBatch requests for a params/tags/metrics event (row limits respected)."""
     payload = event.payload
-    base = {"run_id": event.run_id, "experiment_id": event.experiment_id}
+    run_id, experiment_id = event.run_id, event.experiment_id
     if isinstance(payload, ev.MetricsLogged):
-        yield write_pb2.LogBatchRequest(**base, metric_columns=_columns(payload))
+        yield write_pb2.LogBatchRequest(
+            run_id=run_id, experiment_id=experiment_id, metric_columns=_columns(payload)
+        )
         return
     assert isinstance(payload, ev.ParamsLogged | ev.TagsSet)
     pairs = list(zip(payload.keys, payload.values, strict=True))
     for start in range(0, len(pairs), MAX_PARAMS_TAGS_PER_BATCH):
         part = pairs[start : start + MAX_PARAMS_TAGS_PER_BATCH]
+        request = write_pb2.LogBatchRequest(run_id=run_id, experiment_id=experiment_id)
         if isinstance(payload, ev.ParamsLogged):
-            yield write_pb2.LogBatchRequest(
-                **base, params=[common_pb2.Param(key=k, value=v) for k, v in part]
-            )
+            request.params.extend(common_pb2.Param(key=k, value=v) for k, v in part)
         else:
-            yield write_pb2.LogBatchRequest(
-                **base, tags=[common_pb2.Tag(key=k, value=v) for k, v in part]
-            )
+            request.tags.extend(common_pb2.Tag(key=k, value=v) for k, v in part)
+        yield request
+
+
+def _named_by(previous: ev.RunEvent | None, event: ev.RunEvent) -> bool:
+    """Whether ``event`` is the ``mlflow.runName`` tag of the rename just before it (the
+    pair ``commands.update_run`` builds; the gateway builds both from one UpdateRun)."""
+    if previous is None or previous.run_id != event.run_id:
+        return False
+    renamed, tags = previous.payload, event.payload
+    return (
+        isinstance(renamed, ev.RunUpdated)
+        and renamed.run_name is not None
+        and isinstance(tags, ev.TagsSet)
+        and tuple(tags.keys) == (RUN_NAME,)
+        and tuple(tags.values) == (renamed.run_name,)
+    )
 
 
 class GrpcTransport:
@@ -91,27 +110,18 @@ class GrpcTransport:
         timeout_s: float = 10.0,
         max_event_bytes: int = 900_000,
     ) -> None:
-        self._address = address
-        self._tls = tls
-        options = [
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-        ]
-        if tls:
-            root = Path(tls_ca).read_bytes() if tls_ca else None
-            credentials = grpc.ssl_channel_credentials(root_certificates=root)
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(address, options=options)
+        self._options = ChannelOptions(address, tls=tls, tls_ca=tls_ca, token=token)
+        try:
+            self._channel = open_channel(self._options)
+        except ChannelSettingsError as exc:  # an unreadable CA file: the SDK's own error
+            raise SettingsError(f"RUNSTREAM_TLS_CA / tls_ca: {exc}") from None
         self._stub = write_pb2_grpc.WriteServiceStub(self._channel)
-        self._metadata: tuple[tuple[str, str], ...] = (
-            (("authorization", f"Bearer {token}"),) if token else ()
-        )
+        self._metadata = self._options.metadata
         self._timeout = timeout_s
 
     @property
     def target(self) -> str:
-        return f"{'grpcs' if self._tls else 'grpc'}://{self._address}"
+        return self._options.url
 
     def _error(self, exc: grpc.RpcError) -> ProducerError:
         code = exc.code() if hasattr(exc, "code") else None
@@ -166,7 +176,7 @@ class GrpcTransport:
         elif isinstance(p, ev.RunUpdated):
             request = write_pb2.UpdateRunRequest(run_id=rid, experiment_id=eid)
             if p.status is not None:
-                request.status = common_pb2.RunStatus.Value(p.status)
+                request.status = status_to_proto(p.status)
             if p.end_time is not None:
                 request.end_time = p.end_time
             if p.run_name is not None:
@@ -194,7 +204,11 @@ class GrpcTransport:
         wait = self._timeout if timeout is None else timeout
         token = WriteToken()
         run: list[ev.RunEvent] = []
+        previous: ev.RunEvent | None = None
         for event in events:
+            if _named_by(previous, event):
+                continue  # the gateway's UpdateRun sets the mlflow.runName tag itself
+            previous = event
             if isinstance(event.payload, _LOG_PAYLOADS):
                 run.append(event)
                 continue

@@ -1,18 +1,18 @@
-"""Typed settings: :class:`ProducerSettings` (the SDK) and :class:`GatewaySettings` (the gateway).
+"""Typed settings of the SDK: :class:`ProducerSettings`, and :class:`KafkaOptions` (how a
+Kafka transport produces; the gateway's settings, in ``gateway/settings.py``, build one too).
 
-Each is a frozen dataclass built once per process by ``from_env()``: environment variables
-first, keyword overrides on top.  Every variable is listed in ``docs/producer.md``.
+A frozen dataclass built once per process by ``from_env()``: environment variables first,
+keyword overrides on top.  Every variable is listed in ``docs/producer.md``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from runstream.proto.endpoints import MESSAGE_LIMIT_BYTES, ServerOptions
 from runstream.proto.settings import Env
 from runstream.proto.v1 import common_pb2
 from runstream.proto.vocabulary import DEFAULT_TOPIC
@@ -21,7 +21,6 @@ from .errors import ProducerError
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_URI = f"kafka://{DEFAULT_KAFKA}"
-DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50052"
 COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
 
 BufferPolicy = Literal["block", "raise"]
@@ -145,68 +144,8 @@ class ProducerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ProducerSettings:
         """Settings from ``RUNSTREAM_*`` variables; non-None keyword overrides win."""
-        values = _read_env(cls, _PRODUCER_ENV, os.environ if env is None else env)
+        values = read_env(cls, _PRODUCER_ENV, os.environ if env is None else env)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    """The gRPC gateway's settings; see ``docs/producer.md``."""
-
-    address: str = DEFAULT_GATEWAY_ADDRESS
-    kafka: str = DEFAULT_KAFKA
-    topic: str = DEFAULT_TOPIC
-    auth_token_file: str | None = None
-    auth_tokens: tuple[str, ...] = field(default_factory=tuple)
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_workers: int = 16
-    compression: str = "lz4"
-    publish_timeout_s: float = 10.0
-    connect_timeout_s: float = 5.0
-    max_event_bytes: int = 900_000
-    max_message_bytes: int = MESSAGE_LIMIT_BYTES
-
-    def __post_init__(self) -> None:
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise SettingsError("TLS needs both --tls-cert and --tls-key (or neither)")
-        if self.compression not in COMPRESSIONS:
-            raise SettingsError(f"compression must be one of {COMPRESSIONS}")
-
-    @property
-    def auth_enabled(self) -> bool:
-        return bool(self.auth_token_file or self.auth_tokens)
-
-    def server_options(self) -> ServerOptions:
-        """How the standalone gateway listens (the shared server shell's options)."""
-        return ServerOptions(
-            address=self.address,
-            workers=self.max_workers,
-            auth_token_file=self.auth_token_file,
-            auth_tokens=self.auth_tokens,
-            tls_cert=self.tls_cert,
-            tls_key=self.tls_key,
-            max_message_bytes=self.max_message_bytes,
-            name="gateway",
-        )
-
-    def kafka_options(self) -> KafkaOptions:
-        return KafkaOptions(
-            bootstrap=self.kafka,
-            topic=self.topic,
-            compression=self.compression,
-            publish_timeout_s=self.publish_timeout_s,
-            connect_timeout_s=self.connect_timeout_s,
-            client_id="runstream-gateway",
-        )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
-        values = _read_env(cls, _GATEWAY_ENV, os.environ if env is None else env)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("auth_tokens"), str):
-            values["auth_tokens"] = _split(values["auth_tokens"])
         return cls(**values)
 
 
@@ -236,32 +175,14 @@ _PRODUCER_ENV: dict[str, str] = {
     "experiment_name": "RUNSTREAM_EXPERIMENT_NAME",
 }
 
-_GATEWAY_ENV: dict[str, str] = {
-    "address": "RUNSTREAM_GATEWAY_ADDRESS",
-    "kafka": "RUNSTREAM_KAFKA",
-    "topic": "RUNSTREAM_TOPIC",
-    "auth_token_file": "RUNSTREAM_AUTH_TOKEN_FILE",
-    "auth_tokens": "RUNSTREAM_AUTH_TOKENS",
-    "tls_cert": "RUNSTREAM_TLS_CERT",
-    "tls_key": "RUNSTREAM_TLS_KEY",
-    "max_workers": "RUNSTREAM_GATEWAY_WORKERS",
-    "compression": "RUNSTREAM_COMPRESSION",
-    "publish_timeout_s": "RUNSTREAM_PUBLISH_TIMEOUT",
-    "connect_timeout_s": "RUNSTREAM_CONNECT_TIMEOUT",
-    "max_event_bytes": "RUNSTREAM_MAX_EVENT_BYTES",
-}
-
-ENV_VARS: tuple[str, ...] = tuple(sorted(set(_PRODUCER_ENV.values()) | set(_GATEWAY_ENV.values())))
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
+#: Every variable the SDK reads (the gateway's: ``gateway.settings.ENV_VARS``).
+ENV_VARS: tuple[str, ...] = tuple(sorted(_PRODUCER_ENV.values()))
 
 
 _OPTIONAL = frozenset({"flush_timeout_s", "block_timeout_s"})  # "none": wait forever
 
 
-def _read_env(cls: type, names: Mapping[str, str], env: Mapping[str, str]) -> dict[str, Any]:
+def read_env(cls: type, names: Mapping[str, str], env: Mapping[str, str]) -> dict[str, Any]:
     """The fields of ``cls`` that ``names`` maps to set variables, typed by their defaults
     and read by the one settings reader (errors name the variable and its value)."""
     e = Env(env, error=SettingsError)

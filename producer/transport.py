@@ -1,5 +1,5 @@
 """The port between the producer and the outside world: a :class:`Transport` publishes
-run events and answers with a :class:`~runstream.producer.write_token.WriteToken`.
+run events and answers with a :class:`~runstream.proto.tokens.WriteToken`.
 
 Two adapters implement it: ``kafka_transport.KafkaTransport`` (straight to Kafka) and
 ``grpc_transport.GrpcTransport`` (through the gateway).  Nothing else in the producer

@@ -20,8 +20,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from runstream.producer import GatewaySettings, ProducerError, RunstreamClient, start_gateway
-from runstream.producer.gateway_server import RunningGateway
+from runstream.producer import ProducerError, RunstreamClient
+from runstream.producer.gateway import GatewaySettings, RunningGateway, start_gateway
 from runstream.proto import events as ev
 from runstream.proto.rpc import error_code_of
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
@@ -104,6 +104,46 @@ def test_log_stream_and_run_calls(
     assert [e.seq for e in events] == list(range(22))
     assert isinstance(events[0].payload, ev.RunCreated)
     assert events[-1].payload == ev.RunUpdated(status="FINISHED", end_time=9)
+
+
+def test_run_calls_are_built_like_the_sdk_builds_them(
+    gateway: RunningGateway, stub: write_pb2_grpc.WriteServiceStub, kafka_bootstrap: str, topic: str
+) -> None:
+    """CreateRun invents no system tags; a rename is also the mlflow.runName tag (once,
+    also for the SDK through the gateway); an unknown status number is INVALID_ARGUMENT."""
+    created = stub.CreateRun(
+        write_pb2.CreateRunRequest(
+            experiment_id="5", tags=[common_pb2.Tag(key="mlflow.runName", value="from-tag")]
+        )
+    )
+    run_id = created.run.run_id
+    assert created.run.run_name == "from-tag" and created.run.status == common_pb2.RUNNING
+    renamed = stub.UpdateRun(write_pb2.UpdateRunRequest(run_id=run_id, run_name="better"))
+    assert renamed.events == 2
+    with pytest.raises(grpc.RpcError) as info:
+        stub.UpdateRun(write_pb2.UpdateRunRequest(run_id=run_id, status=99))  # type: ignore[arg-type]
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("invalid status: must be one of RUNNING")
+    with RunstreamClient(f"grpc://{gateway.address}", linger_ms=5) as client:
+        client.update_run(run_id, name="best")
+        client.flush()
+    events = [r.event for r in read_topic(kafka_bootstrap, topic)]
+    payloads = [e.payload for e in events if e.run_id == run_id]
+    assert payloads[0] == ev.RunCreated(
+        payloads[0].start_time,  # type: ignore[union-attr]
+        "from-tag",
+        "",
+        "RUNNING",
+        "",
+        "",
+        {"mlflow.runName": "from-tag"},
+    )
+    assert payloads[1:] == [
+        ev.RunUpdated(run_name="better"),
+        ev.TagsSet(("mlflow.runName",), ("better",)),
+        ev.RunUpdated(run_name="best"),
+        ev.TagsSet(("mlflow.runName",), ("best",)),
+    ]
 
 
 def test_invalid_argument_names_the_field(
@@ -211,7 +251,7 @@ def test_the_sdk_through_the_gateway(
 
 CLI = (
     "import argparse, sys\n"
-    "from runstream.producer import cli\n"
+    "from runstream.producer.gateway import cli\n"
     "parser = argparse.ArgumentParser()\n"
     "cli.register(parser.add_subparsers())\n"
     "args = parser.parse_args(sys.argv[1:])\n"

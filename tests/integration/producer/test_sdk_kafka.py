@@ -10,9 +10,9 @@ import uuid
 
 import numpy as np
 
-import runstream.producer as rs
 from runstream.producer import RunstreamClient
 from runstream.proto import events as ev
+from runstream.proto.vocabulary import experiment_id_for_name
 from tests.integration.producer.topic import points, read_topic, unique_events
 
 
@@ -93,4 +93,4 @@ def test_an_uncaught_exception_fails_the_run_at_exit(
     events = unique_events(read_topic(kafka_bootstrap, topic))
     ended = [e.payload.status for e in events if isinstance(e.payload, ev.RunUpdated)]
     assert ended == ["FAILED"]
-    assert rs.experiment_id_for_name("Default") == "0"
+    assert experiment_id_for_name("Default") == "0"

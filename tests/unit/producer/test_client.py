@@ -13,6 +13,7 @@ from runstream.producer import RunstreamClient, fluent
 from runstream.producer.errors import InvalidStateError, ValidationError
 from runstream.producer.settings import ProducerSettings
 from runstream.proto import events as ev
+from runstream.proto.vocabulary import experiment_id_for_name
 from tests.unit.producer.fakes import FakeTransport
 
 SETTINGS = ProducerSettings(uri="kafka://fake:9092", linger_ms=5, flush_timeout_s=5)
@@ -124,9 +125,9 @@ def test_logging_without_an_active_run_starts_one(transport: FakeTransport) -> N
 
 def test_experiment_ids_derive_from_names(transport: FakeTransport) -> None:
     exp = rs.set_experiment("mnist")
-    assert exp.experiment_id == rs.experiment_id_for_name("mnist")
+    assert exp.experiment_id == experiment_id_for_name("mnist")
     assert exp.experiment_id.isdigit() and exp.experiment_id != "0"
-    assert rs.experiment_id_for_name("Default") == "0"
+    assert experiment_id_for_name("Default") == "0"
     rs.set_experiment("mnist")  # announced once per process
     with rs.start_run() as run:
         pass

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from runstream.producer import commands
 from runstream.producer.errors import ValidationError
-from runstream.producer.gateway import ColumnsIn, GatewayCore, LogBatch
+from runstream.producer.gateway.core import ColumnsIn, GatewayCore, LogBatch
 from runstream.proto import events as ev
 from tests.unit.producer.fakes import FakeTransport
 
@@ -95,12 +96,12 @@ def test_runs_and_experiments() -> None:
     eid, _ = core.create_experiment("exp", tags=[("k", "v")])
     info, token = core.create_run(eid, run_name="r", tags=[("a", "b")], parent_run_id=RUN)
     assert token and info.experiment_id == eid and info.run_name == "r"
-    core.run_event(info.run_id, eid, ev.RunUpdated(status="FINISHED", end_time=5))
+    core.write(commands.update_run(info.run_id, "FINISHED", 5, experiment_id=eid))
     with pytest.raises(ValidationError) as err:
-        core.run_event(info.run_id, eid, ev.RunUpdated(status="DONE"))
+        core.write(commands.update_run(info.run_id, "DONE", experiment_id=eid))
     assert err.value.field == "status"
     with pytest.raises(ValidationError) as err:
-        core.experiment_event(eid, ev.ExperimentRenamed(""))
+        core.write(commands.rename_experiment(eid, ""))
     assert err.value.field == "new_name"
     created = fake.payloads(ev.RunCreated)[0]
     assert created.tags == {"a": "b", "mlflow.runName": "r", "mlflow.parentRunId": RUN}

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from runstream.producer import cli
+from runstream.producer.gateway import cli as gateway_cli
+from runstream.producer.gateway.settings import ENV_VARS as GATEWAY_ENV_VARS
+from runstream.producer.gateway.settings import GatewaySettings
 from runstream.producer.settings import (
     ENV_VARS,
-    GatewaySettings,
     ProducerSettings,
     SettingsError,
     parse_uri,
@@ -73,7 +75,7 @@ def test_gateway_settings() -> None:
     assert GatewaySettings().address == "127.0.0.1:50052"
     with pytest.raises(SettingsError, match="tls"):
         GatewaySettings(tls_cert="c.pem")
-    assert "RUNSTREAM_URI" in ENV_VARS and "RUNSTREAM_KAFKA" in ENV_VARS
+    assert "RUNSTREAM_URI" in ENV_VARS and "RUNSTREAM_KAFKA" in GATEWAY_ENV_VARS
 
 
 def test_write_tokens_merge_and_round_trip() -> None:
@@ -101,7 +103,9 @@ def test_the_cli_registers_gateway_and_spool(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers())
+    subparsers = parser.add_subparsers()
+    gateway_cli.register(subparsers)
+    cli.register(subparsers)
     args = parser.parse_args(["gateway", "--address", "0.0.0.0:1", "--auth-tokens", "a"])
     assert (args.address, args.auth_tokens, args.kafka) == ("0.0.0.0:1", "a", None)
     args = parser.parse_args(["spool", "status", "--spool-dir", str(tmp_path)])

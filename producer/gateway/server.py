@@ -1,6 +1,6 @@
 """gRPC adapter of the gateway: the ``WriteService`` servicer (proto <-> our types, at the
-edge only), the server with health checking, reflection, optional bearer-token auth and
-TLS.
+edge only; every write is built by ``runstream.producer.commands``), hosted by the shared
+server shell with health checking, reflection, optional bearer-token auth and TLS.
 
 * :func:`add_gateway` adds the servicer to a server someone else owns (the all-in-one
   stack, built by the shared shell ``runstream.proto.rpc.start_server``).
@@ -17,23 +17,20 @@ from typing import Any
 import grpc
 import numpy as np
 
-from runstream.proto import events as ev
 from runstream.proto.rpc import RunningServer, start_server, wait_for_signal
-from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
-from runstream.proto.vocabulary import ACTIVE
+from runstream.proto.vocabulary import ACTIVE, status_from_proto, status_to_proto
 
-from .entities import RunInfo
-from .errors import ValidationError
-from .gateway import ColumnsIn, GatewayCore, LogBatch, WriteResult
-from .ids import now_ms
+from .. import commands
+from ..entities import RunInfo
+from ..errors import ValidationError
+from ..transport import Transport
+from .core import ColumnsIn, GatewayCore, LogBatch, WriteResult
 from .settings import GatewaySettings
-from .transport import Transport
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = write_pb2.DESCRIPTOR.services_by_name["WriteService"].full_name
-_STATUS_NAMES = {v: k for k, v in common_pb2.RunStatus.items()}
 
 
 # -- proto -> our types -------------------------------------------------------------------
@@ -78,13 +75,12 @@ def log_batch_in(request: write_pb2.LogBatchRequest) -> LogBatch:
     )
 
 
-def _status_name(status: int) -> str | None:
-    if status == common_pb2.RUN_STATUS_UNSPECIFIED:
+def _status(value: int) -> str | None:
+    """A run status from the wire: UNSPECIFIED is "unchanged"; an unknown number becomes
+    its digits, which the builder refuses with the words it uses for any bad status."""
+    if value == common_pb2.RUN_STATUS_UNSPECIFIED:
         return None
-    name = _STATUS_NAMES.get(status)
-    if name is None:
-        raise ValidationError.of("status", f"unknown run status {status}")
-    return name
+    return status_from_proto(value) or str(value)
 
 
 # -- our types -> proto -------------------------------------------------------------------
@@ -96,17 +92,13 @@ def _response(result: WriteResult) -> write_pb2.WriteResponse:
     )
 
 
-def _written(token: WriteToken) -> write_pb2.WriteResponse:
-    return write_pb2.WriteResponse(token=token.to_proto(), events=1)
-
-
 def _run_info(info: RunInfo) -> common_pb2.RunInfo:
     return common_pb2.RunInfo(
         run_id=info.run_id,
         experiment_id=info.experiment_id,
         run_name=info.run_name,
         user_id=info.user_id,
-        status=common_pb2.RUNNING,
+        status=status_to_proto(info.status),
         start_time=info.start_time,
         lifecycle_stage=ACTIVE,
     )
@@ -119,6 +111,9 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
     def __init__(self, core: GatewayCore) -> None:
         self._core = core
 
+    def _write(self, command: commands.ExperimentCommand | commands.RunCommand) -> Any:
+        return _response(self._core.write(command))
+
     def CreateExperiment(self, request: Any, context: Any) -> Any:
         eid, token = self._core.create_experiment(
             request.name,
@@ -129,27 +124,25 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
         return write_pb2.CreateExperimentResponse(experiment_id=eid, token=token.to_proto())
 
     def RenameExperiment(self, request: Any, context: Any) -> Any:
-        payload = ev.ExperimentRenamed(request.new_name)
-        return _written(self._core.experiment_event(request.experiment_id, payload))
+        return self._write(commands.rename_experiment(request.experiment_id, request.new_name))
 
     def DeleteExperiment(self, request: Any, context: Any) -> Any:
-        payload = ev.ExperimentDeleted()
-        return _written(self._core.experiment_event(request.experiment_id, payload))
+        return self._write(commands.delete_experiment(request.experiment_id))
 
     def RestoreExperiment(self, request: Any, context: Any) -> Any:
-        payload = ev.ExperimentRestored()
-        return _written(self._core.experiment_event(request.experiment_id, payload))
+        return self._write(commands.restore_experiment(request.experiment_id))
 
     def SetExperimentTag(self, request: Any, context: Any) -> Any:
-        payload = ev.ExperimentTagSet(request.key, request.value)
-        return _written(self._core.experiment_event(request.experiment_id, payload))
+        return self._write(
+            commands.set_experiment_tag(request.experiment_id, request.key, request.value)
+        )
 
     def CreateRun(self, request: Any, context: Any) -> Any:
         info, token = self._core.create_run(
             request.experiment_id,
             request.run_name,
             request.user_id,
-            request.start_time,
+            request.start_time or None,  # 0 on the wire: now
             [(t.key, t.value) for t in request.tags],
             request.parent_run_id,
             request.run_id,
@@ -157,24 +150,23 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
         return write_pb2.CreateRunResponse(run=_run_info(info), token=token.to_proto())
 
     def UpdateRun(self, request: Any, context: Any) -> Any:
-        payload = ev.RunUpdated(
-            status=_status_name(request.status),
+        command = commands.update_run(
+            request.run_id,
+            status=_status(request.status),
             end_time=request.end_time if request.HasField("end_time") else None,
             run_name=request.run_name if request.HasField("run_name") else None,
+            experiment_id=request.experiment_id,
         )
-        return _written(self._core.run_event(request.run_id, request.experiment_id, payload))
+        return self._write(command)
 
     def DeleteRun(self, request: Any, context: Any) -> Any:
-        payload = ev.RunDeleted(deleted_time=now_ms())
-        return _written(self._core.run_event(request.run_id, request.experiment_id, payload))
+        return self._write(commands.delete_run(request.run_id, request.experiment_id))
 
     def RestoreRun(self, request: Any, context: Any) -> Any:
-        payload = ev.RunRestored()
-        return _written(self._core.run_event(request.run_id, request.experiment_id, payload))
+        return self._write(commands.restore_run(request.run_id, request.experiment_id))
 
     def DeleteTag(self, request: Any, context: Any) -> Any:
-        payload = ev.TagDeleted(request.key)
-        return _written(self._core.run_event(request.run_id, request.experiment_id, payload))
+        return self._write(commands.delete_tag(request.run_id, request.key, request.experiment_id))
 
     def LogBatch(self, request: Any, context: Any) -> Any:
         return _response(self._core.log_batch(log_batch_in(request)))
@@ -207,7 +199,7 @@ def add_gateway(
     new Kafka transport from ``settings`` (closed by ``Gateway.close()``)."""
     owns = transport is None
     if transport is None:
-        from .kafka_transport import KafkaTransport
+        from ..kafka_transport import KafkaTransport
 
         transport = KafkaTransport(settings.kafka_options())
     core = GatewayCore(

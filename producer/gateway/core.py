@@ -3,9 +3,10 @@ become validated, stamped events, published through a Transport; the answer carr
 write token once Kafka has acknowledged.
 
 One producer identity for the gateway process: events are stamped and handed to Kafka
-under one lock, so ``seq`` follows the order of the topic.  Validation is the SDK's
-(``validation.py``); bad items are refused and named, good items of the same request are
-published, and then the request fails with INVALID_ARGUMENT.
+under one lock, so ``seq`` follows the order of the topic.  Commands are built by the
+SDK's builders (``runstream.producer.commands``), so both sides validate and encode a
+write alike; bad items of a batch are refused and named, good items of the same request
+are published, and then the request fails with INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -18,35 +19,14 @@ import numpy as np
 
 from runstream.proto import events as ev
 from runstream.proto.tokens import WriteToken, merge_all
-from runstream.proto.vocabulary import DEFAULT_EXPERIMENT_ID, experiment_id_for_name
 
-from . import system_tags as st
-from .columns import Chunk, merge_run_chunks, split_events
-from .entities import RunInfo
-from .errors import FieldProblem, ValidationError
-from .ids import (
-    EventStamper,
-    default_run_name,
-    new_run_id,
-    now_ms,
-)
-from .transport import PendingWrite, Transport
-from .validation import (
-    MAX_EXPERIMENT_TAG_VAL_LENGTH,
-    check_batch_limits,
-    check_columns,
-    check_experiment_name,
-    check_id,
-    check_key,
-    check_params,
-    check_run_name,
-    check_status,
-    check_tag_map,
-    check_tags,
-    check_timestamp,
-    int_problem,
-    key_problem,
-)
+from .. import commands
+from ..columns import Chunk, merge_run_chunks, split_events
+from ..entities import RunInfo
+from ..errors import FieldProblem, ValidationError
+from ..ids import EventStamper, now_ms
+from ..transport import PendingWrite, Transport
+from ..validation import check_batch_limits, check_columns, check_id, int_problem, key_problem
 
 Pair = tuple[str, str]
 
@@ -115,7 +95,7 @@ class GatewayCore:
         pending = self._submit(specs)
         return WriteToken() if pending is None else pending.result(self._timeout)
 
-    # -- experiments ----------------------------------------------------------------------
+    # -- experiments and runs --------------------------------------------------------------
 
     def create_experiment(
         self,
@@ -124,74 +104,33 @@ class GatewayCore:
         tags: Sequence[Pair] = (),
         experiment_id: str = "",
     ) -> tuple[str, WriteToken]:
-        name = check_experiment_name(name)
-        eid = check_id(experiment_id, "experiment_id") if experiment_id else ""
-        eid = eid or experiment_id_for_name(name)
-        checked = check_tags(tags, "tags", limit=MAX_EXPERIMENT_TAG_VAL_LENGTH)
-        if checked.problems:
-            raise ValidationError(checked.problems)
-        payload = ev.ExperimentCreated(
-            name, artifact_location, dict(zip(checked.keys, checked.values, strict=True))
-        )
-        return eid, self._publish([("", eid, payload)])
-
-    def experiment_event(self, experiment_id: str, payload: ev.Payload) -> WriteToken:
-        check_id(experiment_id, "experiment_id")
-        if isinstance(payload, ev.ExperimentRenamed):
-            check_experiment_name(payload.name, "new_name")
-        if isinstance(payload, ev.ExperimentTagSet):
-            checked = check_tags(
-                [(payload.key, payload.value)], "tag", limit=MAX_EXPERIMENT_TAG_VAL_LENGTH
-            )
-            if checked.problems:
-                raise ValidationError(
-                    [
-                        FieldProblem(p.field.replace("tag[0].", ""), p.problem)
-                        for p in checked.problems
-                    ]
-                )
-        return self._publish([("", experiment_id, payload)])
-
-    # -- runs -----------------------------------------------------------------------------
+        command = commands.create_experiment(name, artifact_location, tags, experiment_id)
+        return command.experiment_id, self.write(command).token
 
     def create_run(
         self,
         experiment_id: str = "",
         run_name: str = "",
         user_id: str = "",
-        start_time: int = 0,
+        start_time: int | None = None,
         tags: Sequence[Pair] = (),
         parent_run_id: str = "",
         run_id: str = "",
     ) -> tuple[RunInfo, WriteToken]:
-        eid = check_id(experiment_id or DEFAULT_EXPERIMENT_ID, "experiment_id")
-        rid = check_id(run_id, "run_id") if run_id else new_run_id()
-        parent = check_id(parent_run_id, "parent_run_id") if parent_run_id else ""
-        tag_map = check_tag_map(dict(tags))
-        name = check_run_name(run_name or tag_map.get(st.RUN_NAME) or default_run_name())
-        started = check_timestamp(start_time, "start_time") if start_time else now_ms()
-        tag_map[st.RUN_NAME] = name
-        if parent:
-            tag_map[st.PARENT_RUN_ID] = parent
-        user = user_id or tag_map.get(st.USER, "")
-        payload = ev.RunCreated(started, name, user, "RUNNING", "", parent, tag_map)
-        token = self._publish([(rid, eid, payload)])
-        return RunInfo(rid, eid, name, user, "RUNNING", started, parent), token
+        """A run as the request describes it: no system tags of this process are added
+        (the caller's host and user are the caller's to say)."""
+        new = commands.create_run(
+            experiment_id, run_name, user_id, start_time, tags, parent_run_id, run_id
+        )
+        return new.info, self.write(new.command).token
 
-    def run_event(self, run_id: str, experiment_id: str, payload: ev.Payload) -> WriteToken:
-        check_id(run_id, "run_id")
-        if experiment_id:
-            check_id(experiment_id, "experiment_id")
-        if isinstance(payload, ev.RunUpdated):
-            if payload.status is not None:
-                check_status(payload.status)
-            if payload.end_time is not None:
-                check_timestamp(payload.end_time, "end_time")
-            if payload.run_name is not None:
-                check_run_name(payload.run_name)
-        if isinstance(payload, ev.TagDeleted):
-            check_key(payload.key)
-        return self._publish([(run_id, experiment_id, payload)])
+    def write(self, command: commands.ExperimentCommand | commands.RunCommand) -> WriteResult:
+        """Publish a built command; the answer once Kafka acknowledged every event."""
+        if isinstance(command, commands.ExperimentCommand):
+            specs = [("", command.experiment_id, command.payload)]
+        else:
+            specs = [(command.run_id, command.experiment_id, p) for p in command.payloads]
+        return WriteResult(self._publish(specs), len(specs))
 
     # -- log batches ----------------------------------------------------------------------
 
@@ -212,12 +151,12 @@ class GatewayCore:
         )
         run, eid = batch.run_id, batch.experiment_id
         specs: list[tuple[str, str, ev.Payload]] = []
-        params = check_params(batch.params, f"{prefix}params")
-        if params.keys:
-            specs.append((run, eid, ev.ParamsLogged(params.keys, params.values)))
-        tags = check_tags(batch.tags, f"{prefix}tags")
-        if tags.keys:
-            specs.append((run, eid, ev.TagsSet(tags.keys, tags.values)))
+        params = commands.log_params(batch.params, f"{prefix}params")
+        if params.payload is not None:
+            specs.append((run, eid, params.payload))
+        tags = commands.set_tags(batch.tags, f"{prefix}tags")
+        if tags.payload is not None:
+            specs.append((run, eid, tags.payload))
         problems = [*params.problems, *tags.problems]
         chunks, row_problems = _metric_rows(run, batch.metrics, f"{prefix}metrics")
         problems += row_problems

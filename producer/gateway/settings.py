@@ -1,0 +1,98 @@
+"""The gateway's settings: :class:`GatewaySettings`, a frozen dataclass built once per
+process by ``from_env()`` (environment variables first, flags on top).  Every variable is
+listed in ``docs/producer.md`` and ``docs/configuration.md``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runstream.proto.endpoints import MESSAGE_LIMIT_BYTES, ServerOptions
+from runstream.proto.vocabulary import DEFAULT_TOPIC
+
+from ..settings import COMPRESSIONS, DEFAULT_KAFKA, KafkaOptions, SettingsError, read_env
+
+DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50052"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """The gRPC gateway's settings; see ``docs/producer.md``."""
+
+    address: str = DEFAULT_GATEWAY_ADDRESS
+    kafka: str = DEFAULT_KAFKA
+    topic: str = DEFAULT_TOPIC
+    auth_token_file: str | None = None
+    auth_tokens: tuple[str, ...] = field(default_factory=tuple)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_workers: int = 16
+    compression: str = "lz4"
+    publish_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    max_event_bytes: int = 900_000
+    max_message_bytes: int = MESSAGE_LIMIT_BYTES
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("TLS needs both --tls-cert and --tls-key (or neither)")
+        if self.compression not in COMPRESSIONS:
+            raise SettingsError(f"compression must be one of {COMPRESSIONS}")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth_token_file or self.auth_tokens)
+
+    def server_options(self) -> ServerOptions:
+        """How the standalone gateway listens (the shared server shell's options)."""
+        return ServerOptions(
+            address=self.address,
+            workers=self.max_workers,
+            auth_token_file=self.auth_token_file,
+            auth_tokens=self.auth_tokens,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            max_message_bytes=self.max_message_bytes,
+            name="gateway",
+        )
+
+    def kafka_options(self) -> KafkaOptions:
+        return KafkaOptions(
+            bootstrap=self.kafka,
+            topic=self.topic,
+            compression=self.compression,
+            publish_timeout_s=self.publish_timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
+            client_id="runstream-gateway",
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
+        values = read_env(cls, _GATEWAY_ENV, os.environ if env is None else env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("auth_tokens"), str):
+            values["auth_tokens"] = tuple(
+                t.strip() for t in values["auth_tokens"].split(",") if t.strip()
+            )
+        return cls(**values)
+
+
+_GATEWAY_ENV: dict[str, str] = {
+    "address": "RUNSTREAM_GATEWAY_ADDRESS",
+    "kafka": "RUNSTREAM_KAFKA",
+    "topic": "RUNSTREAM_TOPIC",
+    "auth_token_file": "RUNSTREAM_AUTH_TOKEN_FILE",
+    "auth_tokens": "RUNSTREAM_AUTH_TOKENS",
+    "tls_cert": "RUNSTREAM_TLS_CERT",
+    "tls_key": "RUNSTREAM_TLS_KEY",
+    "max_workers": "RUNSTREAM_GATEWAY_WORKERS",
+    "compression": "RUNSTREAM_COMPRESSION",
+    "publish_timeout_s": "RUNSTREAM_PUBLISH_TIMEOUT",
+    "connect_timeout_s": "RUNSTREAM_CONNECT_TIMEOUT",
+    "max_event_bytes": "RUNSTREAM_MAX_EVENT_BYTES",
+}
+
+#: Every variable the gateway reads.
+ENV_VARS: tuple[str, ...] = tuple(sorted(_GATEWAY_ENV.values()))
