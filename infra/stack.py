@@ -141,10 +141,8 @@ class Stack:
             logger.warning("ingest worker has no partitions after 60 s; going on without")
 
     def _start_server(self) -> None:
-        import grpc
-
         from runstream.producer.gateway import GatewaySettings, add_gateway
-        from runstream.proto.rpc import start_server
+        from runstream.proto.rpc import Server, start_server
         from runstream.proto.v1 import query_pb2, write_pb2
         from runstream.query import QuerySettings, add_query_service
 
@@ -156,7 +154,7 @@ class Stack:
             topic=s.topic,
         )
 
-        def add(server: grpc.Server) -> list[str]:
+        def add(server: Server) -> list[str]:
             self._gateway = add_gateway(
                 server, GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic)
             )

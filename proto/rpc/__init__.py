@@ -6,7 +6,15 @@ from ..credentials import load_tokens, parse_tokens
 from ..endpoints import MESSAGE_LIMIT_BYTES, ChannelOptions, ServerOptions
 from .auth import BearerTokenInterceptor
 from .channel import open_channel
-from .server import RunningServer, interceptors, serve, start_server, wait_for_signal
+from .server import (
+    AddServices,
+    RunningServer,
+    Server,
+    interceptors,
+    serve,
+    start_server,
+    wait_for_signal,
+)
 from .status import (
     CODE_BY_STATUS,
     ERROR_CODE_METADATA_KEY,
@@ -26,7 +34,9 @@ __all__ = [
     "ChannelOptions",
     "ErrorInterceptor",
     "MalformedRequestError",
+    "AddServices",
     "RunningServer",
+    "Server",
     "ServerOptions",
     "error_code_of",
     "interceptors",

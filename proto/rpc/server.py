@@ -49,7 +49,9 @@ def interceptors(options: ServerOptions) -> list[grpc.ServerInterceptor]:
     return chain
 
 
-AddServices = Callable[[grpc.Server], Sequence[str]]
+# The server handle an ``add_services`` callback receives (callers need not import grpc).
+Server = grpc.Server
+AddServices = Callable[[Server], Sequence[str]]
 
 
 class RunningServer:
