@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -50,7 +50,7 @@ def interceptors(options: ServerOptions) -> list[grpc.ServerInterceptor]:
 
 
 # The server handle an ``add_services`` callback receives (callers need not import grpc).
-Server = grpc.Server
+Server: TypeAlias = grpc.Server
 AddServices = Callable[[Server], Sequence[str]]
 
 
