@@ -1,21 +1,18 @@
 """The MLflow plugin over a stand-in runstream server (real gRPC, eventually consistent).
 
-What is tested here is the plugin's own work: entry points, URI and token handling, the
-read-your-writes tokens, MLflow's validation before anything is sent, MLflow's state
-checks, error mapping, and the clear errors for what runstream does not hold.  Whether
-answers match MLflow's SQLite store on the real stack is tested in tests/integration/mlflow.
+What is tested here is the stores' own work: the bearer token, the read-your-writes
+tokens, MLflow's validation before anything is sent, MLflow's state checks, error mapping,
+and the clear errors for what runstream does not hold.  Whether answers match MLflow's
+SQLite store on the real stack is tested in tests/integration/integrations/mlflow.  The
+typed RPC client and the settings are tested in test_rpc.py, the package's import rules
+and entry points in test_layout.py.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 mlflow = pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow extra")
@@ -24,11 +21,10 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from runstream.producer.mlflow_grpc import parse_store_uri  # noqa: E402
-from runstream.producer.mlflow_store import RunstreamStore  # noqa: E402
+from runstream.integrations.mlflow.entry_points import RunstreamStore  # noqa: E402
 from runstream.proto.tokens import TokenTracker  # noqa: E402
 from runstream.proto.v1 import common_pb2  # noqa: E402
-from tests.unit.mlflow.fake_runstream import FakeRunstream, serve  # noqa: E402
+from tests.unit.integrations.mlflow.fake_runstream import FakeRunstream, serve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -52,26 +48,6 @@ def _code(exc: pytest.ExceptionInfo[MlflowException]) -> str:
 # --------------------------------------------------------------- no server needed
 
 
-@pytest.mark.parametrize(
-    ("uri", "target"),
-    [
-        ("runstream://localhost:50051", "localhost:50051"),
-        ("runstream://10.1.2.3:7000", "10.1.2.3:7000"),
-        ("runstream://gateway", "gateway:50051"),
-        ("runstream://[::1]:9000", "[::1]:9000"),
-    ],
-)
-def test_uri_to_grpc_target(uri: str, target: str) -> None:
-    assert parse_store_uri(uri) == target
-
-
-@pytest.mark.parametrize("uri", ["http://localhost:5000", "runstream://", "runstream://h:1/x"])
-def test_bad_uris_are_refused(uri: str) -> None:
-    with pytest.raises(MlflowException) as exc:
-        parse_store_uri(uri)
-    assert _code(exc) == "INVALID_PARAMETER_VALUE"
-
-
 def test_write_tokens_merge_to_the_highest_offset_per_partition() -> None:
     tracker = TokenTracker()
     tracker.observe(common_pb2.WriteToken(topic="t", offsets={0: 5, 1: 2}))
@@ -88,43 +64,6 @@ def test_unreachable_server_is_a_clear_temporary_error() -> None:
         client.search_experiments()
     assert _code(exc) == "TEMPORARILY_UNAVAILABLE"
     assert "unreachable" in str(exc.value)
-
-
-_REGISTRATION_CHECK = textwrap.dedent(
-    """
-    import warnings
-    warnings.simplefilter("error")
-    {first}
-    from mlflow import MlflowClient
-    from mlflow.tracking._tracking_service.utils import _get_store
-    from mlflow.tracking._model_registry.utils import _get_store as _get_registry_store
-    from runstream.producer.mlflow_store import RunstreamRegistryStore, RunstreamStore
-    store = _get_store("runstream://127.0.0.1:9")
-    assert isinstance(store, RunstreamStore), type(store)
-    registry = _get_registry_store("runstream://127.0.0.1:9")
-    assert isinstance(registry, RunstreamRegistryStore), type(registry)
-    MlflowClient(tracking_uri="runstream://127.0.0.1:9")
-    print("ok")
-    """
-)
-
-
-@pytest.mark.parametrize(
-    "first",
-    [
-        "import mlflow",
-        "import runstream.producer.mlflow_store",
-        "from runstream.producer.mlflow_store import RunstreamStore",
-        "import runstream.producer.mlflow_tracking",
-    ],
-)
-def test_entry_points_register_the_scheme_in_any_import_order(first: str) -> None:
-    code = _REGISTRATION_CHECK.format(first=first)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="/"
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("ok")
 
 
 # ----------------------------------------------------------- over the stand-in
@@ -305,28 +244,6 @@ def test_bearer_token_from_the_environment(
     monkeypatch.setenv("RUNSTREAM_TOKEN", "s3cret")
     RunstreamStore(uri).create_experiment("with-token")
     assert state.metadata[-1].get("authorization") == "Bearer s3cret"
-
-
-def test_grpc_is_imported_only_by_the_adapter_module() -> None:
-    producer = Path(__file__).resolve().parents[3] / "producer"
-    importers = sorted(
-        p.name
-        for p in producer.glob("mlflow_*.py")
-        if "import grpc" in p.read_text() or "from grpc" in p.read_text()
-    )
-    assert importers == ["mlflow_grpc.py"]
-
-
-def test_entry_module_imports_no_mlflow_at_import_time() -> None:
-    code = (
-        "import sys, runstream.producer.mlflow_store\n"
-        "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
-        "assert 'grpc' not in sys.modules, 'grpc imported'\n"
-    )
-    env = dict(os.environ)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    assert grpc  # the tests themselves use grpc through the stand-in server
 
 
 def test_new_experiments_get_an_artifact_location_under_the_root(

@@ -1,17 +1,19 @@
-"""MLflow plugin entry points for the ``runstream://host:port`` scheme.
+"""MLflow plugin entry points for the ``runstream://`` and ``runstream+tls://`` schemes.
 
 ``pyproject.toml`` names this module in MLflow's entry-point groups:
 
-* ``mlflow.tracking_store``: ``runstream = runstream.producer.mlflow_store:RunstreamStore``
+* ``mlflow.tracking_store``:
+  ``runstream = runstream.integrations.mlflow.entry_points:RunstreamStore``
 * ``mlflow.model_registry_store``:
-  ``runstream = runstream.producer.mlflow_store:RunstreamRegistryStore``
+  ``runstream = runstream.integrations.mlflow.entry_points:RunstreamRegistryStore``
 
-MLflow loads entry points while it is still importing itself, so this module imports
-nothing of MLflow at import time: the classes live in ``mlflow_tracking`` and
-``mlflow_registry`` and are imported on first attribute access.  If that access happens
-inside MLflow's own start-up (this module was imported first, and touching MLflow now
-triggers MLflow's registration, which asks for these attributes again), the registry gets
-a small builder that resolves the class when MLflow first builds a store.
+(and the same two for ``runstream+tls``).  MLflow loads entry points while it is still
+importing itself, so this module imports nothing of MLflow (nor grpc) at import time: the
+classes live in ``tracking.store`` and ``registry_store`` and are imported on first
+attribute access.  If that access happens inside MLflow's own start-up (this module was
+imported first, and touching MLflow now triggers MLflow's registration, which asks for
+these attributes again), the registry gets a small builder that resolves the class when
+MLflow first builds a store.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .mlflow_registry import RunstreamRegistryStore
-    from .mlflow_tracking import RunstreamStore
+    from .registry_store import RunstreamRegistryStore
+    from .tracking.store import RunstreamStore
 
 __all__ = ["RunstreamRegistryStore", "RunstreamStore"]
 
 _IMPLEMENTATIONS = {
-    "RunstreamStore": "runstream.producer.mlflow_tracking",
-    "RunstreamRegistryStore": "runstream.producer.mlflow_registry",
+    "RunstreamStore": "runstream.integrations.mlflow.tracking.store",
+    "RunstreamRegistryStore": "runstream.integrations.mlflow.registry_store",
 }
 _resolving = threading.local()
 

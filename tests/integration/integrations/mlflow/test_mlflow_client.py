@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow extra")
 
-from tests.integration.mlflow import scenarios  # noqa: E402
+from tests.integration.integrations.mlflow import scenarios  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

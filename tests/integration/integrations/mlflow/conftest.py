@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.mlflow.processes import free_port, stop_process, wait_for_port
+from tests.integration.integrations.mlflow.processes import free_port, stop_process, wait_for_port
 
 
 @pytest.fixture(scope="session")

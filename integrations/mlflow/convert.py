@@ -1,7 +1,9 @@
 """MLflow entities <-> runstream protobuf messages: the MLflow plugin's one converter.
 
-Imported only by the plugin's store modules (which MLflow loads lazily), so importing
-MLflow's entities at module level is safe here.
+Protobuf messages stop here: the stores hand MLflow entities to MLflow and protobuf
+messages to :mod:`.rpc`, converting at this edge only.  Imported only by the plugin's
+store modules (which MLflow loads lazily), so importing MLflow's entities at module level
+is safe here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Iterable
 from mlflow.entities import (
     Experiment,
     ExperimentTag,
-    LifecycleStage,
     Metric,
     Param,
     Run,
@@ -25,36 +26,35 @@ from mlflow.entities import (
 )
 from mlflow.utils.uri import append_to_uri_path
 
+from runstream.proto import vocabulary
 from runstream.proto.v1 import common_pb2
 
 ARTIFACTS_FOLDER_NAME = "artifacts"
 
-_VIEW_TYPES = {
+_VIEW_TYPES: dict[int, common_pb2.ViewType] = {
     ViewType.ACTIVE_ONLY: common_pb2.ACTIVE_ONLY,
     ViewType.DELETED_ONLY: common_pb2.DELETED_ONLY,
     ViewType.ALL: common_pb2.ALL,
 }
 
 
-def view_type_to_proto(view_type: int | None) -> int:
+def view_type_to_proto(view_type: int | None) -> common_pb2.ViewType:
     if view_type is None:
         return common_pb2.ACTIVE_ONLY
     return _VIEW_TYPES.get(view_type, common_pb2.ACTIVE_ONLY)
 
 
-def run_status_to_proto(status: int | str | None) -> int:
+def run_status_to_proto(status: int | str | None) -> common_pb2.RunStatus:
     """MLflow RunStatus (int enum or its name) -> runstream RunStatus (UNSPECIFIED for None)."""
     if status is None:
         return common_pb2.RUN_STATUS_UNSPECIFIED
     name = status if isinstance(status, str) else RunStatus.to_string(status)
-    return int(common_pb2.RunStatus.Value(name))
+    return vocabulary.status_to_proto(name)
 
 
 def run_status_name(status: int) -> str:
     """runstream RunStatus -> MLflow's status string (UNSPECIFIED reads as RUNNING)."""
-    if status == common_pb2.RUN_STATUS_UNSPECIFIED:
-        return "RUNNING"
-    return str(common_pb2.RunStatus.Name(status))
+    return vocabulary.status_from_proto(status) or vocabulary.RUNNING
 
 
 def experiment_from_proto(pb: common_pb2.Experiment, artifact_root: str | None) -> Experiment:
@@ -65,7 +65,7 @@ def experiment_from_proto(pb: common_pb2.Experiment, artifact_root: str | None) 
         experiment_id=pb.experiment_id,
         name=pb.name,
         artifact_location=location,
-        lifecycle_stage=pb.lifecycle_stage or LifecycleStage.ACTIVE,
+        lifecycle_stage=pb.lifecycle_stage or vocabulary.ACTIVE,
         tags=[ExperimentTag(t.key, t.value) for t in pb.tags],
         creation_time=pb.creation_time or None,
         last_update_time=pb.last_update_time or None,
@@ -86,7 +86,7 @@ def run_info_from_proto(pb: common_pb2.RunInfo, experiment_location: str = "") -
         status=run_status_name(pb.status),
         start_time=pb.start_time,
         end_time=pb.end_time if pb.HasField("end_time") else None,
-        lifecycle_stage=pb.lifecycle_stage or LifecycleStage.ACTIVE,
+        lifecycle_stage=pb.lifecycle_stage or vocabulary.ACTIVE,
         artifact_uri=pb.artifact_uri or run_artifact_uri(experiment_location, pb.run_id),
         run_name=pb.run_name,
     )

@@ -23,8 +23,8 @@ pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow 
 
 import requests  # noqa: E402  (an MLflow dependency)
 
-from tests.integration.mlflow import scenarios  # noqa: E402
-from tests.integration.mlflow.processes import (  # noqa: E402
+from tests.integration.integrations.mlflow import scenarios  # noqa: E402
+from tests.integration.integrations.mlflow.processes import (  # noqa: E402
     free_port,
     stop_process,
     wait_for_port,

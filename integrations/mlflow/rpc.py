@@ -1,0 +1,315 @@
+"""The MLflow plugin's typed client of runstream's WriteService and QueryService.
+
+This is the only module of the plugin that imports grpc.  It owns four things:
+
+* one method per RPC the plugin uses, typed with the generated messages
+  (``get_experiment(GetExperimentRequest) -> ExperimentResponse``).  Each is declared
+  once as a :class:`Unary` (service, method name, request and response class), checked
+  against the services' descriptors when this module is imported, and called through the
+  generated stubs;
+* the channel, opened from :class:`~.settings.ClientSettings` by
+  ``runstream.proto.rpc.open_channel`` (TLS when asked, bearer token as call metadata);
+* read-your-writes: every write's ``WriteToken`` is merged into one token per client
+  (``runstream.proto.tokens.TokenTracker``), and every read carries it, so a read waits
+  until ingest applied everything this client wrote;
+* the one map from runstream's error codes (trailing metadata ``runstream-error-code``,
+  else the gRPC status) to ``MlflowException`` error codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from mlflow.exceptions import MlflowException
+from mlflow.protos import databricks_pb2
+
+from runstream.proto.errors import SettingsError
+from runstream.proto.rpc import error_code_of, open_channel
+from runstream.proto.tokens import TokenTracker
+from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
+
+from .settings import ClientSettings
+
+# runstream ErrorCode name -> MLflow error code (databricks_pb2).  The one place.
+_MLFLOW_CODE_BY_RUNSTREAM: dict[str, int] = {
+    "INTERNAL_ERROR": databricks_pb2.INTERNAL_ERROR,
+    "INVALID_PARAMETER_VALUE": databricks_pb2.INVALID_PARAMETER_VALUE,
+    "RESOURCE_DOES_NOT_EXIST": databricks_pb2.RESOURCE_DOES_NOT_EXIST,
+    "RESOURCE_ALREADY_EXISTS": databricks_pb2.RESOURCE_ALREADY_EXISTS,
+    "INVALID_STATE": databricks_pb2.INVALID_STATE,
+    "UNAUTHENTICATED": databricks_pb2.UNAUTHENTICATED,
+    "TEMPORARILY_UNAVAILABLE": databricks_pb2.TEMPORARILY_UNAVAILABLE,
+    "RESOURCE_EXHAUSTED": databricks_pb2.RESOURCE_EXHAUSTED,
+    "DEADLINE_EXCEEDED": databricks_pb2.DEADLINE_EXCEEDED,
+}
+
+# Used when the server attached no runstream error code (e.g. it was unreachable).
+_MLFLOW_CODE_BY_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: databricks_pb2.INVALID_PARAMETER_VALUE,
+    grpc.StatusCode.NOT_FOUND: databricks_pb2.RESOURCE_DOES_NOT_EXIST,
+    grpc.StatusCode.ALREADY_EXISTS: databricks_pb2.RESOURCE_ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION: databricks_pb2.INVALID_STATE,
+    grpc.StatusCode.UNAUTHENTICATED: databricks_pb2.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED: databricks_pb2.PERMISSION_DENIED,
+    grpc.StatusCode.UNAVAILABLE: databricks_pb2.TEMPORARILY_UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: databricks_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED: databricks_pb2.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNIMPLEMENTED: databricks_pb2.NOT_IMPLEMENTED,
+    grpc.StatusCode.CANCELLED: databricks_pb2.CANCELLED,
+}
+
+
+def mlflow_error(error: grpc.RpcError, target: str, method: str) -> MlflowException:
+    """The MlflowException for a failed runstream call."""
+    name = error_code_of(error)
+    status = error.code() if callable(getattr(error, "code", None)) else None
+    details = error.details() if callable(getattr(error, "details", None)) else None
+    if name in _MLFLOW_CODE_BY_RUNSTREAM:
+        code = _MLFLOW_CODE_BY_RUNSTREAM[name]
+    elif isinstance(status, grpc.StatusCode):
+        code = _MLFLOW_CODE_BY_STATUS.get(status, databricks_pb2.INTERNAL_ERROR)
+    else:
+        code = databricks_pb2.INTERNAL_ERROR
+    if status == grpc.StatusCode.UNAVAILABLE and name is None:
+        message = f"runstream at {target} is unreachable ({method}): {details}"
+    elif status == grpc.StatusCode.UNIMPLEMENTED and name is None:
+        message = f"the runstream server at {target} does not implement {method}"
+    else:
+        message = details or f"runstream call {method} failed with {status}"
+    return MlflowException(message, error_code=code)
+
+
+# ------------------------------------------------------------------ the methods
+
+ReqT = TypeVar("ReqT")
+RespT = TypeVar("RespT")
+_Q = TypeVar("_Q", bound=Message)
+_R = TypeVar("_R", bound=Message)
+
+WRITE_SERVICE: ServiceDescriptor = write_pb2.DESCRIPTOR.services_by_name["WriteService"]
+QUERY_SERVICE: ServiceDescriptor = query_pb2.DESCRIPTOR.services_by_name["QueryService"]
+
+
+@dataclass(frozen=True)
+class Unary(Generic[ReqT, RespT]):
+    """One unary RPC: its service, name and message classes.  Build with :func:`unary`."""
+
+    service: ServiceDescriptor
+    name: str
+    request: type[ReqT]
+    response: type[RespT]
+
+
+def unary(
+    service: ServiceDescriptor, name: str, request: type[_Q], response: type[_R]
+) -> Unary[_Q, _R]:
+    """The RPC ``service.name``, checked against the service's descriptor: a misspelt name
+    or a message class the proto does not declare fails here, at import."""
+    method = service.methods_by_name.get(name)
+    if method is None:
+        raise TypeError(f"{service.full_name} has no method {name!r}")
+    if method.client_streaming or method.server_streaming:
+        raise TypeError(f"{service.full_name}.{name} is a streaming method")
+    if method.input_type.full_name != request.DESCRIPTOR.full_name:
+        raise TypeError(f"{service.full_name}.{name} takes {method.input_type.full_name}")
+    if method.output_type.full_name != response.DESCRIPTOR.full_name:
+        raise TypeError(f"{service.full_name}.{name} returns {method.output_type.full_name}")
+    return Unary(service, name, request, response)
+
+
+_WRITE, _QUERY = WRITE_SERVICE, QUERY_SERVICE
+# WriteService
+CREATE_EXPERIMENT = unary(
+    _WRITE,
+    "CreateExperiment",
+    write_pb2.CreateExperimentRequest,
+    write_pb2.CreateExperimentResponse,
+)
+RENAME_EXPERIMENT = unary(
+    _WRITE, "RenameExperiment", write_pb2.RenameExperimentRequest, write_pb2.WriteResponse
+)
+DELETE_EXPERIMENT = unary(
+    _WRITE, "DeleteExperiment", write_pb2.ExperimentRef, write_pb2.WriteResponse
+)
+RESTORE_EXPERIMENT = unary(
+    _WRITE, "RestoreExperiment", write_pb2.ExperimentRef, write_pb2.WriteResponse
+)
+SET_EXPERIMENT_TAG = unary(
+    _WRITE, "SetExperimentTag", write_pb2.SetExperimentTagRequest, write_pb2.WriteResponse
+)
+CREATE_RUN = unary(_WRITE, "CreateRun", write_pb2.CreateRunRequest, write_pb2.CreateRunResponse)
+UPDATE_RUN = unary(_WRITE, "UpdateRun", write_pb2.UpdateRunRequest, write_pb2.WriteResponse)
+DELETE_RUN = unary(_WRITE, "DeleteRun", write_pb2.RunRef, write_pb2.WriteResponse)
+RESTORE_RUN = unary(_WRITE, "RestoreRun", write_pb2.RunRef, write_pb2.WriteResponse)
+DELETE_TAG = unary(_WRITE, "DeleteTag", write_pb2.DeleteTagRequest, write_pb2.WriteResponse)
+LOG_BATCH = unary(_WRITE, "LogBatch", write_pb2.LogBatchRequest, write_pb2.WriteResponse)
+# QueryService
+GET_EXPERIMENT = unary(
+    _QUERY, "GetExperiment", query_pb2.GetExperimentRequest, query_pb2.ExperimentResponse
+)
+GET_EXPERIMENT_BY_NAME = unary(
+    _QUERY,
+    "GetExperimentByName",
+    query_pb2.GetExperimentByNameRequest,
+    query_pb2.ExperimentResponse,
+)
+SEARCH_EXPERIMENTS = unary(
+    _QUERY,
+    "SearchExperiments",
+    query_pb2.SearchExperimentsRequest,
+    query_pb2.SearchExperimentsResponse,
+)
+GET_RUN = unary(_QUERY, "GetRun", query_pb2.GetRunRequest, query_pb2.GetRunResponse)
+SEARCH_RUNS = unary(_QUERY, "SearchRuns", query_pb2.SearchRunsRequest, query_pb2.SearchRunsResponse)
+GET_METRIC_HISTORY = unary(
+    _QUERY,
+    "GetMetricHistory",
+    query_pb2.GetMetricHistoryRequest,
+    query_pb2.GetMetricHistoryResponse,
+)
+
+
+class _Acknowledged(Protocol):
+    """A write's response: it carries the write's token."""
+
+    @property
+    def token(self) -> common_pb2.WriteToken: ...
+
+
+class _Read(Protocol):
+    """A read's request: it carries the read options (write token, wait)."""
+
+    @property
+    def read(self) -> query_pb2.ReadOptions: ...
+
+
+_AckT = TypeVar("_AckT", bound=_Acknowledged)
+_ReadT = TypeVar("_ReadT", bound=_Read)
+
+
+class RunstreamRpc:
+    """Both services on one channel: typed methods, error mapping, write tokens."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.target = settings.channel.target
+        self._metadata = settings.channel.metadata
+        self._timeout = settings.call_timeout
+        self._read_wait_ms = settings.read_wait_ms
+        try:
+            self._channel = open_channel(settings.channel)
+        except SettingsError as exc:  # e.g. a TLS CA file that cannot be read
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
+        # The generated stubs (untyped): reached only through _invoke, by a checked name.
+        self._stubs: dict[str, Any] = {
+            WRITE_SERVICE.full_name: write_pb2_grpc.WriteServiceStub(self._channel),
+            QUERY_SERVICE.full_name: query_pb2_grpc.QueryServiceStub(self._channel),
+        }
+        self.tokens = TokenTracker()
+
+    @classmethod
+    def from_uri(cls, store_uri: str) -> RunstreamRpc:
+        return cls(ClientSettings.from_uri(store_uri))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    # ------------------------------------------------------------ WriteService
+
+    def create_experiment(
+        self, request: write_pb2.CreateExperimentRequest
+    ) -> write_pb2.CreateExperimentResponse:
+        return self._write(CREATE_EXPERIMENT, request)
+
+    def rename_experiment(
+        self, request: write_pb2.RenameExperimentRequest
+    ) -> write_pb2.WriteResponse:
+        return self._write(RENAME_EXPERIMENT, request)
+
+    def delete_experiment(self, request: write_pb2.ExperimentRef) -> write_pb2.WriteResponse:
+        return self._write(DELETE_EXPERIMENT, request)
+
+    def restore_experiment(self, request: write_pb2.ExperimentRef) -> write_pb2.WriteResponse:
+        return self._write(RESTORE_EXPERIMENT, request)
+
+    def set_experiment_tag(
+        self, request: write_pb2.SetExperimentTagRequest
+    ) -> write_pb2.WriteResponse:
+        return self._write(SET_EXPERIMENT_TAG, request)
+
+    def create_run(self, request: write_pb2.CreateRunRequest) -> write_pb2.CreateRunResponse:
+        return self._write(CREATE_RUN, request)
+
+    def update_run(self, request: write_pb2.UpdateRunRequest) -> write_pb2.WriteResponse:
+        return self._write(UPDATE_RUN, request)
+
+    def delete_run(self, request: write_pb2.RunRef) -> write_pb2.WriteResponse:
+        return self._write(DELETE_RUN, request)
+
+    def restore_run(self, request: write_pb2.RunRef) -> write_pb2.WriteResponse:
+        return self._write(RESTORE_RUN, request)
+
+    def delete_tag(self, request: write_pb2.DeleteTagRequest) -> write_pb2.WriteResponse:
+        return self._write(DELETE_TAG, request)
+
+    def log_batch(self, request: write_pb2.LogBatchRequest) -> write_pb2.WriteResponse:
+        return self._write(LOG_BATCH, request)
+
+    # ------------------------------------------------------------ QueryService
+
+    def get_experiment(
+        self, request: query_pb2.GetExperimentRequest
+    ) -> query_pb2.ExperimentResponse:
+        return self._read(GET_EXPERIMENT, request)
+
+    def get_experiment_by_name(
+        self, request: query_pb2.GetExperimentByNameRequest
+    ) -> query_pb2.ExperimentResponse:
+        return self._read(GET_EXPERIMENT_BY_NAME, request)
+
+    def search_experiments(
+        self, request: query_pb2.SearchExperimentsRequest
+    ) -> query_pb2.SearchExperimentsResponse:
+        return self._read(SEARCH_EXPERIMENTS, request)
+
+    def get_run(self, request: query_pb2.GetRunRequest) -> query_pb2.GetRunResponse:
+        return self._read(GET_RUN, request)
+
+    def search_runs(self, request: query_pb2.SearchRunsRequest) -> query_pb2.SearchRunsResponse:
+        return self._read(SEARCH_RUNS, request)
+
+    def get_metric_history(
+        self, request: query_pb2.GetMetricHistoryRequest
+    ) -> query_pb2.GetMetricHistoryResponse:
+        return self._read(GET_METRIC_HISTORY, request)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _write(self, rpc: Unary[ReqT, _AckT], request: ReqT) -> _AckT:
+        """A WriteService call; its response's token joins this client's token."""
+        response = self._invoke(rpc, request)
+        self.tokens.observe(response.token)  # an unset token has no offsets: ignored
+        return response
+
+    def _read(self, rpc: Unary[_ReadT, RespT], request: _ReadT) -> RespT:
+        """A QueryService call that waits for everything this client wrote."""
+        request.read.CopyFrom(
+            query_pb2.ReadOptions(
+                write_token=self.tokens.current().to_proto(), wait_timeout_ms=self._read_wait_ms
+            )
+        )
+        return self._invoke(rpc, request)
+
+    def _invoke(self, rpc: Unary[ReqT, RespT], request: ReqT) -> RespT:
+        call: Callable[..., Any] = getattr(self._stubs[rpc.service.full_name], rpc.name)
+        try:
+            response = call(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise mlflow_error(exc, self.target, rpc.name) from None
+        if not isinstance(response, rpc.response):  # the stub's deserializer decides this
+            raise TypeError(f"{rpc.name} answered {type(response).__name__}")
+        return response

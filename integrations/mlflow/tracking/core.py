@@ -1,0 +1,232 @@
+"""What every part of the tracking store shares: the RPC client, the artifact root, what
+this store knows of experiments and runs between reads, and MLflow's state checks.
+
+Reads go through :class:`~..rpc.RunstreamRpc`, which carries this store's merged write
+token, so every read here sees this store's own writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.entities import Experiment, Run, RunInfo
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.store.tracking import (
+    DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH,
+    SEARCH_MAX_RESULTS_THRESHOLD,
+)
+from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VAR
+from mlflow.utils.uri import resolve_uri_if_local
+
+from runstream.proto.settings import Env
+from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
+from runstream.proto.vocabulary import (
+    ACTIVE,
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+)
+
+from .. import convert
+from ..rpc import RunstreamRpc
+from ..unsupported import UnsupportedTracking
+
+# Page size used when MLflow asks for "everything" (max_results=None).
+ALL_PAGE_SIZE = SEARCH_MAX_RESULTS_THRESHOLD
+
+
+@dataclass
+class RunState:
+    """What this store knows of a run between reads: its info as last read or written by
+    this store, and its params when known.  Enough for MLflow's state checks without a
+    read (which waits for ingest) on every write."""
+
+    info: RunInfo
+    params: dict[str, str] = field(default_factory=dict)
+    params_known: bool = False
+
+    @property
+    def lifecycle_stage(self) -> str:
+        return str(self.info.lifecycle_stage)
+
+
+class StoreCore(UnsupportedTracking):
+    """The tracking store's shared state and helpers; the MLflow API lives in the
+    subclasses (:mod:`.experiments`, :mod:`.runs`)."""
+
+    def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
+        super().__init__()
+        self.store_uri = store_uri
+        # Where artifacts of new experiments go, as MLflow's SQL store decides it: the
+        # server's root when MLflow runs as a server, else ./mlruns.
+        root = artifact_uri or Env().text(
+            _SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+        )
+        self.artifact_root_uri = resolve_uri_if_local(root)
+        self._rpc = RunstreamRpc.from_uri(store_uri)
+        self._lock = threading.Lock()
+        self._default_experiment_checked = False
+        self._runs: dict[str, RunState] = {}
+        # Artifact location per experiment id (it never changes once created).
+        self._locations: dict[str, str] = {}
+
+    # ------------------------------------------------------------- experiments
+
+    def _ensure_default_experiment(self) -> None:
+        """MLflow's clients assume experiment "0" ("Default") exists: create it once."""
+        if self._default_experiment_checked:
+            return
+        try:
+            self._rpc.get_experiment(
+                query_pb2.GetExperimentRequest(experiment_id=DEFAULT_EXPERIMENT_ID)
+            )
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            try:
+                self._rpc.create_experiment(
+                    write_pb2.CreateExperimentRequest(
+                        name=DEFAULT_EXPERIMENT_NAME, experiment_id=DEFAULT_EXPERIMENT_ID
+                    )
+                )
+            except MlflowException as create_exc:
+                if create_exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+        self._default_experiment_checked = True
+
+    def _experiment_pb(self, experiment_id: str) -> common_pb2.Experiment:
+        self._ensure_default_experiment()
+        response = self._rpc.get_experiment(
+            query_pb2.GetExperimentRequest(experiment_id=str(experiment_id))
+        )
+        return response.experiment
+
+    def _to_experiment(self, pb: common_pb2.Experiment) -> Experiment:
+        experiment = convert.experiment_from_proto(pb, self.artifact_root_uri)
+        self._locations[experiment.experiment_id] = experiment.artifact_location or ""
+        return experiment
+
+    def _experiment_location(self, experiment_id: str) -> str:
+        location = self._locations.get(experiment_id)
+        if location is None:
+            try:
+                location = self._to_experiment(self._experiment_pb(experiment_id)).artifact_location
+            except MlflowException:
+                location = ""
+        return location or ""
+
+    @staticmethod
+    def _check_experiment_is_active(experiment: common_pb2.Experiment) -> None:
+        if (experiment.lifecycle_stage or ACTIVE) != ACTIVE:
+            raise MlflowException(
+                f"The experiment {experiment.experiment_id} must be in the 'active' state. "
+                f"Current state is {experiment.lifecycle_stage}.",
+                INVALID_PARAMETER_VALUE,
+            )
+
+    def _run_ids_of(self, experiment_id: str, view_type: int) -> list[str]:
+        run_ids: list[str] = []
+        token = ""
+        while True:
+            response = self._rpc.search_runs(
+                query_pb2.SearchRunsRequest(
+                    experiment_ids=[experiment_id],
+                    run_view_type=convert.view_type_to_proto(view_type),
+                    max_results=ALL_PAGE_SIZE,
+                    page_token=token,
+                )
+            )
+            run_ids.extend(r.info.run_id for r in response.runs)
+            token = response.next_page_token
+            if not token:
+                return run_ids
+
+    def _forget_runs_of(self, experiment_id: str) -> None:
+        """Deleting or restoring an experiment changes its runs' stage: read them again."""
+        with self._lock:
+            known = self._runs.items()
+            for run_id in [r for r, s in known if s.info.experiment_id == experiment_id]:
+                del self._runs[run_id]
+
+    # -------------------------------------------------------------------- runs
+
+    def _to_run(self, pb: common_pb2.Run) -> Run:
+        run = convert.run_from_proto(pb, self._run_location(pb.info))
+        self._remember(run.info, {p.key: p.value for p in pb.data.params})
+        return run
+
+    def _run_location(self, info: common_pb2.RunInfo) -> str:
+        return "" if info.artifact_uri else self._experiment_location(info.experiment_id)
+
+    def _remember(self, info: RunInfo, params: dict[str, str] | None) -> None:
+        with self._lock:
+            state = RunState(info)
+            if params is not None:
+                state.params, state.params_known = dict(params), True
+            self._runs[info.run_id] = state
+
+    def _read_run(self, run_id: str) -> Run:
+        response = self._rpc.get_run(query_pb2.GetRunRequest(run_id=run_id))
+        return self._to_run(response.run)
+
+    def _run_state(self, run_id: str, need_params: bool = False) -> RunState:
+        """The run's state; read (with the write token) unless known from this store."""
+        with self._lock:
+            state = self._runs.get(run_id)
+        if state is None or (need_params and not state.params_known):
+            self._read_run(run_id)
+            with self._lock:
+                state = self._runs[run_id]
+        return state
+
+    def _update_info(self, run_id: str, **changes: Any) -> RunInfo:
+        """This store's view of a run after its own write (``None``: unchanged)."""
+        with self._lock:
+            state = self._runs.get(run_id)
+            if state is None:
+                raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
+            old = state.info
+            values = {
+                "run_id": old.run_id,
+                "experiment_id": old.experiment_id,
+                "user_id": old.user_id,
+                "status": old.status,
+                "start_time": old.start_time,
+                "end_time": old.end_time,
+                "lifecycle_stage": old.lifecycle_stage,
+                "artifact_uri": old.artifact_uri,
+                "run_name": old.run_name,
+            }
+            values.update({k: v for k, v in changes.items() if v is not None})
+            state.info = RunInfo(**values)
+            return state.info
+
+    @staticmethod
+    def _check_run_is_active(run_id: str, state: RunState) -> None:
+        if state.lifecycle_stage != ACTIVE:
+            raise MlflowException(
+                f"The run {run_id} must be in the 'active' state. "
+                f"Current state is {state.lifecycle_stage}.",
+                INVALID_PARAMETER_VALUE,
+            )
+
+    # ------------------------------------------------------------------ search
+
+    @staticmethod
+    def _validate_max_results(max_results: int | None, allow_null: bool = False) -> None:
+        if (not allow_null and max_results is None) or (
+            max_results is not None and max_results < 1
+        ):
+            raise MlflowException(
+                f"Invalid value {max_results} for parameter 'max_results' supplied. It must be "
+                f"a positive integer",
+                INVALID_PARAMETER_VALUE,
+            )
+        if max_results is not None and max_results > SEARCH_MAX_RESULTS_THRESHOLD:
+            raise MlflowException(
+                f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at "
+                f"most {SEARCH_MAX_RESULTS_THRESHOLD}",
+                INVALID_PARAMETER_VALUE,
+            )
