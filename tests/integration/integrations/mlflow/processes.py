@@ -1,16 +1,12 @@
-"""Subprocess helpers for the MLflow plugin's integration tests (servers on free ports,
-test certificates)."""
+"""Subprocess helpers for the MLflow plugin's integration tests (servers on free ports)."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 
 def free_port() -> int:
@@ -48,35 +44,3 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """A throwaway certificate and key for 127.0.0.1 / localhost (openssl)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    folder.mkdir(parents=True, exist_ok=True)
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],  # fmt: skip
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key

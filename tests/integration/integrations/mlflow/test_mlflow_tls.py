@@ -1,5 +1,5 @@
 """The MLflow plugin over TLS (``runstream+tls://``, ``RUNSTREAM_TLS_CA``) with a bearer
-token, against a real stack that serves TLS and requires tokens."""
+token, against a real stack that serves TLS (a throwaway CA) and requires tokens."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from runstream.integrations.mlflow.entry_points import RunstreamStore  # noqa: E402
-from tests.integration.integrations.mlflow.processes import self_signed_cert  # noqa: E402
+from tests.fixtures.tls import make_tls_files  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +26,11 @@ TOKEN = "tls-test-token"
 def tls_stack(
     mlflow_kafka: str, chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    """A stack serving TLS with a throwaway certificate and one accepted token; yields its
-    address and the certificate (which is its own CA)."""
+    """A stack serving TLS with a certificate of a throwaway CA and one accepted token;
+    yields its address and the CA certificate."""
     from runstream.infra.stack import Stack, StackSettings
 
-    cert, key = self_signed_cert(tmp_path_factory.mktemp("tls"))
+    tls = make_tls_files(tmp_path_factory.mktemp("tls"))
     suffix = uuid.uuid4().hex[:10]
     stack = Stack(
         StackSettings(
@@ -40,12 +40,12 @@ def tls_stack(
             topic=f"mlflow.tls.{suffix}",
             address="127.0.0.1:0",
             auth_tokens=(TOKEN,),
-            tls_cert=str(cert),
-            tls_key=str(key),
+            tls_cert=str(tls.cert),
+            tls_key=str(tls.key),
         )
     ).start()
     try:
-        yield str(stack.address), cert
+        yield str(stack.address), tls.ca
     finally:
         stack.stop()
 
@@ -53,8 +53,8 @@ def tls_stack(
 def test_the_plugin_writes_and_reads_over_tls(
     tls_stack: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    address, cert = tls_stack
-    monkeypatch.setenv("RUNSTREAM_TLS_CA", str(cert))
+    address, ca = tls_stack
+    monkeypatch.setenv("RUNSTREAM_TLS_CA", str(ca))
     monkeypatch.setenv("RUNSTREAM_TOKEN", TOKEN)
     client = MlflowClient(tracking_uri=f"runstream+tls://{address}")
     exp_id = client.create_experiment("over-tls")
@@ -77,16 +77,16 @@ def test_what_the_tls_stack_does_not_accept_is_a_clear_error(
     tmp_path: Path,
     how: str,
 ) -> None:
-    address, cert = tls_stack
+    address, ca = tls_stack
     monkeypatch.setenv("RUNSTREAM_MLFLOW_TIMEOUT", "20")
     monkeypatch.setenv("RUNSTREAM_TOKEN", TOKEN)
-    monkeypatch.setenv("RUNSTREAM_TLS_CA", str(cert))
+    monkeypatch.setenv("RUNSTREAM_TLS_CA", str(ca))
     uri, code = f"runstream+tls://{address}", "UNAUTHENTICATED"
     if how == "plaintext":
         uri, code = f"runstream://{address}", "TEMPORARILY_UNAVAILABLE"
     elif how == "unknown CA":
-        other, _ = self_signed_cert(tmp_path / "other")
-        monkeypatch.setenv("RUNSTREAM_TLS_CA", str(other))
+        other = make_tls_files(tmp_path / "other")  # a CA that did not sign the server's
+        monkeypatch.setenv("RUNSTREAM_TLS_CA", str(other.ca))
         code = "TEMPORARILY_UNAVAILABLE"
     else:
         monkeypatch.setenv("RUNSTREAM_TOKEN", "not-the-token")

@@ -4,8 +4,8 @@ What is tested here is the stores' own work: the bearer token, the read-your-wri
 tokens, MLflow's validation before anything is sent, MLflow's state checks, error mapping,
 and the clear errors for what runstream does not hold.  Whether answers match MLflow's
 SQLite store on the real stack is tested in tests/integration/integrations/mlflow.  The
-typed RPC client and the settings are tested in test_rpc.py, the package's import rules
-and entry points in test_layout.py.
+typed RPC client and the settings are tested in test_rpc.py, the entry points in
+test_entry_points.py.
 """
 
 from __future__ import annotations

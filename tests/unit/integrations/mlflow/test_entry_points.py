@@ -1,15 +1,15 @@
-"""How the MLflow plugin is put together: MLflow finds it through entry points in any import
-order, importing its entry points costs neither MLflow nor grpc, it depends on
-``runstream.proto`` only, only its RPC module imports grpc, and the words it shares with
-the other processes (statuses, stages) are MLflow's own."""
+"""How MLflow finds the plugin: through entry points, in any import order, for both schemes;
+importing the entry points costs neither MLflow nor grpc; and the words the plugin shares
+with the other processes (statuses, stages) are MLflow's own.
+
+(That the plugin imports only ``runstream.proto``, and grpc only in ``rpc.py``, is the house
+rule checked in tests/unit/test_layout.py.)"""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -19,53 +19,7 @@ from mlflow.entities import LifecycleStage, RunStatus  # noqa: E402
 
 from runstream.proto import vocabulary  # noqa: E402
 
-PLUGIN = Path(__file__).resolve().parents[4] / "integrations" / "mlflow"
 PACKAGE = "runstream.integrations.mlflow"
-
-
-def _modules() -> list[Path]:
-    found = sorted(PLUGIN.rglob("*.py"))
-    assert PLUGIN / "rpc.py" in found  # the walk found the plugin
-    return found
-
-
-def _imports(path: Path) -> set[str]:
-    """Absolute module names ``path`` imports (relative imports resolved in the plugin)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    parts = list(path.relative_to(PLUGIN).with_suffix("").parts)
-    package = [*PACKAGE.split("."), *parts[:-1]]  # the package ``path`` is in (or is)
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)]
-                names.add(".".join([*base, node.module] if node.module else base))
-            elif node.module:
-                names.add(node.module)
-    return names
-
-
-def test_the_plugin_depends_on_runstream_proto_only() -> None:
-    reached = {
-        (path.name, name)
-        for path in _modules()
-        for name in _imports(path)
-        if name.startswith("runstream.")
-        and not name.startswith(("runstream.proto", f"{PACKAGE}."))
-        and name != PACKAGE
-    }
-    assert reached == set()
-
-
-def test_only_the_rpc_module_imports_grpc() -> None:
-    importers = sorted(
-        str(path.relative_to(PLUGIN))
-        for path in _modules()
-        if any(name == "grpc" or name.startswith("grpc.") for name in _imports(path))
-    )
-    assert importers == ["rpc.py"]
 
 
 def test_the_shared_words_are_mlflows() -> None:
