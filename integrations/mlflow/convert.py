@@ -24,6 +24,7 @@ from mlflow.entities import (
     RunTag,
     ViewType,
 )
+from mlflow.exceptions import MlflowException
 from mlflow.utils.uri import append_to_uri_path
 
 from runstream.proto import vocabulary
@@ -49,6 +50,8 @@ def run_status_to_proto(status: int | str | None) -> common_pb2.RunStatus:
     if status is None:
         return common_pb2.RUN_STATUS_UNSPECIFIED
     name = status if isinstance(status, str) else RunStatus.to_string(status)
+    if name not in vocabulary.RUN_STATUSES:
+        raise MlflowException.invalid_parameter_value(f"not a run status: {name!r}")
     return vocabulary.status_to_proto(name)
 
 
