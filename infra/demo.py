@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import random
 
-import grpc
-
+from runstream.proto.endpoints import ChannelOptions
+from runstream.proto.rpc import open_channel
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc
 
 from .stack import Stack, StackSettings
@@ -43,8 +43,8 @@ def train(uri: str, runs: int, steps: int = 200) -> common_pb2.WriteToken:
     return token.to_proto()
 
 
-def search(address: str, token: common_pb2.WriteToken) -> query_pb2.SearchRunsResponse:
-    with grpc.insecure_channel(address) as channel:
+def search(options: ChannelOptions, token: common_pb2.WriteToken) -> query_pb2.SearchRunsResponse:
+    with open_channel(options) as channel:
         stub = query_pb2_grpc.QueryServiceStub(channel)
         experiment = stub.GetExperimentByName(
             query_pb2.GetExperimentByNameRequest(
@@ -84,6 +84,14 @@ def run_demo(settings: StackSettings, runs: int = 3) -> int:
         print(f"stack up: gRPC {stack.address}, kafka {stack.bootstrap}", flush=True)
         token = train(f"kafka://{stack.bootstrap}", runs)
         print(f"logged {runs} runs; write token {dict(token.offsets)}", flush=True)
-        print_runs(search(stack.address, token))
+        s = stack.settings
+        tokens = s.server_options().tokens()
+        options = ChannelOptions(
+            stack.address,
+            tls=bool(s.tls_cert),
+            tls_ca=s.tls_cert,  # the demo trusts the stack's own certificate
+            token=tokens[0] if tokens else None,
+        )
+        print_runs(search(options, token))
     print("stack stopped.")
     return 0
