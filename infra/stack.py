@@ -49,15 +49,7 @@ class StackSettings:
 
     def server_options(self) -> ServerOptions:
         """The one gRPC server of the stack (WriteService and QueryService)."""
-        return ServerOptions(
-            address=self.address,
-            workers=self.workers,
-            auth_token_file=self.auth_token_file,
-            auth_tokens=self.auth_tokens,
-            tls_cert=self.tls_cert,
-            tls_key=self.tls_key,
-            name="stack",
-        )
+        return ServerOptions.of(self, name="stack")
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .credentials import load_tokens
 from .errors import SettingsError
@@ -21,6 +21,24 @@ ENV_AUTH_TOKEN_FILE = "RUNSTREAM_AUTH_TOKEN_FILE"
 ENV_AUTH_TOKENS = "RUNSTREAM_AUTH_TOKENS"
 ENV_TLS_CERT = "RUNSTREAM_TLS_CERT"
 ENV_TLS_KEY = "RUNSTREAM_TLS_KEY"
+
+
+class ListensForGrpc(Protocol):
+    """What a process's settings say about its gRPC server (``QuerySettings``,
+    ``GatewaySettings``, ``StackSettings``): :meth:`ServerOptions.of` reads them."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def auth_token_file(self) -> str | None: ...
+    @property
+    def auth_tokens(self) -> tuple[str, ...]: ...
+    @property
+    def tls_cert(self) -> str | None: ...
+    @property
+    def tls_key(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,21 @@ class ServerOptions:
             raise SettingsError(f"a server needs at least one worker thread, got {self.workers}")
         if self.max_message_bytes < 1024:
             raise SettingsError(f"message limit too small: {self.max_message_bytes} bytes")
+
+    @classmethod
+    def of(cls, settings: ListensForGrpc, *, name: str, **overrides: Any) -> ServerOptions:
+        """The options a process's settings describe (``overrides`` win)."""
+        values: dict[str, Any] = {
+            "address": settings.address,
+            "workers": settings.workers,
+            "auth_token_file": settings.auth_token_file,
+            "auth_tokens": settings.auth_tokens,
+            "tls_cert": settings.tls_cert,
+            "tls_key": settings.tls_key,
+            "name": name,
+        }
+        values.update(overrides)
+        return cls(**values)
 
     @property
     def auth_enabled(self) -> bool:

@@ -177,11 +177,8 @@ class QueryServer:
 
     @property
     def address(self) -> str:
+        """``host:port`` where the started server listens."""
         return self.running.address
-
-    @property
-    def port(self) -> int:
-        return self.running.port
 
     def start(self) -> QueryServer:
         try:

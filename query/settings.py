@@ -40,15 +40,7 @@ class QuerySettings:
 
     def server_options(self) -> ServerOptions:
         """How the standalone query server listens (``serve_query``)."""
-        return ServerOptions(
-            address=self.address,
-            workers=self.workers,
-            auth_token_file=self.auth_token_file,
-            auth_tokens=self.auth_tokens,
-            tls_cert=self.tls_cert,
-            tls_key=self.tls_key,
-            name="query",
-        )
+        return ServerOptions.of(self, name="query")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> QuerySettings:

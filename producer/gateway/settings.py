@@ -47,16 +47,11 @@ class GatewaySettings:
 
     def server_options(self) -> ServerOptions:
         """How the standalone gateway listens (the shared server shell's options)."""
-        return ServerOptions(
-            address=self.address,
-            workers=self.max_workers,
-            auth_token_file=self.auth_token_file,
-            auth_tokens=self.auth_tokens,
-            tls_cert=self.tls_cert,
-            tls_key=self.tls_key,
-            max_message_bytes=self.max_message_bytes,
-            name="gateway",
-        )
+        return ServerOptions.of(self, name="gateway", max_message_bytes=self.max_message_bytes)
+
+    @property
+    def workers(self) -> int:
+        return self.max_workers
 
     def kafka_options(self) -> KafkaOptions:
         return KafkaOptions(
