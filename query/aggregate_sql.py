@@ -52,8 +52,10 @@ def step_aggregates_sql(
         )
         group_expr = "grp.g"
     step = "pts.step"
-    if width > 1:
-        step = f"intDiv(pts.step - {c.b.bind(low, 'Int64')}, {c.b.bind(width, 'Int64')})"
+    if width > 1:  # in Int128: steps span up to 2^64, more than an Int64 difference holds
+        step = (
+            f"intDiv(toInt128(pts.step) - {c.b.bind(low, 'Int128')}, {c.b.bind(width, 'Int128')})"
+        )
     quant = ""
     if percentiles:
         levels = ", ".join(c.b.bind(p, "Float64") for p in percentiles)

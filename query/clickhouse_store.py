@@ -4,12 +4,16 @@ behind the :class:`~runstream.query.ports.SqlPort` port.
 A small pool of clients lets requests run in parallel (chDB serialises the calls of one
 client, but several clients on one data directory in one process run concurrently).
 Server-side parameter binding only: the SQL text carries ``{name:Type}`` placeholders.
+Every query carries the per-query ``limits`` (ClickHouse settings: time, memory, size); a
+query that hits one, or that cannot get a client within the time limit, is a
+:class:`QueryLimitError` (RESOURCE_EXHAUSTED), never an internal error.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,13 +22,24 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from .errors import StoreError, StoreUnavailableError
+from .errors import QueryLimitError, StoreError, StoreUnavailableError
 from .ports import Row
 from .sql_text import Sql
 
 logger = logging.getLogger(__name__)
 
 _NOT_READY = ("UNKNOWN_TABLE", "UNKNOWN_DATABASE", "Code: 60.", "Code: 81.")
+_CODE = re.compile(r"Code: (\d+)\.")
+# ClickHouse error codes of a per-query limit (what the request costs, not a bug)
+_LIMITS = {  # code -> (what happened, the setting that bounds it)
+    159: ("the query took longer than the per-query time limit", "max_execution_time"),
+    160: ("the query would take longer than the per-query time limit", "max_execution_time"),
+    241: ("the query needs more memory than the per-query limit", "max_memory_usage"),
+    167: ("the request compiles to a query nested too deeply", ""),  # TOO_DEEP_AST
+    168: ("the request compiles to too large a query", ""),  # TOO_BIG_AST
+    306: ("the request compiles to a query nested too deeply", ""),  # TOO_DEEP_RECURSION
+}
+_NARROW = "; narrow the request (fewer runs, clauses, keys or points)"
 
 
 def _connect(dsn: str, database: str | None) -> Any:
@@ -39,9 +54,18 @@ def _connect(dsn: str, database: str | None) -> Any:
 class ClickHouseStore:
     """``SqlPort`` over clickhouse-connect; ``dsn`` is ``chdb:///DIR`` or ``http://host:8123``."""
 
-    def __init__(self, dsn: str, database: str, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        database: str,
+        pool_size: int = 4,
+        limits: Mapping[str, Any] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.database = database
+        self.limits = dict(limits or {})
+        wait = self.limits.get("max_execution_time")
+        self._acquire_timeout = float(wait) if wait else None
         self._pool_size = max(1, pool_size)
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._all: list[Any] = []
@@ -71,7 +95,13 @@ class ClickHouseStore:
                 client = _connect(self.dsn, self.database)
                 self._all.append(client)
                 return client
-        return self._idle.get()
+        try:
+            return self._idle.get(timeout=self._acquire_timeout)
+        except queue.Empty:
+            raise QueryLimitError(
+                f"all {self._pool_size} ClickHouse clients stayed busy for "
+                f"{self._acquire_timeout:g} s; retry later"
+            ) from None
 
     def _release(self, client: Any) -> None:
         self._idle.put(client)
@@ -79,10 +109,11 @@ class ClickHouseStore:
     def rows(self, sql: Sql) -> list[Row]:
         client = self._acquire()
         try:
-            result = client.query(sql.text, parameters=sql.params, settings=sql.settings or None)
+            settings = {**self.limits, **sql.settings}
+            result = client.query(sql.text, parameters=sql.params, settings=settings or None)
             return list(result.result_rows)
         except (DatabaseError, OperationalError) as exc:
-            raise _translate(exc, sql) from exc
+            raise _translate(exc, sql, self.limits) from exc
         finally:
             self._release(client)
 
@@ -97,7 +128,7 @@ class ClickHouseStore:
         try:
             client.command(text)
         except (DatabaseError, OperationalError) as exc:
-            raise _translate(exc, None) from exc
+            raise _translate(exc, None, self.limits) from exc
         finally:
             self._release(client)
 
@@ -113,12 +144,25 @@ class ClickHouseStore:
                 logger.debug("closing a ClickHouse client failed", exc_info=True)
 
 
-def _translate(exc: Exception, sql: Sql | None) -> Exception:
+def _translate(exc: Exception, sql: Sql | None, limits: Mapping[str, Any]) -> Exception:
     text = str(exc)
     if isinstance(exc, OperationalError):
         return StoreUnavailableError("ClickHouse is unavailable")
     if any(marker in text for marker in _NOT_READY):
         return StoreUnavailableError("the runstream tables do not exist yet (is ingest running?)")
+    code = _CODE.search(text)
+    if code is not None and int(code.group(1)) in _LIMITS:
+        logger.info("a query hit a per-query limit: %s", text[:300])
+        what, setting = _LIMITS[int(code.group(1))]
+        if setting in limits:
+            what += f" ({setting} {limits[setting]})"
+        return QueryLimitError(what + _NARROW)
+    if "Max query size exceeded" in text:  # SYNTAX_ERROR (62), raised before parsing
+        size = limits.get("max_query_size", "")
+        return QueryLimitError(
+            f"the request compiles to a query larger than the limit (max_query_size {size})"
+            + _NARROW
+        )
     logger.error("ClickHouse refused a query: %s\nSQL: %s", text, sql.text if sql else "")
     return StoreError("query failed (see server log)")
 

@@ -6,12 +6,28 @@ that is not a :class:`QueryError` becomes INTERNAL without details.
 
 from __future__ import annotations
 
-from runstream.proto.errors import RunstreamError
+from runstream.proto.errors import MAX_ECHO_CHARS, RunstreamError
 from runstream.proto.v1 import common_pb2
+
+MESSAGE_LIMIT = 2000  # characters of any error message
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` as an error message may repeat it: long input cut, with its length (as
+    ``runstream.proto.errors.echo``, without the quotes of a repr)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class QueryError(RunstreamError):
-    """Root of every error the query service raises on purpose."""
+    """Root of every error the query service raises on purpose.  Messages are capped (a
+    message never repeats a megabyte of input back to the client)."""
+
+    def __init__(
+        self, message: str = "", *, error_code: common_pb2.ErrorCode | None = None
+    ) -> None:
+        super().__init__(clip(message, MESSAGE_LIMIT), error_code=error_code)
 
 
 class InvalidRequestError(QueryError):
@@ -37,9 +53,28 @@ class NotFoundError(QueryError):
 
 
 class DeadlineExceeded(QueryError):
-    """Ingest did not apply a read-your-writes token before the deadline."""
+    """Ingest did not apply a read-your-writes token before the deadline (or the call
+    was cancelled while waiting)."""
 
     error_code = common_pb2.DEADLINE_EXCEEDED
+
+
+class OverloadedError(QueryError):
+    """Too many calls in progress (or waiting for ingest) to take one more: retry later."""
+
+    error_code = common_pb2.RESOURCE_EXHAUSTED
+
+
+class QueryLimitError(QueryError):
+    """A query hit a per-query limit (time, memory, size): narrow the request."""
+
+    error_code = common_pb2.RESOURCE_EXHAUSTED
+
+
+class LogUnavailableError(QueryError):
+    """The log (Kafka) cannot be asked for its end offsets right now."""
+
+    error_code = common_pb2.TEMPORARILY_UNAVAILABLE
 
 
 class StoreUnavailableError(QueryError):

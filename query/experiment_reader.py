@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .entities import Experiment, Page, ViewType
-from .errors import InvalidRequestError, NotFoundError
+from .errors import InvalidRequestError, NotFoundError, clip
 from .experiment_sql import (
     ExperimentSearchCompiler,
     experiment_by_id_sql,
@@ -28,8 +28,12 @@ _FIELDS = (
 
 
 class ExperimentReader:
-    def __init__(self, store: SqlPort) -> None:
+    def __init__(
+        self, store: SqlPort, *, max_clauses: int | None = None, max_order_keys: int | None = None
+    ) -> None:
         self._store = store
+        self._max_clauses = max_clauses
+        self._max_order_keys = max_order_keys
 
     def _with_tags(self, rows: list[Row]) -> list[Experiment]:
         if not rows:
@@ -55,7 +59,7 @@ class ExperimentReader:
             raise InvalidRequestError("'experiment_id' is required")
         found = self._with_tags(self._store.rows(experiment_by_id_sql(experiment_id)))
         if not found:
-            raise NotFoundError(f"No Experiment with id={experiment_id} exists")
+            raise NotFoundError(f"No Experiment with id={clip(experiment_id)} exists")
         return found[0]
 
     def get_by_name(self, name: str) -> Experiment:
@@ -63,7 +67,7 @@ class ExperimentReader:
             raise InvalidRequestError("'name' is required")
         found = self._with_tags(self._store.rows(experiment_by_name_sql(name)))
         if not found:
-            raise NotFoundError(f"Could not find experiment with name '{name}'")
+            raise NotFoundError(f"Could not find experiment with name '{clip(name)}'")
         return found[0]
 
     def search(
@@ -75,8 +79,8 @@ class ExperimentReader:
         view: ViewType,
     ) -> Page[Experiment]:
         n = check_max_results(max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS)
-        conditions = parse_experiment_filter(filter_string)
-        order = parse_experiment_order_by(order_by)
+        conditions = parse_experiment_filter(filter_string, self._max_clauses)
+        order = parse_experiment_order_by(order_by, self._max_order_keys)
         c = ExperimentSearchCompiler(conditions, order, view)
         fp = fingerprint("experiments", repr(conditions), repr(order), int(view))
         after = decode_token(page_token, fp, c.columns) if page_token else None

@@ -213,7 +213,9 @@ def _string_list(sc: _Scanner) -> RawValue:
             raise sc.fail("a quoted string in the list")
         try:
             item = ast.literal_eval(m.group(0))
-        except (SyntaxError, ValueError) as exc:
+            if isinstance(item, str):
+                item.encode("utf-8")  # an escape such as \ud800 makes no valid text
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
             raise sc.fail("a well-formed quoted string", item_start) from exc
         if not isinstance(item, str):  # pragma: no cover - the regexes only admit strings
             raise sc.fail("a quoted string", item_start)
@@ -250,14 +252,23 @@ def _comparison(sc: _Scanner) -> RawComparison:
     return RawComparison(ident, comparator, cpos, _value(sc))
 
 
-def scan_filter(text: str, what: str = "filter") -> list[RawComparison]:
-    """Comparisons joined by AND; an empty or blank string is no comparison at all."""
+def scan_filter(
+    text: str, what: str = "filter", max_terms: int | None = None
+) -> list[RawComparison]:
+    """Comparisons joined by AND; an empty or blank string is no comparison at all.  More
+    than ``max_terms`` comparisons are refused (each one costs the query a join)."""
     if not text or not text.strip():
         return []
     sc = _Scanner(text, what)
     sc.skip_ws()
     terms = [_comparison(sc)]
     while True:
+        if max_terms is not None and len(terms) > max_terms:
+            raise InvalidFilterError(
+                f"Invalid {what}: more than {max_terms} comparisons (the limit of this "
+                "service); split the search or narrow it with fewer, stronger conditions",
+                position=sc.pos,
+            )
         had_ws = sc.skip_ws()
         if sc.at_end():
             return terms

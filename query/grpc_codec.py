@@ -1,5 +1,6 @@
 """Conversions between the read side's types and the runstream.v1 protobuf messages: the
-edge, and the only place that knows both."""
+edge, and the only place that knows both.  Enum fields are open in proto3 (any int32
+arrives): a value outside the enum is INVALID_ARGUMENT here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .entities import (
     ViewType,
     XAxis,
 )
+from .errors import InvalidRequestError
 
 _RANK_BY: dict[int, RankBy] = {
     query_pb2.RANK_BY_UNSPECIFIED: RankBy.LATEST,
@@ -26,6 +28,20 @@ _RANK_BY: dict[int, RankBy] = {
     query_pb2.RANK_BY_MIN: RankBy.MIN,
     query_pb2.RANK_BY_MAX: RankBy.MAX,
 }
+_X_AXIS = {
+    query_pb2.X_AXIS_UNSPECIFIED: XAxis.STEP,
+    query_pb2.X_AXIS_STEP: XAxis.STEP,
+    query_pb2.X_AXIS_TIMESTAMP: XAxis.TIMESTAMP,
+}
+_MAXIMIZE = {
+    query_pb2.GOAL_UNSPECIFIED: False,
+    query_pb2.GOAL_MINIMIZE: False,
+    query_pb2.GOAL_MAXIMIZE: True,
+}
+
+
+def _unknown(field: str, value: int, known: object) -> InvalidRequestError:
+    return InvalidRequestError(f"'{field}' has no value {value} (known: {known})")
 
 
 def wait_token(read: query_pb2.ReadOptions) -> tuple[WaitToken | None, float | None]:
@@ -36,16 +52,32 @@ def wait_token(read: query_pb2.ReadOptions) -> tuple[WaitToken | None, float | N
     return token, timeout
 
 
-def view_type(value: int) -> ViewType:
+def view_type(value: int, field: str = "view_type") -> ViewType:
+    if value != 0 and value not in ViewType.__members__.values():
+        raise _unknown(field, value, "0-3")
     return ViewType.of(value)
 
 
 def selection(experiment_ids: list[str], filter_string: str, view: int) -> RunSelection:
-    return RunSelection(tuple(experiment_ids), filter_string, ViewType.of(view))
+    return RunSelection(tuple(experiment_ids), filter_string, view_type(view, "run_view_type"))
 
 
 def rank_by(value: int) -> RankBy:
-    return _RANK_BY.get(value, RankBy.LATEST)
+    if value not in _RANK_BY:
+        raise _unknown("rank_by", value, "0-3")
+    return _RANK_BY[value]
+
+
+def maximize(goal: int) -> bool:
+    if goal not in _MAXIMIZE:
+        raise _unknown("goal", goal, "0-2")
+    return _MAXIMIZE[goal]
+
+
+def x_axis(value: int) -> XAxis:
+    if value not in _X_AXIS:
+        raise _unknown("x_axis", value, "0-2")
+    return _X_AXIS[value]
 
 
 def series_request(
@@ -54,7 +86,7 @@ def series_request(
     return SeriesRequest(
         key=req.metric_key,
         max_points=req.max_points,
-        x_axis=XAxis.TIMESTAMP if req.x_axis == query_pb2.X_AXIS_TIMESTAMP else XAxis.STEP,
+        x_axis=x_axis(req.x_axis),
         start=req.start if req.HasField("start") else None,
         end=req.end if req.HasField("end") else None,
     )

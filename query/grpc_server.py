@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import grpc
 
@@ -28,12 +30,31 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 _DEADLINE_MARGIN_S = 0.05
 
+Response = TypeVar("Response")
+Handler = Callable[["QueryServicer", Any, grpc.ServicerContext], Response]
+
+
+def _read_call(handler: Handler[Response]) -> Handler[Response]:
+    """Every QueryService call: a slot of the service's ``Admission`` for the whole call
+    (RESOURCE_EXHAUSTED when none is free, so reads never hold every server thread), then
+    the request's read-your-writes wait, then the read."""
+
+    @functools.wraps(handler)
+    def call(self: QueryServicer, request: Any, context: grpc.ServicerContext) -> Response:
+        with self._svc.admission.call():
+            self._wait(request.read, context)
+            return handler(self, request, context)
+
+    return call
+
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, service: QueryService) -> None:
         self._svc = service
 
     def _wait(self, read: query_pb2.ReadOptions, context: grpc.ServicerContext) -> None:
+        """Wait for the request's write token: within the call's deadline, and no longer
+        than the call lives (a cancelled or expired call stops waiting at once)."""
         token, timeout = codec.wait_token(read)
         if token is None:
             return
@@ -42,20 +63,23 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             budget = max(0.0, remaining - _DEADLINE_MARGIN_S)
             default = self._svc.settings.wait_timeout_s
             timeout = min(timeout if timeout is not None else default, budget)
-        self._svc.wait(token, timeout)
+        ended = threading.Event()
+        if not context.add_callback(ended.set) or not context.is_active():
+            ended.set()
+        self._svc.wait(token, timeout, ended)
 
+    @_read_call
     def GetExperiment(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         exp = self._svc.get_experiment(request.experiment_id)
         return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
 
+    @_read_call
     def GetExperimentByName(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         exp = self._svc.get_experiment_by_name(request.name)
         return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
 
+    @_read_call
     def SearchExperiments(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         page = self._svc.search_experiments(
             request.filter,
             request.max_results,
@@ -68,12 +92,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             next_page_token=page.next_page_token,
         )
 
+    @_read_call
     def GetRun(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         return query_pb2.GetRunResponse(run=codec.run(self._svc.get_run(request.run_id)))
 
+    @_read_call
     def SearchRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         page = self._svc.search_runs(
             codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
             list(request.order_by),
@@ -84,8 +108,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             runs=[codec.run(r) for r in page.items], next_page_token=page.next_page_token
         )
 
+    @_read_call
     def GetMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         page = self._svc.metric_history(
             request.run_id, request.metric_key, request.max_results, request.page_token
         )
@@ -93,8 +117,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             metrics=[codec.metric(m) for m in page.items], next_page_token=page.next_page_token
         )
 
+    @_read_call
     def GetSampledMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         found = self._svc.sampled_history([request.run_id], codec.series_request(request))
         series = (
             codec.series(found[0])
@@ -103,13 +127,13 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         )
         return query_pb2.GetSampledMetricHistoryResponse(series=series)
 
+    @_read_call
     def GetSampledMetricHistories(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         found = self._svc.sampled_history(list(request.run_ids), codec.series_request(request))
         return query_pb2.GetSampledMetricHistoriesResponse(series=[codec.series(s) for s in found])
 
+    @_read_call
     def GetMetricAggregates(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         groups = self._svc.metric_aggregates(
             codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
             request.metric_key,
@@ -123,21 +147,21 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             groups=[codec.step_aggregates(g) for g in groups]
         )
 
+    @_read_call
     def GetBestRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         ranked = self._svc.best_runs(
             codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
             request.metric_key,
             codec.rank_by(request.rank_by),
-            request.goal == query_pb2.GOAL_MAXIMIZE,
+            codec.maximize(request.goal),
             request.max_results,
         )
         return query_pb2.GetBestRunsResponse(
             runs=[query_pb2.RankedRun(run=codec.run(r.run), value=r.value) for r in ranked]
         )
 
+    @_read_call
     def CountRunsByStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._wait(request.read, context)
         counts = self._svc.count_runs_by_status(
             codec.selection(list(request.experiment_ids), request.filter, request.run_view_type)
         )

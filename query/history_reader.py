@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from .entities import MetricPoint, Page, Series, SeriesRequest, XAxis
-from .errors import InvalidRequestError, NotFoundError
+from .errors import InvalidRequestError, NotFoundError, clip
 from .history_sql import (
     Bucketing,
     bounds_sql,
@@ -67,7 +67,7 @@ class HistoryReader:
             raise InvalidRequestError("'run_id' is required")
         exp = self.experiments_of([run_id]).get(run_id)
         if exp is None:
-            raise NotFoundError(f"Run with id={run_id} not found")
+            raise NotFoundError(f"Run with id={clip(run_id)} not found")
         return exp
 
     def page(self, run_id: str, key: str, max_results: int, page_token: str) -> Page[MetricPoint]:
@@ -113,7 +113,7 @@ class HistoryReader:
             raise InvalidRequestError("the range's start is after its end")
         exps = self.experiments_of(run_ids)
         if len(run_ids) == 1 and run_ids[0] not in exps:
-            raise NotFoundError(f"Run with id={run_ids[0]} not found")
+            raise NotFoundError(f"Run with id={clip(run_ids[0])} not found")
         known = [r for r in dict.fromkeys(run_ids) if r in exps]
         if not known:
             return []
@@ -129,7 +129,7 @@ class HistoryReader:
         if big:
             buckets = max(1, max_points // 4)
             lows = [bounds[r][1] for r in big]
-            widths = [max(1, math.ceil((bounds[r][2] - bounds[r][1] + 1) / buckets)) for r in big]
+            widths = [max(1, -(-(bounds[r][2] - bounds[r][1] + 1) // buckets)) for r in big]
             statements["m4"] = m4_sql(
                 exp_ids, req.key, req.x_axis, req.start, req.end, Bucketing(big, lows, widths)
             )

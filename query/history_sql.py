@@ -120,16 +120,20 @@ def m4_sql(
     x or value, the other fields come from one of them."""
     b = Binder()
     where = _series_where(b, experiment_ids, bucketing.run_ids, key, x, start, end)
+    # Buckets in Int128: x spans up to 2^64, more than an Int64 difference holds.
     if len(bucketing.run_ids) == 1:  # no per-row grouping on the run id string
         run = f"{b.bind(bucketing.run_ids[0], 'String')} AS rid"
-        low = b.bind(bucketing.lows[0], "Int64")
-        width = b.bind(bucketing.widths[0], "Int64")
+        low = b.bind(bucketing.lows[0], "Int128")
+        width = b.bind(bucketing.widths[0], "Int128")
         group = "bucket"
     else:
+        # the run's position by hash lookup (transform), its low and width by position
         ids = b.bind(bucketing.run_ids, "Array(String)")
+        positions = b.bind(list(range(1, len(bucketing.run_ids) + 1)), "Array(Int64)")
+        at = f"transform(run_id, {ids}, {positions}, 0)"
         run = "run_id AS rid"
-        low = f"transform(run_id, {ids}, {b.bind(bucketing.lows, 'Array(Int64)')}, 0)"
-        width = f"transform(run_id, {ids}, {b.bind(bucketing.widths, 'Array(Int64)')}, 1)"
+        low = f"arrayElement({b.bind(bucketing.lows, 'Array(Int128)')}, {at})"
+        width = f"arrayElement({b.bind(bucketing.widths, 'Array(Int128)')}, {at})"
         group = "run_id, bucket"
     xs, other = ("step", "timestamp") if x is XAxis.STEP else ("timestamp", "step")
     num = "NOT isNaN(value)"
@@ -138,8 +142,8 @@ def m4_sql(
     low_pt = f"argMinIf({xs}, value, {num}), argMinIf({other}, value, {num}), minIf(value, {num})"
     high_pt = f"argMaxIf({xs}, value, {num}), argMaxIf({other}, value, {num}), maxIf(value, {num})"
     return b.sql(
-        f"SELECT {run}, intDiv({xs} - {low}, {width}) AS bucket, {first}, {last}, {low_pt}, "
-        f"{high_pt}, countIf({num}) FROM metrics WHERE {where} GROUP BY {group} "
+        f"SELECT {run}, intDiv(toInt128({xs}) - {low}, {width}) AS bucket, {first}, {last}, "
+        f"{low_pt}, {high_pt}, countIf({num}) FROM metrics WHERE {where} GROUP BY {group} "
         f"ORDER BY {group}",
         {"use_skip_indexes": 0},  # the sort key already selects the series exactly
     )

@@ -21,6 +21,13 @@ from .errors import InvalidPageTokenError
 from .sql_text import Binder
 
 TOKEN_VERSION = 1
+MAX_TOKEN_CHARS = 256 * 1024  # a token holds one row's sort key: string values included
+_RANGES = {
+    "UInt8": (0, 2**8 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "UInt64": (0, 2**64 - 1),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +53,24 @@ def _encode_value(value: Any, ch_type: str) -> Any:
 
 
 def _decode_value(raw: Any, ch_type: str) -> Any:
+    """One sort value, checked against its column's type (anything else: ValueError)."""
     if ch_type == "Float64":
         if not isinstance(raw, str):
             raise ValueError("float")
-        value = float.fromhex(raw)
+        value = float.fromhex(raw)  # OverflowError past the largest double
+        if math.isnan(value):
+            raise ValueError("nan")
         return value
     if ch_type == "String":
         if not isinstance(raw, str):
             raise ValueError("string")
+        raw.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
         return raw
     if not isinstance(raw, int) or isinstance(raw, bool):
         raise ValueError("int")
+    low, high = _RANGES[ch_type]
+    if not low <= raw <= high:
+        raise ValueError(f"{ch_type} out of range")
     return raw
 
 
@@ -71,15 +85,25 @@ def encode_token(fp: str, columns: Sequence[SortColumn], values: Sequence[Any]) 
 
 
 def decode_token(token: str, fp: str, columns: Sequence[SortColumn]) -> list[Any]:
+    """The sort key a token holds; :class:`InvalidPageTokenError` for anything this server
+    did not issue for this query (any shape, depth or size)."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidPageTokenError(f"invalid page token (longer than {MAX_TOKEN_CHARS})")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        version, token_fp, encoded = json.loads(raw)
-        if version != TOKEN_VERSION or not isinstance(encoded, list):
+        body = json.loads(raw)
+        if not isinstance(body, list) or len(body) != 3:
+            raise ValueError("shape")
+        version, token_fp, encoded = body
+        if type(version) is not int or version != TOKEN_VERSION or not isinstance(encoded, list):
             raise ValueError("version")
+        if not isinstance(token_fp, str):
+            raise ValueError("fingerprint")
         if len(encoded) != len(columns):
             raise ValueError("length")
         values = [_decode_value(v, c.ch_type) for v, c in zip(encoded, columns, strict=True)]
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # binascii.Error, JSONDecodeError and UnicodeError are ValueErrors
         raise InvalidPageTokenError("invalid page token") from exc
     if token_fp != fp:
         raise InvalidPageTokenError(

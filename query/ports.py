@@ -1,8 +1,9 @@
-"""The one port the read side needs: run parameterized SQL and get rows back."""
+"""The ports of the read side: run parameterized SQL and get rows back; ask the log (Kafka)
+where each partition ends."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from .sql_text import Sql
@@ -21,6 +22,17 @@ class SqlPort(Protocol):
 
     def command(self, text: str) -> None:
         """Run one statement without parameters (DDL of our own views)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LogEndPort(Protocol):
+    def end_offsets(self, topic: str, partitions: Collection[int]) -> dict[int, int]:
+        """Per partition of ``topic`` among ``partitions``: the offset the next record will
+        get.  Partitions the topic does not have are left out (a topic that does not exist
+        has none).  Raises :class:`~.errors.LogUnavailableError` when the log cannot be
+        asked (within a few seconds)."""
         ...
 
     def close(self) -> None: ...

@@ -19,7 +19,7 @@ from .entities import (
     RunSelection,
     StepAggregates,
 )
-from .errors import InvalidRequestError, NotFoundError
+from .errors import InvalidRequestError, NotFoundError, clip
 from .keyset import decode_token, encode_token, fingerprint
 from .ports import Row, SqlPort
 from .run_sql import RunSearch, RunSearchCompiler, run_data_sql
@@ -31,6 +31,8 @@ DEFAULT_MAX_RESULTS = 1000
 MAX_RESULTS = 50_000
 DEFAULT_BEST = 10
 MAX_BEST = 1000
+MAX_PERCENTILES = 100
+MAX_AGGREGATE_POINTS = 100_000
 
 
 def check_max_results(value: int, default: int, limit: int, what: str = "max_results") -> int:
@@ -51,14 +53,18 @@ def _require_key(key: str, what: str = "metric_key") -> str:
 
 
 class RunReader:
-    def __init__(self, store: SqlPort) -> None:
+    def __init__(
+        self, store: SqlPort, *, max_clauses: int | None = None, max_order_keys: int | None = None
+    ) -> None:
         self._store = store
+        self._max_clauses = max_clauses
+        self._max_order_keys = max_order_keys
 
     def _compiler(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearchCompiler:
         search = RunSearch(
             experiment_ids=tuple(selection.experiment_ids),
-            conditions=parse_run_filter(selection.filter),
-            order=parse_run_order_by(order_by),
+            conditions=parse_run_filter(selection.filter, self._max_clauses),
+            order=parse_run_order_by(order_by, self._max_order_keys),
             view=selection.view,
         )
         return RunSearchCompiler(search)
@@ -81,7 +87,7 @@ class RunReader:
             raise InvalidRequestError("'run_id' is required")
         runs = self.load([], [run_id])
         if run_id not in runs:
-            raise NotFoundError(f"Run with id={run_id} not found")
+            raise NotFoundError(f"Run with id={clip(run_id)} not found")
         return runs[run_id]
 
     def load(self, experiment_ids: list[str], run_ids: list[str]) -> dict[str, Run]:
@@ -139,8 +145,15 @@ class RunReader:
             if not 0.0 <= p <= 100.0 or math.isnan(p):
                 raise InvalidRequestError(f"percentile {p} is outside [0, 100]")
             levels.append(p)
-        if max_points < 0:
-            raise InvalidRequestError("'max_points' must not be negative")
+        if len(levels) > MAX_PERCENTILES:
+            raise InvalidRequestError(f"at most {MAX_PERCENTILES} percentiles per request")
+        if not 0 <= max_points <= MAX_AGGREGATE_POINTS:
+            raise InvalidRequestError(
+                f"Invalid value {max_points} for parameter 'max_points' supplied: it must be "
+                f"between 1 and {MAX_AGGREGATE_POINTS} (0 means every step)"
+            )
+        if start is not None and end is not None and start > end:
+            raise InvalidRequestError("'start_step' is after 'end_step'")
         group = parse_group_by(group_by) if group_by else None
         c = self._compiler(selection)
         low, width = 0, 1
@@ -148,7 +161,7 @@ class RunReader:
             ((lo, hi),) = self._store.rows(step_bounds_sql(c, key, start, end))
             if hi is None or lo is None:
                 return []
-            low, width = int(lo), max(1, math.ceil((int(hi) - int(lo) + 1) / max_points))
+            low, width = int(lo), max(1, -(-(int(hi) - int(lo) + 1) // max_points))
             c = self._compiler(selection)
         rows = self._store.rows(
             step_aggregates_sql(c, key, group, [p / 100.0 for p in levels], start, end, low, width)

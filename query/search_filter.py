@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import InvalidFilterError
+from .errors import InvalidFilterError, clip
 from .filter_scanner import RawComparison, RawIdentifier, RawValue, scan_filter, scan_order_by
 
 
@@ -144,7 +144,9 @@ def _entity(d: _Dialect, ident: RawIdentifier, what: str) -> Entity:
     if entity is None:
         valid = ", ".join(sorted(d.entities))
         raise _error(
-            f"expected an entity type ({valid}), found {ident.entity!r}", ident.position, what
+            f"expected an entity type ({valid}), found {clip(ident.entity)!r}",
+            ident.position,
+            what,
         )
     return entity
 
@@ -152,7 +154,7 @@ def _entity(d: _Dialect, ident: RawIdentifier, what: str) -> Entity:
 def _attribute_key(d: _Dialect, ident: RawIdentifier, valid: frozenset[str], what: str) -> str:
     if ident.key not in valid:
         raise _error(
-            f"expected an attribute ({', '.join(sorted(valid))}), found {ident.key!r}",
+            f"expected an attribute ({', '.join(sorted(valid))}), found {clip(ident.key)!r}",
             ident.position,
             what,
         )
@@ -187,11 +189,25 @@ def _string(value: RawValue, subject: str) -> str:
     return value.text
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT64_DIGITS = 19
+
+
 def _number(value: RawValue, subject: str, integer_only: bool) -> float | int:
+    """An integer (within Int64: the columns' range) or a float (as text, never via int)."""
     if value.kind != "number":
         raise _error(f"{subject} takes a number", value.position)
     if value.is_integer:
-        return int(value.text)
+        digits = value.text.lstrip("-").lstrip("0") or "0"
+        if len(digits) <= _INT64_DIGITS:
+            number = -int(digits) if value.text.startswith("-") else int(digits)
+            if INT64_MIN <= number <= INT64_MAX:
+                return number
+        raise _error(
+            f"{subject} takes a number between {INT64_MIN} and {INT64_MAX}; "
+            f"found {clip(value.text, 40)}",
+            value.position,
+        )
     if integer_only:
         raise _error(f"{subject} takes an integer (milliseconds since the epoch)", value.position)
     return float(value.text)
@@ -202,7 +218,7 @@ def _condition(d: _Dialect, term: RawComparison) -> Condition:
     entity = _entity(d, ident, "filter")
     if entity is Entity.ATTRIBUTE:
         key = _attribute_key(d, ident, d.string_attributes | d.numeric_attributes, "filter")
-        subject = f"attribute {ident.key!r}"
+        subject = f"attribute {clip(ident.key)!r}"
         if ident.key in d.numeric_attributes:
             _check_op(term, _NUMERIC_OPS, subject)
             return Condition(entity, key, term.comparator, _number(value, subject, d.integer_only))
@@ -222,14 +238,17 @@ def _condition(d: _Dialect, term: RawComparison) -> Condition:
                 )
             return Condition(entity, key, term.comparator, value.items)
         return Condition(entity, key, term.comparator, _string(value, subject))
-    subject = f"{entity.value} {ident.key!r}"
+    subject = f"{entity.value} {clip(ident.key)!r}"
     if entity is Entity.METRIC:
         _check_op(term, _NUMERIC_OPS, subject)
-        return Condition(entity, ident.key, term.comparator, float(_number(value, subject, False)))
+        if value.kind != "number":
+            raise _error(f"{subject} takes a number", value.position)
+        # any magnitude is a double (beyond the largest: +-inf, which compares as MLflow's)
+        return Condition(entity, ident.key, term.comparator, float(value.text))
     if entity is Entity.DATASET:
         if ident.key not in _DATASET_KEYS:
             raise _error(
-                f"expected a dataset key (context, digest, name), found {ident.key!r}",
+                f"expected a dataset key (context, digest, name), found {clip(ident.key)!r}",
                 ident.position,
             )
         _check_op(term, _LIST_OPS, subject)
@@ -247,15 +266,25 @@ def _condition(d: _Dialect, term: RawComparison) -> Condition:
     return Condition(entity, ident.key, term.comparator, _string(value, subject))
 
 
-def parse_run_filter(text: str) -> tuple[Condition, ...]:
-    """MLflow's run search filter, e.g. ``metrics.loss < 0.5 and params.lr = '0.01'``."""
-    return tuple(_condition(_RUNS, term) for term in scan_filter(text))
+def parse_run_filter(text: str, max_clauses: int | None = None) -> tuple[Condition, ...]:
+    """MLflow's run search filter, e.g. ``metrics.loss < 0.5 and params.lr = '0.01'``;
+    at most ``max_clauses`` comparisons."""
+    return tuple(_condition(_RUNS, term) for term in scan_filter(text, max_terms=max_clauses))
 
 
-def parse_experiment_filter(text: str) -> tuple[Condition, ...]:
+def parse_experiment_filter(text: str, max_clauses: int | None = None) -> tuple[Condition, ...]:
     """MLflow's experiment search filter (name, experiment_id, creation_time,
-    last_update_time, tags)."""
-    return tuple(_condition(_EXPERIMENTS, term) for term in scan_filter(text))
+    last_update_time, tags); at most ``max_clauses`` comparisons."""
+    return tuple(
+        _condition(_EXPERIMENTS, term) for term in scan_filter(text, max_terms=max_clauses)
+    )
+
+
+def _check_order_count(clauses: Sequence[str], max_keys: int | None) -> None:
+    if max_keys is not None and len(clauses) > max_keys:
+        raise InvalidFilterError(
+            f"order_by has {len(clauses)} clauses; this service allows at most {max_keys}"
+        )
 
 
 def _order_key(d: _Dialect, clause: str) -> OrderKey:
@@ -266,26 +295,30 @@ def _order_key(d: _Dialect, clause: str) -> OrderKey:
     if entity is Entity.ATTRIBUTE:
         return OrderKey(entity, _attribute_key(d, ident, d.orderable, what), raw.ascending)
     if entity is Entity.DATASET or d is _EXPERIMENTS:
-        raise _error(f"cannot order by {ident.entity}.<key>", ident.position, what)
+        raise _error(f"cannot order by {clip(ident.entity or '')}.<key>", ident.position, what)
     return OrderKey(entity, ident.key, raw.ascending)
 
 
-def parse_run_order_by(clauses: Sequence[str]) -> tuple[OrderKey, ...]:
+def parse_run_order_by(clauses: Sequence[str], max_keys: int | None = None) -> tuple[OrderKey, ...]:
     """The user's order keys (without the implicit start_time DESC, run_id tail)."""
+    _check_order_count(clauses, max_keys)
     keys: list[OrderKey] = []
     seen: set[tuple[Entity, str]] = set()
     for clause in clauses:
         key = _order_key(_RUNS, clause)
         if (key.entity, key.key) in seen:
-            raise InvalidFilterError(f"order_by contains duplicate fields: {list(clauses)}")
+            raise InvalidFilterError(f"order_by contains duplicate fields: {clip(str(clauses))}")
         seen.add((key.entity, key.key))
         keys.append(key)
     return tuple(keys)
 
 
-def parse_experiment_order_by(clauses: Sequence[str]) -> tuple[OrderKey, ...]:
+def parse_experiment_order_by(
+    clauses: Sequence[str], max_keys: int | None = None
+) -> tuple[OrderKey, ...]:
     """Order keys with MLflow's default (creation_time DESC, experiment_id ASC) and its
     tie-break (experiment_id DESC when not named)."""
+    _check_order_count(clauses, max_keys)
     keys = [_order_key(_EXPERIMENTS, c) for c in clauses] or [
         OrderKey(Entity.ATTRIBUTE, "creation_time", False),
         OrderKey(Entity.ATTRIBUTE, "experiment_id", True),

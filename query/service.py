@@ -1,7 +1,9 @@
 """The query service: every read of the read side behind one object, over one SQL port.
 
 Transport-free: the gRPC adapter (``grpc_server``) converts requests and results at the
-edge.  Every read first honours an optional read-your-writes token.
+edge.  Every read first honours an optional read-your-writes token.  The service owns the
+bounds of its settings: filter and order_by sizes (readers), the cap on waits, and the
+``Admission`` of concurrent calls and waits (the gRPC adapter enters it per call).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 
 from runstream.proto.tokens import WaitToken
 
+from .admission import Admission
 from .entities import (
     Experiment,
     MetricPoint,
@@ -27,8 +30,8 @@ from .entities import (
 )
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader
-from .ports import SqlPort
-from .read_your_writes import wait_for_token
+from .ports import LogEndPort, SqlPort
+from .read_your_writes import LogEnds, Stop, TokenWaiter
 from .run_reader import RunReader
 from .settings import QuerySettings
 from .views import ensure_views
@@ -41,12 +44,22 @@ _VIEW_RETRY_S = 2.0
 class QueryService:
     """Reads over the ClickHouse tables; ``close()`` releases the store."""
 
-    def __init__(self, store: SqlPort, settings: QuerySettings) -> None:
+    def __init__(
+        self, store: SqlPort, settings: QuerySettings, log_end: LogEndPort | None = None
+    ) -> None:
         self.settings = settings
         self._store = store
-        self.runs = RunReader(store)
-        self.experiments = ExperimentReader(store)
+        self._log_end = log_end
+        bounds = {
+            "max_clauses": settings.max_filter_clauses,
+            "max_order_keys": settings.max_order_keys,
+        }
+        self.runs = RunReader(store, **bounds)
+        self.experiments = ExperimentReader(store, **bounds)
         self.history = HistoryReader(store)
+        self.admission = Admission(settings.max_calls, settings.max_waiting)
+        self.log_ends = LogEnds(log_end)
+        self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission)
         self._stop = threading.Event()
         self._views_thread: threading.Thread | None = None
         if settings.create_views and not ensure_views(store):
@@ -65,18 +78,22 @@ class QueryService:
         self._stop.set()
         if self._views_thread is not None:
             self._views_thread.join(timeout=5)
+        if self._log_end is not None:
+            self._log_end.close()
         self._store.close()
 
     # -- read-your-writes ---------------------------------------------------------------
-    def wait(self, token: WaitToken | None, timeout_s: float | None) -> None:
+    def wait(
+        self, token: WaitToken | None, timeout_s: float | None, stop: Stop | None = None
+    ) -> None:
+        """Wait until ingest applied ``token``: for ``timeout_s`` (default
+        ``wait_timeout_s``), never past ``max_wait_s``, and no longer once ``stop`` is set.
+        A token for another topic, for partitions the topic lacks or beyond the log's end
+        is refused at once (INVALID_ARGUMENT)."""
         if token is None or not token.offsets:
             return
-        topic = token.topic or self.settings.topic
-        wait_for_token(
-            self._store,
-            WaitToken(topic, token.offsets),
-            self.settings.wait_timeout_s if timeout_s is None else timeout_s,
-        )
+        asked = self.settings.wait_timeout_s if timeout_s is None else timeout_s
+        self._waiter.wait(token, min(asked, self.settings.max_wait_s), stop)
 
     # -- experiments --------------------------------------------------------------------
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -146,8 +163,16 @@ class QueryService:
 
 
 def open_query_service(settings: QuerySettings) -> QueryService:
-    """A service over ClickHouse as configured (``clickhouse``, ``database``)."""
+    """A service over ClickHouse as configured (``clickhouse``, ``database``), checking
+    write tokens against Kafka's log end when ``kafka`` is set."""
     from .clickhouse_store import ClickHouseStore
 
-    store = ClickHouseStore(settings.clickhouse, settings.database, settings.pool_size)
-    return QueryService(store, settings)
+    store = ClickHouseStore(
+        settings.clickhouse, settings.database, settings.pool_size, limits=settings.limits()
+    )
+    log_end: LogEndPort | None = None
+    if settings.kafka:
+        from .kafka_log_end import KafkaLogEnd
+
+        log_end = KafkaLogEnd(settings.kafka)
+    return QueryService(store, settings, log_end)

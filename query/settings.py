@@ -37,6 +37,17 @@ class QuerySettings:
     workers: int = 16  # gRPC threads, serve_query only
     wait_timeout_s: float = 10.0  # default read-your-writes wait
     create_views: bool = True  # runs_wide, metric_points, run_metrics
+    # Kafka, asked for the log end offsets: a write token beyond them is refused at once.
+    # None: tokens are not checked against the log (a forged one waits up to max_wait_s).
+    kafka: str | None = None
+    max_wait_s: float = 30.0  # cap of any read-your-writes wait, whatever the call asks
+    max_calls: int = 8  # QueryService calls in progress at once; past it RESOURCE_EXHAUSTED
+    max_waiting: int = 4  # of those, calls waiting for ingest to apply a token
+    max_filter_clauses: int = 20  # comparisons in one filter
+    max_order_keys: int = 10  # order_by clauses of one search
+    max_execution_time_s: float = 30.0  # per ClickHouse query (max_execution_time)
+    max_memory_bytes: int = 2 * 1024**3  # per ClickHouse query (max_memory_usage)
+    max_query_bytes: int = 256 * 1024  # SQL text of one query (max_query_size)
 
     def server_options(self) -> ServerOptions:
         """How the standalone query server listens (``serve_query``)."""
@@ -61,4 +72,31 @@ class QuerySettings:
                 "RUNSTREAM_QUERY_WAIT_TIMEOUT", base.wait_timeout_s, minimum=0.0
             ),
             create_views=e.flag("RUNSTREAM_QUERY_VIEWS", base.create_views),
+            kafka=e.optional("RUNSTREAM_KAFKA"),
+            max_wait_s=e.number("RUNSTREAM_QUERY_MAX_WAIT", base.max_wait_s, minimum=0.0),
+            max_calls=e.integer("RUNSTREAM_QUERY_MAX_CALLS", base.max_calls, minimum=1),
+            max_waiting=e.integer("RUNSTREAM_QUERY_MAX_WAITING", base.max_waiting, minimum=1),
+            max_filter_clauses=e.integer(
+                "RUNSTREAM_QUERY_MAX_FILTER_CLAUSES", base.max_filter_clauses, minimum=1
+            ),
+            max_order_keys=e.integer(
+                "RUNSTREAM_QUERY_MAX_ORDER_KEYS", base.max_order_keys, minimum=1
+            ),
+            max_execution_time_s=e.number(
+                "RUNSTREAM_QUERY_MAX_EXECUTION_TIME", base.max_execution_time_s, minimum=0.001
+            ),
+            max_memory_bytes=e.integer(
+                "RUNSTREAM_QUERY_MAX_MEMORY", base.max_memory_bytes, minimum=1
+            ),
+            max_query_bytes=e.integer(
+                "RUNSTREAM_QUERY_MAX_QUERY_SIZE", base.max_query_bytes, minimum=1
+            ),
         )
+
+    def limits(self) -> dict[str, int | float]:
+        """ClickHouse settings sent with every query of the service."""
+        return {
+            "max_execution_time": self.max_execution_time_s,
+            "max_memory_usage": self.max_memory_bytes,
+            "max_query_size": self.max_query_bytes,
+        }

@@ -14,11 +14,13 @@ TYPES = frozenset(
         "String",
         "Float64",
         "Int64",
+        "Int128",
         "UInt8",
         "UInt32",
         "UInt64",
         "Array(String)",
         "Array(Int64)",
+        "Array(Int128)",
         "Array(Int32)",
         "Array(Float64)",
     }

@@ -325,7 +325,10 @@ def mlflow_comparison(draw: st.DrawFn) -> str:
         return f"{entity}.{key} {op} {quote}{draw(safe_value)}{quote}"
     attr = draw(st.sampled_from(["status", "user_id", "run_name", "start_time", "end_time"]))
     if attr.endswith("time"):
-        return f"{entity}.{attr} {draw(st.sampled_from(['<', '>', '=']))} {draw(st.integers())}"
+        # within Int64, the columns' range (beyond it runstream refuses; MLflow's parser
+        # accepts and its SQL store fails when binding)
+        t = draw(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+        return f"{entity}.{attr} {draw(st.sampled_from(['<', '>', '=']))} {t}"
     return f"{entity}.{attr} {draw(st.sampled_from(['=', '!=', 'LIKE']))} '{draw(safe_value)}'"
 
 
