@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from typing import Any
 
 from .settings import QuerySettings
@@ -54,6 +55,12 @@ def register(subparsers: Any) -> None:
         help="default read-your-writes wait, seconds [RUNSTREAM_QUERY_WAIT_TIMEOUT]",
     )
     p.add_argument(
+        "--kafka",
+        default=base.kafka,
+        help="Kafka bootstrap servers, asked for the log end: write tokens beyond it are "
+        "refused at once (unset: not checked) [RUNSTREAM_KAFKA]",
+    )
+    p.add_argument(
         "--no-views",
         action="store_true",
         default=not base.create_views,
@@ -65,19 +72,20 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .grpc_server import serve_query
 
-    settings = QuerySettings(
+    settings = replace(  # limits (RUNSTREAM_QUERY_MAX_*) come from the environment only
+        QuerySettings.from_env(os.environ),
         clickhouse=args.clickhouse,
         database=args.database,
         topic=args.topic,
         address=args.address,
         auth_token_file=args.auth_token_file,
-        auth_tokens=QuerySettings.from_env(os.environ).auth_tokens,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         pool_size=args.pool_size,
         workers=args.workers,
         wait_timeout_s=args.wait_timeout,
         create_views=not args.no_views,
+        kafka=args.kafka or None,
     )
     serve_query(settings)
     return 0

@@ -16,12 +16,12 @@ import pytest
 
 from runstream.proto.rpc import error_code_of
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc
+from runstream.proto.v1.query_pb2_grpc import QueryServiceStub as Stub
 from runstream.query import QueryServer, QuerySettings
 from tests.integration.query.rows import Writer
 
 LOW, HIGH = -(2**63), 2**63 - 1
 EDGE_STEPS = [LOW, LOW + 1, 0, HIGH - 1, HIGH]
-Stub = query_pb2_grpc.QueryServiceStub
 
 
 def _populate(w: Writer) -> None:
@@ -65,7 +65,7 @@ def _fails(call: Callable[..., Any], request: Any) -> tuple[grpc.StatusCode, str
     with pytest.raises(grpc.RpcError) as info:
         call(request, timeout=60)
     err = info.value
-    return err.code(), err.details(), error_code_of(err)  # type: ignore[attr-defined]
+    return err.code(), err.details(), error_code_of(err)
 
 
 def _invalid(call: Callable[..., Any], request: Any, match: str = "") -> str:
@@ -178,13 +178,14 @@ def test_aggregate_buckets_span_the_whole_int64_step_range(stub: Stub) -> None:
     # 100,000 buckets of width ceil(2^64 / 100,000): neighbours share one, far ends do not
     assert buckets(100_000) == [(LOW, 2), (0, 2), (HIGH - 1, 2)]
     assert buckets(2, start_step=0, end_step=HIGH) == [(0, 2), (HIGH - 1, 2)]
-    for bad, match in [
+    cases: list[tuple[dict[str, Any], str]] = [
         (dict(max_points=-1), "max_points"),
         (dict(max_points=100_001), "max_points"),
         (dict(start_step=5, end_step=4), "after"),
         (dict(percentiles=[50.0] * 101), "at most 100 percentiles"),
         (dict(percentiles=[float("nan")]), "outside"),
-    ]:
+    ]
+    for bad, match in cases:
         request = query_pb2.GetMetricAggregatesRequest(metric_key="wide", **bad)
         _invalid(stub.GetMetricAggregates, request, match)
 
@@ -256,11 +257,12 @@ def test_per_query_limits_are_named_errors(start: Callable[..., Stub], writer: W
     writer.metrics("e1", "r0", [("long", float(s), s, s) for s in range(50_000)])
     agg = query_pb2.GetMetricAggregatesRequest(metric_key="long", percentiles=[50])
     search = query_pb2.SearchRunsRequest(filter="metrics.loss < 1 and params.lr != 'x'")
-    for changes, match in [
+    limits: list[tuple[dict[str, Any], str]] = [
         (dict(max_execution_time_s=0.001), "time limit (max_execution_time 0.001)"),
         (dict(max_memory_bytes=10_000), "more memory than the per-query limit"),
         (dict(max_query_bytes=300), "larger than the limit (max_query_size 300)"),
-    ]:
+    ]
+    for changes, match in limits:
         stub = start(**changes)
         for call, request in [(stub.GetMetricAggregates, agg), (stub.SearchRuns, search)]:
             code, details, name = _fails(call, request)

@@ -25,6 +25,8 @@ from runstream.producer import GatewaySettings, add_gateway
 from runstream.proto.rpc import error_code_of
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
 from runstream.query import QueryService, QuerySettings, add_query_service
+from runstream.query.errors import LogUnavailableError
+from runstream.query.kafka_log_end import KafkaLogEnd
 from tests.integration.query.rows import Writer
 
 RECORDS = 5  # written to partition 0 of the topic: the log ends at offset 5
@@ -138,7 +140,7 @@ def test_waiting_reads_cannot_starve_writes_or_other_reads(stack: Stack) -> None
         refused = [c for c in calls if c.done()]
         for c in refused:
             assert c.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error_code_of(c.exception()) == "RESOURCE_EXHAUSTED"  # type: ignore[arg-type]
+            assert error_code_of(c.exception()) == "RESOURCE_EXHAUSTED"
         assert stack.service.admission.waits == limit
         # The pool still has threads: a write, a plain read and a health check answer.
         created = stack.write.CreateExperiment(
@@ -154,3 +156,19 @@ def test_waiting_reads_cannot_starve_writes_or_other_reads(stack: Stack) -> None
             c.cancel()
     assert _until(lambda: stack.service.admission.calls == 0)
     assert stack.service.admission.waits == 0
+
+
+def test_the_kafka_adapter_reads_ends_and_names_an_unreachable_broker(
+    kafka_bootstrap: str, topic: str, free_ports: Callable[[int], list[int]]
+) -> None:
+    log = KafkaLogEnd(kafka_bootstrap)
+    try:
+        assert log.end_offsets(topic, [0, 1, 9]) == {0: RECORDS, 1: 0}  # 9: no such partition
+        assert log.end_offsets("no.such.topic", [0]) == {}
+    finally:
+        log.close()
+    (port,) = free_ports(1)
+    nowhere = KafkaLogEnd(f"127.0.0.1:{port}", timeout_s=0.5)
+    with pytest.raises(LogUnavailableError, match="cannot"):
+        nowhere.end_offsets(topic, [0])
+    nowhere.close()

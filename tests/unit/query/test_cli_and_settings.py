@@ -62,3 +62,44 @@ def test_importing_the_package_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_limits_from_environment() -> None:
+    s = QuerySettings.from_env(
+        {
+            "RUNSTREAM_KAFKA": "k:9092",
+            "RUNSTREAM_QUERY_MAX_WAIT": "5",
+            "RUNSTREAM_QUERY_MAX_CALLS": "6",
+            "RUNSTREAM_QUERY_MAX_WAITING": "3",
+            "RUNSTREAM_QUERY_MAX_FILTER_CLAUSES": "7",
+            "RUNSTREAM_QUERY_MAX_ORDER_KEYS": "2",
+            "RUNSTREAM_QUERY_MAX_EXECUTION_TIME": "1.5",
+            "RUNSTREAM_QUERY_MAX_MEMORY": "1000000",
+            "RUNSTREAM_QUERY_MAX_QUERY_SIZE": "4096",
+        }
+    )
+    assert (s.kafka, s.max_wait_s, s.max_calls, s.max_waiting) == ("k:9092", 5.0, 6, 3)
+    assert (s.max_filter_clauses, s.max_order_keys) == (7, 2)
+    assert s.limits() == {
+        "max_execution_time": 1.5,
+        "max_memory_usage": 1_000_000,
+        "max_query_size": 4096,
+    }
+    default = QuerySettings.from_env({})
+    assert default.kafka is None and default.max_wait_s == 30.0
+    assert default.max_calls < default.workers  # threads stay free for other calls
+
+
+def test_cli_passes_kafka_and_keeps_limits_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runstream.query.grpc_server as grpc_server
+
+    monkeypatch.setenv("RUNSTREAM_QUERY_MAX_FILTER_CLAUSES", "3")
+    seen: list[QuerySettings] = []
+    monkeypatch.setattr(grpc_server, "serve_query", seen.append)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["query", "--kafka", "b:1"])
+    assert args.func(args) == 0
+    assert seen[0].kafka == "b:1" and seen[0].max_filter_clauses == 3
