@@ -28,12 +28,12 @@ _RANK_BY: dict[int, RankBy] = {
     query_pb2.RANK_BY_MIN: RankBy.MIN,
     query_pb2.RANK_BY_MAX: RankBy.MAX,
 }
-_X_AXIS = {
+_X_AXIS: dict[int, XAxis] = {
     query_pb2.X_AXIS_UNSPECIFIED: XAxis.STEP,
     query_pb2.X_AXIS_STEP: XAxis.STEP,
     query_pb2.X_AXIS_TIMESTAMP: XAxis.TIMESTAMP,
 }
-_MAXIMIZE = {
+_MAXIMIZE: dict[int, bool] = {
     query_pb2.GOAL_UNSPECIFIED: False,
     query_pb2.GOAL_MINIMIZE: False,
     query_pb2.GOAL_MAXIMIZE: True,

@@ -224,20 +224,6 @@ def test_unknown_enum_values_are_invalid_arguments(stub: Stub) -> None:
     )
 
 
-def test_a_request_that_is_not_utf8_is_an_invalid_argument(settings: QuerySettings) -> None:
-    server = QueryServer(replace(settings, address="127.0.0.1:0")).start()
-    channel = grpc.insecure_channel(server.address)
-    try:
-        call = channel.unary_unary("/runstream.v1.QueryService/GetRun")
-        code, details, name = _fails(call, b"\x0a\x01\xff")  # run_id: one byte, not UTF-8
-    finally:
-        channel.close()
-        server.stop(grace=1)
-    # gRPC's own answer: INTERNAL "Exception deserializing request!"
-    assert (code, name) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PARAMETER_VALUE")
-    assert "not a valid GetRunRequest" in details
-
-
 def test_errors_echo_a_bounded_part_of_the_input(stub: Stub) -> None:
     big = "x" * 1_000_000
     for call, request in [

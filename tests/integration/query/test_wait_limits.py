@@ -20,9 +20,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from runstream.infra.grpc_server import GrpcServer, GrpcServerOptions
-from runstream.producer import GatewaySettings, add_gateway
-from runstream.proto.rpc import error_code_of
+from runstream.producer.gateway import Gateway, GatewaySettings, add_gateway
+from runstream.proto.endpoints import ServerOptions
+from runstream.proto.rpc import Server, error_code_of, start_server
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
 from runstream.query import QueryService, QuerySettings, add_query_service
 from runstream.query.errors import LogUnavailableError
@@ -61,26 +61,33 @@ def stack(
 ) -> Iterator[Stack]:
     writer.experiment("e1", "first")
     writer.run("r1", "e1")
-    server = GrpcServer(GrpcServerOptions(address="127.0.0.1:0", workers=16))
-    gateway = add_gateway(server.server, GatewaySettings(kafka=kafka_bootstrap, topic=topic))
-    service = add_query_service(
-        server.server, replace(settings, kafka=kafka_bootstrap, topic=topic)
-    )
-    server.start()
-    channel = grpc.insecure_channel(server.address)
+    gateways: list[Gateway] = []
+    services: list[QueryService] = []
+    query = replace(settings, kafka=kafka_bootstrap, topic=topic)
+
+    def add(server: Server) -> list[str]:  # as the stack composes its one server
+        gateways.append(add_gateway(server, GatewaySettings(kafka=kafka_bootstrap, topic=topic)))
+        services.append(add_query_service(server, query))
+        return [
+            write_pb2.DESCRIPTOR.services_by_name["WriteService"].full_name,
+            query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        ]
+
+    running = start_server(ServerOptions(address="127.0.0.1:0", workers=16, name="t"), add)
+    running.on_stop(services[0].close)
+    running.on_stop(gateways[0].close)
+    channel = grpc.insecure_channel(running.address)
     try:
         yield Stack(
             query_pb2_grpc.QueryServiceStub(channel),
             write_pb2_grpc.WriteServiceStub(channel),
             health_pb2_grpc.HealthStub(channel),
-            service,
+            services[0],
             topic,
         )
     finally:
         channel.close()
-        server.stop(grace=1)
-        gateway.close()
-        service.close()
+        running.stop(grace=1)
 
 
 def _read(topic: str, offsets: dict[int, int], wait_ms: int = 45_000) -> query_pb2.ReadOptions:
