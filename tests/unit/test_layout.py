@@ -134,6 +134,7 @@ ADAPTERS: dict[str, frozenset[str]] = {
     "runstream.proto.rpc.status": frozenset({"grpc"}),
     "runstream.query.clickhouse_store": frozenset({"clickhouse_connect"}),
     "runstream.query.grpc_server": frozenset({"grpc"}),
+    "runstream.query.kafka_log_end": frozenset({"kafka"}),  # LogEndPort (read-your-writes)
 }
 
 
