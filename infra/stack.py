@@ -144,6 +144,7 @@ class Stack:
             clickhouse=s.clickhouse_dsn,
             database=s.database,
             topic=s.topic,
+            kafka=self.bootstrap,  # tokens past the log end are refused at once
         )
 
         def add(server: Server) -> list[str]:

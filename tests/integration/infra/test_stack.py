@@ -192,3 +192,18 @@ def test_health_and_reflection_are_on(stack: Stack) -> None:
         for service in ("", "runstream.v1.WriteService", "runstream.v1.QueryService"):
             answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_forged_token_past_the_log_end_is_refused_at_once(
+    stack: Stack, query: query_pb2_grpc.QueryServiceStub
+) -> None:
+    forged = common_pb2.WriteToken(topic=stack.settings.topic, offsets={0: 10**18})
+    with pytest.raises(grpc.RpcError) as refused:
+        query.SearchRuns(
+            query_pb2.SearchRunsRequest(
+                read=query_pb2.ReadOptions(write_token=forged, wait_timeout_ms=45_000)
+            ),
+            timeout=20,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "log end" in (refused.value.details() or "")
