@@ -8,6 +8,11 @@ same path.  Stopping drains in dependency order: the gRPC server stops taking ca
 gateway flushes to Kafka, the ingest worker finishes its batch and commits, the broker
 stops last.  Nothing acknowledged is lost: acknowledged events are in Kafka, and ingest
 resumes from its committed offsets on the next start.
+
+Health: ``runstream.v1.QueryService`` is NOT_SERVING while the ingest worker cannot make
+progress (broker unreachable, ClickHouse refusing writes, no partition, worker failed):
+reads would be stale and read-your-writes waits would time out.  The worker's
+``health()`` says why; WriteService keeps its own status.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from . import kafka as local_kafka
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "runstream"
+_HEALTH_EVERY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Stack:
         self._worker_thread: threading.Thread | None = None
         self._worker_stop = threading.Event()
         self._server: Any = None  # runstream.proto.rpc.RunningServer
+        self._health_thread: threading.Thread | None = None
+        self._health_stop = threading.Event()
         self._gateway: Any = None
         self._query: Any = None
         self.bootstrap = settings.kafka or ""
@@ -99,6 +107,10 @@ class Stack:
                 self.bootstrap = self._kafka.bootstrap
             self._start_ingest()
             self._start_server()
+            self._health_thread = threading.Thread(
+                target=self._watch_ingest, name="runstream-health", daemon=True
+            )
+            self._health_thread.start()
         except BaseException:
             self.stop()
             raise
@@ -159,7 +171,27 @@ class Stack:
 
         self._server = start_server(s.server_options(), add)
 
+    def _watch_ingest(self) -> None:
+        """QueryService follows the ingest worker's health (see the module docstring)."""
+        from runstream.proto.v1 import query_pb2
+
+        query_service = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+        serving: bool | None = None
+        while True:
+            worker, server = self._worker, self._server
+            if worker is not None and server is not None:
+                health = worker.health()
+                if health.progressing != serving:
+                    serving = health.progressing
+                    server.set_serving(serving, [query_service])
+            if self._health_stop.wait(_HEALTH_EVERY_S):
+                return
+
     def stop(self) -> None:
+        self._health_stop.set()
+        if self._health_thread is not None:
+            self._health_thread.join(timeout=5)
+            self._health_thread = None
         if self._server is not None:
             self._server.stop(grace=5.0)
             self._server = None

@@ -10,6 +10,7 @@ with the query service of the same process.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import re
@@ -36,11 +37,67 @@ except ImportError:  # pragma: no cover - then strings go as Python lists
 
 logger = logging.getLogger(__name__)
 
-# ClickHouse error codes after which a later retry may succeed.
-_BACKPRESSURE_CODES = frozenset({159, 202, 241, 252})  # timeout, queries, memory, parts
+# ClickHouse error codes after which a later retry may succeed (names: errorCodeToName).
+# Out of a resource the server will have again: time, memory, disk space, parts merged.
+_BACKPRESSURE_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        173,  # CANNOT_ALLOCATE_MEMORY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        241,  # MEMORY_LIMIT_EXCEEDED
+        243,  # NOT_ENOUGH_SPACE (disk full: the reservation for a new part failed)
+        252,  # TOO_MANY_PARTS
+        364,  # RECEIVED_ERROR_TOO_MANY_REQUESTS
+        776,  # RESOURCE_LIMIT_EXCEEDED
+        777,  # MEMORY_RESERVATION_KILLED
+        778,  # MEMORY_RESERVATION_FAILED
+        1019,  # QUERY_SLOT_ACQUISITION_TIMEOUT
+        1020,  # MEMORY_RESERVATION_ACQUISITION_TIMEOUT
+    }
+)
+# The server, the network or the storage failed under the statement; nothing about the
+# statement itself is wrong.  Inserts are retried with the same deduplication token, so
+# a retry after an insert that did land is dropped.
 _UNAVAILABLE_CODES = frozenset(
-    {3, 209, 210, 242}
-)  # unexpected EOF, socket timeout, network, readonly
+    {
+        3,  # UNEXPECTED_END_OF_FILE
+        75,  # CANNOT_WRITE_TO_FILE_DESCRIPTOR
+        76,  # CANNOT_OPEN_FILE
+        77,  # CANNOT_CLOSE_FILE
+        88,  # CANNOT_TRUNCATE_FILE
+        95,  # CANNOT_READ_FROM_SOCKET
+        96,  # CANNOT_WRITE_TO_SOCKET
+        172,  # CANNOT_CREATE_DIRECTORY
+        203,  # NO_FREE_CONNECTION
+        204,  # CANNOT_FSYNC
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        225,  # NO_ZOOKEEPER
+        236,  # ABORTED
+        242,  # TABLE_IS_READ_ONLY
+        275,  # AIO_WRITE_ERROR
+        279,  # ALL_CONNECTION_TRIES_FAILED
+        285,  # TOO_FEW_LIVE_REPLICAS
+        286,  # UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+        294,  # CANNOT_WRITE_TO_FILE
+        297,  # SHARD_HAS_NO_CONNECTIONS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        384,  # PART_IS_TEMPORARILY_LOCKED
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        473,  # DEADLOCK_AVOIDED
+        521,  # ATOMIC_RENAME_FAIL
+        586,  # CANNOT_CREATE_FILE
+        641,  # CANNOT_APPEND_TO_FILE
+        738,  # PART_IS_LOCKED
+        904,  # TOO_MANY_UNAVAILABLE_SHARDS
+        999,  # KEEPER_EXCEPTION
+    }
+)
+# A full disk can also surface as the OS error under another code (STD_EXCEPTION, ...).
+_NO_SPACE_RE = re.compile(r"No space left on device|ENOSPC|errno: 28\b|Disk quota exceeded")
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _CODE_RE = re.compile(r"Code: (\d+)")
 _CHUNK = 10_000
 
@@ -50,14 +107,17 @@ T = TypeVar("T")
 
 def translate(exc: BaseException, doing: str) -> SinkError:
     """A clickhouse-connect or chDB exception as one of ours."""
-    message = f"{doing}: {exc}"
+    text = str(exc)
+    message = f"{doing}: {text}"
     if isinstance(exc, OperationalError):
         return SinkUnavailable(message)
-    match = _CODE_RE.search(str(exc))
+    if (isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS) or _NO_SPACE_RE.search(text):
+        return SinkBackpressure(message)
+    match = _CODE_RE.search(text)
     code = int(match.group(1)) if match else None
     if code in _BACKPRESSURE_CODES:
         return SinkBackpressure(message)
-    if code in _UNAVAILABLE_CODES or "EmbeddedServer" in str(exc):
+    if code in _UNAVAILABLE_CODES or "EmbeddedServer" in text:
         return SinkUnavailable(message)
     return SinkError(message)
 

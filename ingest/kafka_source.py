@@ -4,13 +4,17 @@ Two modes: in a consumer group (``subscribe`` with a rebalance listener; auto co
 offsets committed by the worker after the ClickHouse write) and without one (``assign``
 of explicit partitions, for replay: nothing is committed).  Records are decoded here:
 a record that cannot be decoded comes out as poison, with the reason.
+
+Every kafka-python error stops here: each method raises :class:`~.errors.SourceError`
+(retryable) instead, and every call that waits for the broker is bounded by
+:data:`CALL_TIMEOUT_MS`, so a broker outage never blocks or kills the worker loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -24,6 +28,23 @@ from .ports import AssignmentCallback
 from .records import Poison, PoisonReason, SourceRecord
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CALL_TIMEOUT_MS = 2000
+"""Upper bound of every call that waits for the broker (offsets, commits, positions) in a
+consumer group: the worker loop probes the broker with them and must stay responsive."""
+REPLAY_CALL_TIMEOUT_MS = 15_000  # replay has nothing else to do meanwhile
+
+# Reconnect within a second of the broker's return (kafka-python backs off to 30 s by
+# default), and refresh metadata often enough that a group joined while the broker was
+# still electing leaders (so with an empty assignment) rejoins within seconds.
+_RECOVERY = {
+    "reconnect_backoff_ms": 50,
+    "reconnect_backoff_max_ms": 1000,
+    "retry_backoff_ms": 100,
+    "metadata_max_age_ms": 3000,
+}
 
 _FETCH = {
     "max_partition_fetch_bytes": 16 * 1024 * 1024,
@@ -67,6 +88,36 @@ class _Listener(ConsumerRebalanceListener):
         self._on_assigned(frozenset(tp.partition for tp in assigned))
 
 
+def rejoin_until_joined(consumer: Any) -> None:
+    """Make ``consumer`` finish every rebalance it starts (a kafka-python 3.0 race).
+
+    A rebalance that starts because the subscribed topics' metadata changed (the first
+    join happened before the topic's partitions were known, as with a topic created a
+    moment earlier, or the broker restarted) leaves the coordinator's rejoin flag unset.
+    When the JoinGroup/SyncGroup round trip outlasts one ``poll()``, the leader's own
+    assignment meanwhile makes ``need_rejoin()`` false, so no later ``poll()`` completes
+    the join: the member stays rebalancing with heartbeats off and no partitions until
+    the broker evicts it, and never joins again.  Kafka's Java client had the same bug
+    (KAFKA-9815) and fixed it by setting the flag whenever the snapshots differ; this
+    does the same on this consumer's coordinator.  Without those internals it does
+    nothing.
+    """
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    original = getattr(coordinator, "need_rejoin", None)
+    request = getattr(coordinator, "request_rejoin", None)
+    if original is None or request is None or not hasattr(coordinator, "_assignment_snapshot"):
+        logger.debug("kafka-python internals changed: rejoin fix not applied")
+        return
+
+    def need_rejoin() -> bool:
+        snapshot = getattr(coordinator, "_assignment_snapshot", None)
+        if snapshot is not None and snapshot != getattr(coordinator, "_metadata_snapshot", None):
+            request()
+        return bool(original())
+
+    coordinator.need_rejoin = need_rejoin
+
+
 class KafkaSource:
     """Implements :class:`~.ports.Source` for one topic."""
 
@@ -75,6 +126,7 @@ class KafkaSource:
         self._topic = topic
         self._codec = codec
         self._group = group
+        self._timeout_ms = CALL_TIMEOUT_MS if group else REPLAY_CALL_TIMEOUT_MS
 
     @classmethod
     def in_group(
@@ -99,8 +151,10 @@ class KafkaSource:
                 auto_offset_reset="earliest",
                 session_timeout_ms=session_timeout_ms,
                 heartbeat_interval_ms=max(300, min(3000, session_timeout_ms // 3)),
+                **_RECOVERY,
                 **_FETCH,
             )
+            rejoin_until_joined(consumer)
             consumer.subscribe([topic], listener=_Listener(on_assigned, on_revoked))
         except KafkaError as exc:
             raise SourceError(f"cannot consume {topic} from {bootstrap}: {exc}") from exc
@@ -123,6 +177,7 @@ class KafkaSource:
                 client_id="runstream-replay",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                **_RECOVERY,
                 **_FETCH,
             )
             if partitions is None:
@@ -144,32 +199,48 @@ class KafkaSource:
     def _tp(self, partition: int) -> TopicPartition:
         return TopicPartition(self._topic, partition)
 
-    def poll(self, timeout_s: float) -> list[SourceRecord]:
+    def _call(self, doing: str, fn: Callable[[], T]) -> T:
+        """``fn()`` with every kafka-python error raised as a :class:`SourceError`."""
         try:
-            fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
-        except KafkaError as exc:
-            raise SourceError(f"poll of {self._topic} failed: {exc}") from exc
+            return fn()
+        except (KafkaError, OSError, ValueError, KeyError) as exc:
+            # kafka-python reports a partition no longer assigned (a rebalance, a member
+            # evicted while the broker was away) with ValueError or KeyError.
+            detail = f"{type(exc).__name__}: {exc}"
+            raise SourceError(f"{doing} of {self._topic} failed: {detail}") from exc
+
+    def poll(self, timeout_s: float) -> list[SourceRecord]:
+        fetched = self._call("poll", lambda: self._consumer.poll(timeout_ms=int(timeout_s * 1000)))
         records: list[SourceRecord] = []
         for tp in sorted(fetched, key=lambda t: t.partition):
             records.extend(decode_record(self._codec, raw) for raw in fetched[tp])
         return records
 
     def assignment(self) -> frozenset[int]:
-        return frozenset(tp.partition for tp in self._consumer.assignment())
+        assigned = self._call("assignment", self._consumer.assignment)
+        return frozenset(tp.partition for tp in assigned)
 
     def seek(self, partition: int, offset: int) -> None:
-        self._consumer.seek(self._tp(partition), offset)
+        self._call("seek", lambda: self._consumer.seek(self._tp(partition), offset))
 
     def seek_to_beginning(self, partitions: Collection[int]) -> None:
-        self._consumer.seek_to_beginning(*[self._tp(p) for p in partitions])
+        tps = [self._tp(p) for p in partitions]
+        self._call("seek to beginning", lambda: self._consumer.seek_to_beginning(*tps))
 
-    def position(self, partition: int) -> int:
-        return int(self._consumer.position(self._tp(partition)))
+    def position(self, partition: int) -> int | None:
+        value = self._call(
+            "position",
+            lambda: self._consumer.position(self._tp(partition), timeout_ms=self._timeout_ms),
+        )
+        return None if value is None else int(value)
 
     def committed(self, partition: int) -> int | None:
         if not self._group:
             return None
-        value = self._consumer.committed(self._tp(partition))
+        value = self._call(
+            "reading the committed offset",
+            lambda: self._consumer.committed(self._tp(partition), timeout_ms=self._timeout_ms),
+        )
         return None if value is None else int(value)
 
     def commit(self, offsets: Mapping[int, int]) -> None:
@@ -177,8 +248,11 @@ class KafkaSource:
             return
         payload = {self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
         try:
-            self._consumer.commit(offsets=payload)
-        except KafkaError as exc:
+            self._call(
+                "commit",
+                lambda: self._consumer.commit(offsets=payload, timeout_ms=self._timeout_ms),
+            )
+        except SourceError as exc:
             # The database holds the truth (ingest_offsets); a failed commit only makes
             # the group's lag look higher until the next one succeeds.
             logger.warning("commit of offsets %s on %s failed: %s", dict(offsets), self._topic, exc)
@@ -186,31 +260,35 @@ class KafkaSource:
     def end_offsets(self, partitions: Collection[int]) -> dict[int, int]:
         if not partitions:
             return {}
-        try:
-            ends = self._consumer.end_offsets([self._tp(p) for p in partitions])
-        except KafkaError as exc:
-            raise SourceError(f"cannot read end offsets of {self._topic}: {exc}") from exc
+        tps = [self._tp(p) for p in partitions]
+        ends = self._call(
+            "reading end offsets",
+            lambda: self._consumer.end_offsets(tps, timeout_ms=self._timeout_ms),
+        )
         return {tp.partition: int(o) for tp, o in ends.items()}
 
     def beginning_offsets(self, partitions: Collection[int]) -> dict[int, int]:
         if not partitions:
             return {}
-        try:
-            starts = self._consumer.beginning_offsets([self._tp(p) for p in partitions])
-        except KafkaError as exc:
-            raise SourceError(f"cannot read start offsets of {self._topic}: {exc}") from exc
+        tps = [self._tp(p) for p in partitions]
+        starts = self._call(
+            "reading start offsets",
+            lambda: self._consumer.beginning_offsets(tps, timeout_ms=self._timeout_ms),
+        )
         return {tp.partition: int(o) for tp, o in starts.items()}
 
     def pause(self, partitions: Collection[int]) -> None:
-        self._consumer.pause(*[self._tp(p) for p in partitions])
+        tps = [self._tp(p) for p in partitions]
+        self._call("pause", lambda: self._consumer.pause(*tps))
 
     def resume(self, partitions: Collection[int]) -> None:
-        self._consumer.resume(*[self._tp(p) for p in partitions])
+        tps = [self._tp(p) for p in partitions]
+        self._call("resume", lambda: self._consumer.resume(*tps))
 
     def close(self) -> None:
         """Close without committing.  A static member (instance id) stays in the group
         until its session times out; a dynamic one leaves at once."""
         try:
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=self._timeout_ms)
         except Exception:  # closing is best effort
             logger.debug("closing the consumer failed", exc_info=True)

@@ -9,15 +9,46 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 from .batch import PartitionBatch
 
 logger = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CONSUMING = "consuming"
+HEALTH_STATES = (
+    "starting",  # opening the tables and joining the group
+    CONSUMING,  # making progress (or idle and able to)
+    "waiting-for-partitions",  # in the group, but no partition assigned
+    "kafka-unavailable",  # the broker does not answer; retrying
+    "clickhouse-unavailable",  # a write or read failed (disk full, server down); retrying
+    "failed",  # the worker stopped on an error a retry cannot fix
+    "stopped",  # stopped on request
+)
+
+
+@dataclass(frozen=True)
+class IngestHealth:
+    """Whether the worker can make progress, and if it cannot, why (``reason``)."""
+
+    state: str
+    reason: str = ""
+
+    @property
+    def progressing(self) -> bool:
+        return self.state == CONSUMING
 
 
 class IngestMetrics:
@@ -83,7 +114,25 @@ class IngestMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.state = Enum(
+            "runstream_ingest_state",
+            "What the worker does: consuming, or why it cannot make progress",
+            ["topic"],
+            states=list(HEALTH_STATES),
+            registry=r,
+        )
+        self.progressing = Gauge(
+            "runstream_ingest_progressing",
+            "1 while the worker can make progress, 0 while it waits or has failed",
+            ["topic"],
+            registry=r,
+        )
+        self.observe_health(IngestHealth("starting"))
         self._lag_values: dict[int, int] = {}
+
+    def observe_health(self, health: IngestHealth) -> None:
+        self.state.labels(self.topic).state(health.state)
+        self.progressing.labels(self.topic).set(1 if health.progressing else 0)
 
     def observe_insert(self, table: str, seconds: float, rows: int) -> None:
         self.insert_seconds.labels(table).observe(seconds)

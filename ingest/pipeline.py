@@ -12,6 +12,13 @@ When a partition is assigned, the last intent and the applied offset are read ba
 intent past the applied offset means a batch may be partly written, and exactly that
 range is rebuilt (same rows, same tokens: ClickHouse drops the inserts that had landed)
 before the partition goes on.  A failed flush is handled the same way.
+
+A failed write never lets a later record of its partition through: when a retryable
+error (ClickHouse full or unavailable, Kafka unavailable) fails a flush, its partitions
+drop everything they buffered and recover from the database after a back-off; any other
+error halts the pipeline (:meth:`Pipeline.halt`), after which nothing more is written,
+not even by the revoke callback a closing consumer runs.  :attr:`Pipeline.stall` says
+why partitions wait.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field
 from runstream.proto import events as ev
 
 from .batch import Intent, PartitionBatch
-from .errors import RETRYABLE, IngestError
+from .errors import RETRYABLE, DeadLetterError, SourceError
 from .observability import IngestMetrics
 from .ports import DeadLetterSink, Source, Store
 from .projection import project
@@ -36,7 +43,21 @@ from .state import PartitionState
 logger = logging.getLogger(__name__)
 
 Checkpoint = Callable[[str], None]
-_MAX_BACKOFF_S = 30.0
+_MAX_BACKOFF_S = 5.0
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Why partitions wait: ``component`` is ``"kafka"`` or ``"clickhouse"``."""
+
+    component: str
+    reason: str
+    partitions: frozenset[int]
+    writing: bool  # a write failed (cleared by the next write), else reading progress
+
+
+def _component(exc: BaseException) -> str:
+    return "kafka" if isinstance(exc, SourceError | DeadLetterError) else "clickhouse"
 
 
 @dataclass
@@ -162,6 +183,8 @@ class Pipeline:
         )
         self._inflight: tuple[Future[None], list[PartitionBatch], float] | None = None
         self._throttled: set[int] = set()
+        self._stalled: dict[int, tuple[str, str, bool]] = {}  # partition -> component, why
+        self.halted: BaseException | None = None
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -175,13 +198,15 @@ class Pipeline:
     def revoke(self, partitions: Collection[int]) -> None:
         """Partitions taken away.  Called from the rebalance callback, before the group
         hands them to another member: what they buffered is written to ClickHouse (no
-        consumer call, no commit: the next owner follows ``ingest_offsets``)."""
-        pending = [p for p in partitions if p in self.buffers and self.buffers[p].records]
+        consumer call, no commit: the next owner follows ``ingest_offsets``).  A halted
+        pipeline writes nothing."""
+        pending: list[int] = []
         try:
             self._finish_inflight(in_rebalance=True)
-            if pending:
+            pending = [p for p in partitions if p in self.buffers and self.buffers[p].records]
+            if pending and self.halted is None:
                 self.flush(pending, in_rebalance=True)
-        except IngestError as exc:
+        except Exception as exc:  # the next owner rebuilds from the database
             logger.warning("could not flush revoked partitions %s: %s", pending, exc)
         for p in partitions:
             self.buffers.pop(p, None)
@@ -189,6 +214,27 @@ class Pipeline:
             self.applied.pop(p, None)
             self._unrecovered.discard(p)
             self._throttled.discard(p)
+            self._stalled.pop(p, None)
+
+    def halt(self, cause: BaseException) -> None:
+        """Write nothing more, whatever is buffered or called later (revoke included).
+        Called when a write failed for a reason a retry will not fix, or when the loop
+        driving the pipeline dies: the database keeps a consistent prefix of the log and
+        the next worker goes on from it."""
+        if self.halted is None:
+            self.halted = cause
+        self.buffers.clear()
+
+    @property
+    def stall(self) -> Stall | None:
+        """Why some partitions cannot make progress right now (None when none wait)."""
+        stalled = dict(self._stalled)
+        if not stalled:
+            return None
+        writing = [p for p, (_, _, w) in stalled.items() if w]
+        first = min(writing or stalled)
+        component, reason, _ = stalled[first]
+        return Stall(component, reason, frozenset(stalled), bool(writing))
 
     @property
     def unrecovered(self) -> frozenset[int]:
@@ -212,12 +258,16 @@ class Pipeline:
             for p in parts:
                 self._recover_one(p, progress[p].incomplete, progress[p].next_offset, begins)
         except RETRYABLE as exc:
-            self._fail(parts, f"cannot read progress: {exc}")
-            self.source.pause(parts)
+            self._fail(parts, exc, "cannot read progress", writing=False)
+            self._pause(parts)
             return False
         self.source.resume(parts)
         self._unrecovered.clear()
-        self._backoff = 0.5
+        for p in parts:
+            if p in self._stalled and not self._stalled[p][2]:
+                del self._stalled[p]
+        if not any(w for _, _, w in self._stalled.values()):
+            self._backoff = 0.5  # a failed write keeps backing off until a write succeeds
         return True
 
     def _recover_one(
@@ -253,13 +303,19 @@ class Pipeline:
         self.applied[p] = start
         logger.info("partition assigned topic=%s partition=%d offset=%d", self.topic, p, start)
 
-    def _fail(self, partitions: Collection[int], why: str) -> None:
+    def _fail(
+        self, partitions: Collection[int], exc: BaseException, doing: str, *, writing: bool
+    ) -> None:
         """Drop what the partitions buffered; they recover (after a pause) from the database.
         Makes no consumer call: it may run inside a rebalance callback."""
         for p in partitions:
             self.buffers.pop(p, None)
             self._states.pop(p, None)
         self._unrecovered |= set(partitions) & (set(self.applied) | self._unrecovered)
+        why = f"{doing}: {exc}"
+        for p in set(partitions) & self._unrecovered:
+            was_writing = p in self._stalled and self._stalled[p][2]
+            self._stalled[p] = (_component(exc), why, writing or was_writing)
         self._retry_at = self._clock() + self._backoff
         logger.warning(
             "write path unavailable, retrying in %.1f s topic=%s partitions=%s: %s",
@@ -287,7 +343,7 @@ class Pipeline:
         ready: list[int] = []
         normal: list[int] = []
         for p, b in sorted(self.buffers.items()):
-            if b.complete_cut(self.source.position(p)) is not None:
+            if b.complete_cut(self._position(p)) is not None:
                 ready.append(p)
             elif b.records and not b.waiting_for_rebuild:
                 normal.append(p)
@@ -309,7 +365,7 @@ class Pipeline:
         if self._inflight is not None and self._inflight[0].done():
             self._finish_inflight(in_rebalance=False)
         if self._unrecovered and self._clock() < self._retry_at:
-            self.source.pause(sorted(self._unrecovered))
+            self._pause(sorted(self._unrecovered))
         self.recover()
         due = self.due(force)
         if due:
@@ -324,12 +380,26 @@ class Pipeline:
         limit_p, limit_e = 3 * self.batch.max_points, 3 * self.batch.max_events
         if not self._throttled and (points > limit_p or events > limit_e):
             self._throttled = set(self.buffers)
-            self.source.pause(sorted(self._throttled))
+            self._pause(sorted(self._throttled))
         elif (
             self._throttled and points <= self.batch.max_points and events <= self.batch.max_events
         ):
             self.source.resume(sorted((self._throttled - self._unrecovered) & set(self.buffers)))
             self._throttled = set()
+
+    def _pause(self, partitions: Sequence[int]) -> None:
+        try:
+            self.source.pause(partitions)
+        except SourceError as exc:  # not assigned any more: the revoke cleans up
+            logger.debug("cannot pause partitions %s: %s", list(partitions), exc)
+
+    def _position(self, partition: int) -> int | None:
+        """The source's position, or None while the broker cannot tell."""
+        try:
+            return self.source.position(partition)
+        except SourceError as exc:
+            logger.debug("position of partition %d unknown: %s", partition, exc)
+            return None
 
     def drain(self) -> None:
         """Wait for the write in flight and commit it."""
@@ -352,13 +422,18 @@ class Pipeline:
         and no consumer call (position, commit) is made.
         """
         self._finish_inflight(in_rebalance)
+        if self.halted is not None:
+            return
         now = self._clock()
+        positions = {
+            p: None if in_rebalance else self._position(p) for p in partitions if p in self.buffers
+        }
         takes: list[tuple[int, int, int, list[SourceRecord]]] = []
-        for p in partitions:
+        for p, position in positions.items():
             buffer = self.buffers.get(p)
             if buffer is None:
                 continue  # dropped by a failed write just now
-            cut = buffer.complete_cut(None if in_rebalance else self.source.position(p))
+            cut = buffer.complete_cut(position)
             if buffer.waiting_for_rebuild and cut is None:
                 continue  # a rebuilt batch must cover exactly its intent's range
             taken = buffer.take(now, cut, self.batch.max_points, self.batch.max_events)
@@ -367,22 +442,19 @@ class Pipeline:
         if not takes:
             return
         started = time.perf_counter()
+        taken_from = [t[0] for t in takes]
         try:
             batches = [self._build(p, first, end, records) for p, first, end, records in takes]
-        except RETRYABLE as exc:
-            if in_rebalance:
-                raise
-            self._fail([t[0] for t in takes], str(exc))
+        except BaseException as exc:
+            self._failed_write(taken_from, exc, "building batches", in_rebalance)
             return
         if self._executor is not None and not in_rebalance:
             self._inflight = (self._executor.submit(self._write, batches), batches, started)
             return
         try:
             self._write(batches)
-        except RETRYABLE as exc:
-            if in_rebalance:
-                raise
-            self._fail([b.partition for b in batches], str(exc))
+        except BaseException as exc:
+            self._failed_write(taken_from, exc, "writing batches", in_rebalance)
             return
         self._complete(batches, started, in_rebalance)
 
@@ -393,20 +465,46 @@ class Pipeline:
         self._inflight = None
         try:
             future.result()
-        except RETRYABLE as exc:
-            self._fail([b.partition for b in batches], str(exc))
+        except BaseException as exc:
+            self._failed_write([b.partition for b in batches], exc, "writing batches", False)
             return
         self._complete(batches, started, in_rebalance)
+
+    def _failed_write(
+        self, partitions: Sequence[int], exc: BaseException, doing: str, in_rebalance: bool
+    ) -> None:
+        """The records taken from these partitions' buffers were not (all) written: no
+        later record of theirs may be written before they are.  Retryable: drop the
+        buffers and recover from the database.  Anything else: halt, and raise."""
+        if isinstance(exc, RETRYABLE):
+            self._fail(partitions, exc, doing, writing=True)
+            if in_rebalance:
+                raise exc
+            return
+        for p in partitions:
+            self.buffers.pop(p, None)
+        self.halt(exc)
+        logger.error(
+            "ingest halted topic=%s partitions=%s: %s failed: %s",
+            self.topic, sorted(partitions), doing, exc,
+        )  # fmt: skip
+        raise exc
 
     def _complete(
         self, batches: Sequence[PartitionBatch], started: float, in_rebalance: bool
     ) -> None:
         self._checkpoint("commit")
         if not in_rebalance:
-            self.source.commit({b.partition: b.end for b in batches})
+            try:
+                self.source.commit({b.partition: b.end for b in batches})
+            except SourceError as exc:  # the database is the truth; the next commit catches up
+                logger.warning("commit failed topic=%s: %s", self.topic, exc)
         for b in batches:
             if b.partition in self.applied:
                 self.applied[b.partition] = b.end
+            self._stalled.pop(b.partition, None)
+        if not self._stalled:
+            self._backoff = 0.5
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
     def _build(self, p: int, first: int, end: int, records: list[SourceRecord]) -> PartitionBatch:

@@ -16,7 +16,9 @@ AssignmentCallback = Callable[[frozenset[int]], None]
 
 
 class Source(Protocol):
-    """Records of one topic, in offset order per partition."""
+    """Records of one topic, in offset order per partition.
+
+    Every method raises ``SourceError`` (and nothing else) when the broker fails."""
 
     @property
     def topic(self) -> str: ...
@@ -29,8 +31,9 @@ class Source(Protocol):
 
     def seek(self, partition: int, offset: int) -> None: ...
 
-    def position(self, partition: int) -> int:
-        """The offset of the next record the source will return for ``partition``."""
+    def position(self, partition: int) -> int | None:
+        """The offset of the next record the source will return for ``partition``
+        (None while unknown)."""
         ...
 
     def committed(self, partition: int) -> int | None: ...

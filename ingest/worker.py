@@ -12,6 +12,12 @@ the event is set), or in a thread of another process with ``start()`` / ``stop()
 
 ``run(stop_event)`` in a thread of your own works the same way; call ``close()`` after
 the thread ended (or if ``run`` was never called after ``prepare``).
+
+``health()`` tells whether the worker can make progress and, if not, why (the broker
+does not answer, ClickHouse refuses writes, no partition assigned, the worker failed);
+the ``runstream_ingest_state`` and ``runstream_ingest_progressing`` metrics say the
+same.  Broker and ClickHouse outages are waited out with retries; only an error that a
+retry cannot fix ends the loop, and then nothing more is written.
 """
 
 from __future__ import annotations
@@ -25,17 +31,19 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from .clickhouse_sink import ClickHouseStore
-from .errors import SourceError
+from .errors import RETRYABLE, SourceError
 from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
 from .kafka_source import KafkaSource
-from .observability import IngestMetrics, serve
+from .observability import CONSUMING, IngestHealth, IngestMetrics, serve
 from .pipeline import Pipeline
 from .settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.1
-_LAG_EVERY_S = 2.0
+_CHECK_EVERY_S = 1.0  # probe the broker, refresh lag and health
+_MIN_BACKOFF_S = 0.1
+_MAX_BACKOFF_S = 1.0  # after a failed step; the broker's return is noticed within it
 
 
 class _Aborted(Exception):
@@ -56,12 +64,15 @@ class IngestWorker:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
-        self._lag_at = 0.0
         self._abort_at: str | None = None  # abort at the next step starting with this
         self._store: ClickHouseStore | None = None
         self._dead_letters: KafkaDeadLetters | None = None
         self._server: Any = None
         self._lock = threading.Lock()
+        self._health = IngestHealth("starting")
+        self._checked_at = 0.0
+        self._kafka_error: str | None = None  # the last broker probe failed with this
+        self._partitions: frozenset[int] | None = None  # assigned, as of the last check
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -137,8 +148,27 @@ class IngestWorker:
         return {}
 
     def lag(self) -> int:
-        """Records not yet applied, as of the last lag refresh (every couple of seconds)."""
+        """Records not yet applied, as of the last lag refresh (every second)."""
         return self.metrics.total_lag()
+
+    def health(self) -> IngestHealth:
+        """Whether the worker can make progress now, and if not, why.  Refreshed by the
+        worker loop every second and at once on a failure; a worker whose loop ended on
+        an error reports ``failed`` with the error."""
+        health = self._health
+        if self._done.is_set() and health.state not in ("failed", "stopped"):
+            return IngestHealth("failed", f"the ingest loop ended: {self.error!r}")
+        return health
+
+    def _set_health(self, health: IngestHealth) -> None:
+        previous, self._health = self._health, health
+        if health == previous:
+            return
+        self.metrics.observe_health(health)
+        if health.progressing or health.state == "stopped":
+            logger.info("ingest %s (was %s)", health.state, previous.state)
+        else:
+            logger.warning("ingest %s: %s", health.state, health.reason)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -193,27 +223,20 @@ class IngestWorker:
                 self.settings.topic, self.settings.group, self.settings.clickhouse,
                 self.settings.database,
             )  # fmt: skip
-            while not stop.is_set() and not self._abort.is_set():
-                try:
-                    records = source.poll(_POLL_S)
-                except SourceError as exc:
-                    logger.warning("poll failed, retrying: %s", exc)
-                    time.sleep(1.0)
-                    continue
-                pipeline.handle(records)
-                # An empty poll means we are caught up: write what is pending now rather
-                # than waiting out the batch interval (freshness when idle; under load,
-                # polls return records and batches grow to their size or interval limits).
-                pipeline.tick(force=not records)
-                self._refresh_lag(pipeline, source)
+            self._loop(pipeline, source, stop)
             if not self._abort.is_set():
                 pipeline.tick(force=True)
                 pipeline.drain()
                 logger.info("ingest worker stopped; applied %s", dict(pipeline.applied))
+            self._set_health(IngestHealth("stopped"))
         except _Aborted as exc:
             logger.warning("ingest worker aborted before step %s", exc)
+            self._set_health(IngestHealth("stopped", f"aborted before step {exc}"))
         except BaseException as exc:
             self.error = exc
+            if self._pipeline is not None:
+                self._pipeline.halt(exc)  # the closing consumer's revoke writes nothing
+            self._set_health(IngestHealth("failed", f"{type(exc).__name__}: {exc}"))
             logger.exception("ingest worker failed")
             raise
         finally:
@@ -223,6 +246,30 @@ class IngestWorker:
                 source.close()
             self.close()
             self._done.set()
+
+    def _loop(self, pipeline: Pipeline, source: KafkaSource, stop: threading.Event) -> None:
+        """Poll, write, check; a step that fails for a reason a retry may fix (the broker
+        or ClickHouse unavailable) is retried after a short back-off, forever."""
+        backoff = _MIN_BACKOFF_S
+        while not stop.is_set() and not self._abort.is_set():
+            if pipeline.halted is not None:  # a write failed inside a rebalance callback
+                raise pipeline.halted
+            try:
+                records = source.poll(_POLL_S)
+                pipeline.handle(records)
+                # An empty poll means we are caught up: write what is pending now rather
+                # than waiting out the batch interval (freshness when idle; under load,
+                # polls return records and batches grow to their size or interval limits).
+                pipeline.tick(force=not records)
+                self._check(pipeline, source)
+                backoff = _MIN_BACKOFF_S
+            except RETRYABLE as exc:
+                if isinstance(exc, SourceError):
+                    self._kafka_error = str(exc)
+                self._update_health(pipeline, exc)
+                logger.warning("ingest step failed, retrying in %.1f s: %s", backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
     def _open(self) -> tuple[Pipeline, KafkaSource]:
         self.prepare()
@@ -259,21 +306,52 @@ class IngestWorker:
         logger.info("assigned topic=%s partitions=%s", self.settings.topic, sorted(partitions))
         if self._pipeline is not None:
             self._pipeline.assign(partitions)
+        self._partitions = partitions
         self._assigned.set()
 
     def _on_revoked(self, partitions: frozenset[int]) -> None:
         logger.info("revoked topic=%s partitions=%s", self.settings.topic, sorted(partitions))
+        if self._partitions is not None:
+            self._partitions = self._partitions - partitions
         if self._pipeline is not None and not self._abort.is_set():
             self._pipeline.revoke(partitions)
 
-    def _refresh_lag(self, pipeline: Pipeline, source: KafkaSource) -> None:
+    def _check(self, pipeline: Pipeline, source: KafkaSource) -> None:
+        """Every second ask the broker for end offsets: the lag, and proof that it answers
+        (partition 0 exists in every topic, so this works with nothing assigned).  Then
+        refresh the health."""
         now = time.monotonic()
-        if now - self._lag_at < _LAG_EVERY_S:
-            return
-        self._lag_at = now
-        try:
-            ends = source.end_offsets(source.assignment())
-        except SourceError as exc:
-            logger.debug("cannot refresh lag: %s", exc)
-            return
-        self.metrics.set_lag(pipeline.applied, ends)
+        if now - self._checked_at >= _CHECK_EVERY_S:
+            self._checked_at = now
+            self._partitions = source.assignment()
+            try:
+                ends = source.end_offsets(self._partitions or {0})
+            except SourceError as exc:
+                self._kafka_error = str(exc)
+            else:
+                self._kafka_error = None
+                self.metrics.set_lag(pipeline.applied, ends if self._partitions else {})
+        self._update_health(pipeline)
+
+    def _update_health(self, pipeline: Pipeline, failed: BaseException | None = None) -> None:
+        stall = pipeline.stall
+        if self._kafka_error is not None:
+            health = IngestHealth("kafka-unavailable", self._kafka_error)
+        elif stall is not None:
+            where = ",".join(str(p) for p in sorted(stall.partitions))
+            health = IngestHealth(
+                f"{stall.component}-unavailable", f"partitions {where}: {stall.reason}"
+            )
+        elif failed is not None:
+            component = "kafka" if isinstance(failed, SourceError) else "clickhouse"
+            health = IngestHealth(f"{component}-unavailable", f"{type(failed).__name__}: {failed}")
+        elif self._partitions is None:
+            return  # not checked yet
+        elif not self._partitions:
+            health = IngestHealth(
+                "waiting-for-partitions",
+                f"no partition of {self.settings.topic} assigned in group {self.settings.group}",
+            )
+        else:
+            health = IngestHealth(CONSUMING)
+        self._set_health(health)

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
 
 from runstream.proto import events as ev
 from tests.integration.ingest.workload import (
     Sender,
+    committed,
     end_offsets,
     event,
     new_topic,
@@ -80,15 +80,6 @@ def produce(sender: Sender, seconds: float) -> None:
 def expected_sum() -> float:
     steps = EVENTS_PER_RUN * POINTS_PER_EVENT // KEYS
     return sum(value(r, s, k) for r in range(RUNS) for s in range(steps) for k in range(KEYS))
-
-
-def committed(bootstrap: str, group: str) -> dict[int, int]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    try:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
-        return {tp.partition: om.offset for tp, om in offsets.items() if om.offset >= 0}
-    finally:
-        admin.close()
 
 
 def probe(dsn: str, database: str, queries: dict[str, str]) -> dict[str, list]:

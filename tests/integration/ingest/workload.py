@@ -16,7 +16,7 @@ from typing import Any
 
 import clickhouse_connect
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from runstream.ingest.kafka_dead_letters import ensure_topics
 from runstream.proto import events as ev
@@ -83,6 +83,16 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         return {tp.partition: int(o) for tp, o in ends.items()}
     finally:
         consumer.close()
+
+
+def committed(bootstrap: str, group: str) -> dict[int, int]:
+    """The consumer group's committed offsets per partition of every topic it reads."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        return {tp.partition: om.offset for tp, om in offsets.items() if om.offset >= 0}
+    finally:
+        admin.close()
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:

@@ -119,15 +119,17 @@ class FakeStore:
     intents: list[Intent] = field(default_factory=list)
     offsets: list[tuple[str, int, int]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)  # the order of writes
-    fail_next: int = 0  # raise SinkUnavailable on the next n writes
+    fail_next: int = 0  # raise on the next n writes (of the kinds in fail_on)
+    fail_with: Exception | None = None  # what to raise; default SinkUnavailable
+    fail_on: tuple[str, ...] = ("insert", "intents", "offsets")
 
-    def _maybe_fail(self) -> None:
-        if self.fail_next > 0:
+    def _maybe_fail(self, kind: str) -> None:
+        if self.fail_next > 0 and kind in self.fail_on:
             self.fail_next -= 1
-            raise SinkUnavailable("fake outage")
+            raise self.fail_with or SinkUnavailable("fake outage")
 
     def write(self, batch: PartitionBatch) -> None:
-        self._maybe_fail()
+        self._maybe_fail("insert")
         by_name = {t.table: t for t in batch.tables}
         for name in TABLE_ORDER:
             t = by_name.get(name)
@@ -154,12 +156,12 @@ class FakeStore:
         return out
 
     def write_intents(self, intents: Sequence[Intent]) -> None:
-        self._maybe_fail()
+        self._maybe_fail("intents")
         self.events.append(f"intents {[(i.partition, i.first, i.end) for i in intents]}")
         self.intents.extend(intents)
 
     def write_offsets(self, topic: str, offsets: Mapping[int, int]) -> None:
-        self._maybe_fail()
+        self._maybe_fail("offsets")
         self.events.append(f"offsets {dict(offsets)}")
         self.offsets.extend((topic, p, o) for p, o in offsets.items())
 
