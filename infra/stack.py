@@ -138,11 +138,15 @@ class Stack:
         )
         self._worker_thread.start()
         # Up means consuming: a write acknowledged from now on is applied without first
-        # waiting out the consumer group's join (seconds on a fresh broker).
-        if not worker.wait_assigned(timeout=60):
+        # waiting out the consumer group's join (seconds on a fresh broker), and health
+        # starts SERVING.
+        if not worker.wait_consuming(timeout=60):
             if worker.error is not None:
                 raise worker.error
-            logger.warning("ingest worker has no partitions after 60 s; going on without")
+            logger.warning(
+                "ingest cannot make progress after 60 s (%s); going on without",
+                worker.health().reason,
+            )
 
     def _start_server(self) -> None:
         from runstream.producer.gateway import GatewaySettings, add_gateway

@@ -112,6 +112,16 @@ class IngestWorker:
             self._assigned.wait(0.05 if remaining is None else min(0.05, remaining))
         return self._assigned.is_set() and self.error is None
 
+    def wait_consuming(self, timeout: float | None = None) -> bool:
+        """True once the worker can make progress (``health()`` is ``consuming``: it holds
+        partitions and the broker answers); False on timeout or when it failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._health.progressing and not self._done.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self._done.wait(0.05)
+        return self._health.progressing and self.error is None
+
     def stop(self, timeout: float | None = 60.0) -> None:
         """Write what is buffered, commit, close, and wait for the thread."""
         self._stop.set()
