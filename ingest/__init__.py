@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         SourceError,
     )
     from .migrations import Migration, apply_migrations, load_migrations
+    from .observability import IngestHealth
     from .projection import project
     from .records import DeadLetter, Poison, PoisonReason, SourceRecord
     from .replay import ReplayResult, replay
@@ -50,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "DeadLetterError": "errors",
     "ExperimentState": "state",
     "IngestError": "errors",
+    "IngestHealth": "observability",
     "IngestSettings": "settings",
     "IngestWorker": "worker",
     "Intent": "batch",
@@ -96,6 +98,7 @@ __all__ = [
     "DeadLetterError",
     "ExperimentState",
     "IngestError",
+    "IngestHealth",
     "IngestSettings",
     "IngestWorker",
     "Intent",

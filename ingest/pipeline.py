@@ -184,6 +184,7 @@ class Pipeline:
         self._inflight: tuple[Future[None], list[PartitionBatch], float] | None = None
         self._throttled: set[int] = set()
         self._stalled: dict[int, tuple[str, str, bool]] = {}  # partition -> component, why
+        self._positions_unknown_until = 0.0
         self.halted: BaseException | None = None
 
     # -- assignment --------------------------------------------------------------------------
@@ -394,12 +395,18 @@ class Pipeline:
             logger.debug("cannot pause partitions %s: %s", list(partitions), exc)
 
     def _position(self, partition: int) -> int | None:
-        """The source's position, or None while the broker cannot tell."""
+        """The source's position, or None while the broker cannot tell (then, for a
+        second, None without asking: each failed ask may have waited for the broker)."""
+        if self._positions_unknown_until and self._clock() < self._positions_unknown_until:
+            return None
         try:
-            return self.source.position(partition)
+            position = self.source.position(partition)
         except SourceError as exc:
             logger.debug("position of partition %d unknown: %s", partition, exc)
+            self._positions_unknown_until = self._clock() + 1.0
             return None
+        self._positions_unknown_until = 0.0
+        return position
 
     def drain(self) -> None:
         """Wait for the write in flight and commit it."""

@@ -31,7 +31,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from .clickhouse_sink import ClickHouseStore
-from .errors import RETRYABLE, SourceError
+from .errors import RETRYABLE, DeadLetterError, SourceError
 from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
 from .kafka_source import KafkaSource
 from .observability import CONSUMING, IngestHealth, IngestMetrics, serve
@@ -172,8 +172,8 @@ class IngestWorker:
 
     def _set_health(self, health: IngestHealth) -> None:
         previous, self._health = self._health, health
-        if health == previous:
-            return
+        if health.state == previous.state:
+            return  # the reason may change (another error); the state did not
         self.metrics.observe_health(health)
         if health.progressing or health.state == "stopped":
             logger.info("ingest %s (was %s)", health.state, previous.state)
@@ -353,7 +353,8 @@ class IngestWorker:
                 f"{stall.component}-unavailable", f"partitions {where}: {stall.reason}"
             )
         elif failed is not None:
-            component = "kafka" if isinstance(failed, SourceError) else "clickhouse"
+            kafka = isinstance(failed, SourceError | DeadLetterError)
+            component = "kafka" if kafka else "clickhouse"
             health = IngestHealth(f"{component}-unavailable", f"{type(failed).__name__}: {failed}")
         elif self._partitions is None:
             return  # not checked yet
