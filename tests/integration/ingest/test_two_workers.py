@@ -6,7 +6,7 @@ on the session's directory (as in the all-in-one stack).  A thread cannot be SIG
 the dead worker is emulated with ``abort()``, which stops it at the next step of the
 write protocol (no flush, no commit) and closes its consumer without leaving the group
 (a static member), so the broker only notices at the session timeout, as after a kill.
-Real SIGKILLs of a worker process are in test_fault_sigkill.py.
+Real SIGKILLs of a worker process are in tests/integration/faults/test_worker_sigkill.py.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from tests.integration.ingest.workload import (
 RUNS, KEYS, EVENTS_PER_RUN, POINTS_PER_EVENT = 40, 4, 25, 1000
 TOTAL = RUNS * EVENTS_PER_RUN * POINTS_PER_EVENT  # 1,000,000
 KILLS = 10
-PROBE = Path(__file__).with_name("chdb_probe.py")
+PROBE = Path(__file__).parents[1] / "ingest" / "chdb_probe.py"
 
 
 def value(run: int, step: int, key: int) -> float:
