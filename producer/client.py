@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.errors import echo
 from runstream.proto.tokens import WriteToken
 
 from . import commands
@@ -195,7 +196,7 @@ class RunstreamClient:
         built = commands.log_params(items, "params")
         problems = [_named(p, items) for p in built.problems]
         keys = built.payload.keys if built.payload else ()
-        fields = [f"params[{k!r}].value" for k in keys]
+        fields = [f"params[{echo(k)}].value" for k in keys]
         self._log_params(run_id, built.payload, fields, problems)
 
     def _log_params(
@@ -222,8 +223,8 @@ class RunstreamClient:
                 problems.append(
                     FieldProblem(
                         field,
-                        f"param {key!r} was already logged with value {old!r}; "
-                        f"params are write-once (got {value!r})",
+                        f"param {echo(key)} was already logged with value {echo(old)}; "
+                        f"params are write-once (got {echo(value)})",
                     )
                 )
         if new_keys:
@@ -263,7 +264,7 @@ class RunstreamClient:
     ) -> None:
         """One point; NaN and ±inf are valid values.  Returns at once (buffered)."""
         # The hot path of a training loop: the common cases are checked inline.
-        if key not in _valid_keys:
+        if type(key) is not str or key not in _valid_keys:
             check_key(key)
         if type(value) is not float:
             value = check_metric_value(value)
@@ -290,10 +291,10 @@ class RunstreamClient:
         accepted = 0
         for key, value in metrics.items():
             if (p := key_problem(key)) is not None:
-                problems.append(FieldProblem(f"metrics[{key!r}]", f"key {p}"))
+                problems.append(FieldProblem(f"metrics[{echo(key)}]", f"key {p}"))
                 continue
             if type(value) is not float and (p := metric_value_problem(value)) is not None:
-                problems.append(FieldProblem(f"metrics[{key!r}]", f"value {p}"))
+                problems.append(FieldProblem(f"metrics[{echo(key)}]", f"value {p}"))
                 continue
             self._put_row(run_id, key, float(value), step, timestamp)
             accepted += 1
@@ -443,5 +444,5 @@ def _named(problem: FieldProblem, items: Sequence[tuple[Any, Any]]) -> FieldProb
     head, sep, rest = problem.field.partition("[")
     number, _, tail = rest.partition("]")
     if sep and number.isdigit() and int(number) < len(items):
-        return FieldProblem(f"{head}[{items[int(number)][0]!r}]{tail}", problem.problem)
+        return FieldProblem(f"{head}[{echo(items[int(number)][0])}]{tail}", problem.problem)
     return problem

@@ -39,6 +39,7 @@ from .validation import (
     check_run_name,
     check_status,
     check_tags,
+    check_text,
     check_timestamp,
 )
 
@@ -122,7 +123,8 @@ def create_experiment(
     if checked.problems:
         raise ValidationError(checked.problems)
     tag_map = dict(zip(checked.keys, checked.values, strict=True))
-    payload = ev.ExperimentCreated(name, artifact_location or "", tag_map)
+    location = check_text(artifact_location or "", "artifact_location")
+    payload = ev.ExperimentCreated(name, location, tag_map)
     return ExperimentCommand(eid or experiment_id_for_name(name), payload)
 
 
@@ -180,7 +182,7 @@ def create_run(
     all_tags[st.RUN_NAME] = name
     if parent:
         all_tags[st.PARENT_RUN_ID] = parent
-    user = user_id or all_tags.get(st.USER, "")
+    user = check_text(user_id or all_tags.get(st.USER, ""), "user_id")
     payload = ev.RunCreated(started, name, user, RUNNING, "", parent, all_tags)
     return NewRun(RunInfo(rid, eid, name, user, RUNNING, started, parent), payload)
 

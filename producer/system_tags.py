@@ -89,4 +89,10 @@ def system_tags() -> dict[str, str]:
     commit = git_commit(base)
     if commit:
         tags[GIT_COMMIT] = commit
-    return {k: v for k, v in tags.items() if v}
+    return {k: _utf8(v) for k, v in tags.items() if v}
+
+
+def _utf8(text: str) -> str:
+    """A file name that is not UTF-8 reaches Python with lone surrogates (surrogateescape);
+    a tag must be valid UTF-8, so such bytes become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from runstream.proto.errors import echo
 from runstream.proto.events import MAX_KEYS_PER_METRICS_EVENT
 from runstream.proto.vocabulary import RUN_STATUSES
 
@@ -56,6 +57,31 @@ _valid_keys: set[str] = set()
 _VALID_KEYS_MAX = 65_536
 
 
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (None if it can): every string runstream keeps must be
+    valid UTF-8 (Avro, protobuf and ClickHouse all say so), so a lone surrogate such as
+    ``"\\ud800"`` (which Python strings may hold) is refused where it is given."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"holds a lone surrogate {text[exc.start]!r} at character {exc.start}, "
+            "which is not valid UTF-8"
+        )
+    return None
+
+
+def check_text(value: object, field: str) -> str:
+    """A string that is valid UTF-8 (any length), or :class:`ValidationError`."""
+    if not isinstance(value, str):
+        raise ValidationError.of(field, f"must be a string, got {type(value).__name__}")
+    if (problem := text_problem(value)) is not None:
+        raise ValidationError.of(field, problem)
+    return value
+
+
 def key_problem(key: object) -> str | None:
     """Why ``key`` is not a valid metric, param or tag name (None if it is)."""
     if not isinstance(key, str):
@@ -64,15 +90,17 @@ def key_problem(key: object) -> str | None:
         return "must not be empty"
     if len(key) > MAX_ENTITY_KEY_LENGTH:
         return f"is {len(key)} characters long; at most {MAX_ENTITY_KEY_LENGTH} are allowed"
+    if (problem := text_problem(key)) is not None:
+        return problem
     if not _KEY_RE.match(key):
         return (
-            f"{key!r} has characters outside alphanumerics, underscores (_), dashes (-), "
+            f"{echo(key)} has characters outside alphanumerics, underscores (_), dashes (-), "
             "periods (.), spaces ( ), colons (:) and slashes (/)"
         )
     norm = posixpath.normpath(key)
     if norm != key or norm == "." or norm.startswith("..") or norm.startswith("/"):
         return (
-            f"{key!r} would resolve to {norm!r} as a path: no '..' or '.' parts, "
+            f"{echo(key)} would resolve to {echo(norm)} as a path: no '..' or '.' parts, "
             "no leading or repeated '/'"
         )
     return None
@@ -80,7 +108,7 @@ def key_problem(key: object) -> str | None:
 
 def check_key(key: object, field: str = "key") -> str:
     """A valid metric/param/tag name, or :class:`ValidationError` naming ``field``."""
-    if key in _valid_keys:
+    if type(key) is str and key in _valid_keys:
         return key
     problem = key_problem(key)
     if problem is not None:
@@ -99,7 +127,7 @@ def metric_value_problem(value: object) -> str | None:
     try:
         float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
-        return f"must be a real number, got {value!r}"
+        return f"must be a real number, got {echo(value)}"
     return None
 
 
@@ -145,20 +173,18 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def param_problems(key: object, value: object, field: str) -> list[FieldProblem]:
-    problems = []
-    if (p := key_problem(key)) is not None:
-        problems.append(FieldProblem(f"{field}.key", p))
+def value_problem(value: object, limit: int) -> str | None:
+    """Why a param or tag value cannot be stored (None if it can); values become strings."""
     if value is None:
-        problems.append(FieldProblem(f"{field}.value", "must not be None"))
-    elif len(text := _text(value)) > MAX_PARAM_VAL_LENGTH:
-        problems.append(
-            FieldProblem(
-                f"{field}.value",
-                f"is {len(text)} characters long; at most {MAX_PARAM_VAL_LENGTH} are allowed",
-            )
-        )
-    return problems
+        return "must not be None"
+    text = _text(value)
+    if len(text) > limit:
+        return f"is {len(text)} characters long; at most {limit} are allowed"
+    return text_problem(text)
+
+
+def param_problems(key: object, value: object, field: str) -> list[FieldProblem]:
+    return tag_problems(key, value, field, MAX_PARAM_VAL_LENGTH)
 
 
 def tag_problems(
@@ -167,14 +193,8 @@ def tag_problems(
     problems = []
     if (p := key_problem(key)) is not None:
         problems.append(FieldProblem(f"{field}.key", p))
-    if value is None:
-        problems.append(FieldProblem(f"{field}.value", "must not be None"))
-    elif len(text := _text(value)) > limit:
-        problems.append(
-            FieldProblem(
-                f"{field}.value", f"is {len(text)} characters long; at most {limit} are allowed"
-            )
-        )
+    if (p := value_problem(value, limit)) is not None:
+        problems.append(FieldProblem(f"{field}.value", p))
     return problems
 
 
@@ -197,7 +217,7 @@ def check_params(params: Iterable[tuple[object, object]], field: str = "params")
         where = f"{field}[{i}]"
         found = param_problems(key, value, where)
         if not found and key in seen:
-            found = [FieldProblem(f"{where}.key", f"duplicate param key {key!r} in one batch")]
+            found = [FieldProblem(f"{where}.key", f"duplicate param key {echo(key)} in one batch")]
         if found:
             problems += found
             continue
@@ -235,13 +255,13 @@ def check_tag_map(tags: Mapping[str, object] | None, field: str = "tags") -> dic
 
 def check_experiment_name(name: object, field: str = "name") -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValidationError.of(field, f"must be a non-empty string, got {name!r}")
+        raise ValidationError.of(field, f"must be a non-empty string, got {echo(name)}")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise ValidationError.of(
             field,
             f"is {len(name)} characters long; at most {MAX_EXPERIMENT_NAME_LENGTH} are allowed",
         )
-    return name
+    return check_text(name, field)
 
 
 def check_run_name(name: object, field: str = "run_name") -> str:
@@ -251,7 +271,7 @@ def check_run_name(name: object, field: str = "run_name") -> str:
         raise ValidationError.of(
             field, f"is {len(name)} characters long; at most {MAX_RUN_NAME_LENGTH} are allowed"
         )
-    return name
+    return check_text(name, field)
 
 
 def check_id(value: object, field: str) -> str:
@@ -259,7 +279,7 @@ def check_id(value: object, field: str) -> str:
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise ValidationError.of(
             field,
-            f"{value!r} is not a valid id (an alphanumeric, then up to 255 alphanumerics, "
+            f"{echo(value)} is not a valid id (an alphanumeric, then up to 255 alphanumerics, "
             "underscores or dashes)",
         )
     return value
@@ -267,7 +287,7 @@ def check_id(value: object, field: str) -> str:
 
 def check_status(status: object, field: str = "status") -> str:
     if status not in RUN_STATUSES:
-        raise ValidationError.of(field, f"must be one of {', '.join(RUN_STATUSES)}; got {status!r}")
+        raise ValidationError.of(field, f"must be one of {', '.join(RUN_STATUSES)}; got {echo(status)}")
     return status
 
 
