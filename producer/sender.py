@@ -12,7 +12,10 @@ When publishing fails because the broker is unavailable: without a spool the sam
 are retried with exponential backoff (the buffer fills and the policy decides); with a
 spool they are appended to disk, and so is everything after them until the spool has been
 drained in order.  Other failures are fatal for those events: they are logged and the next
-``flush()`` raises.
+``flush()`` raises.  An event that cannot be encoded (validation lets none through; this is
+the guard behind it) is dropped alone and named: the other events of its cycle are sent.
+Every error is recorded before the buffer's room is released, so a ``flush()`` waiting on
+that room never reports success over it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runstream.proto.codec import EventCodec
+from runstream.proto.errors import echo
 from runstream.proto.events import RunEvent
 from runstream.proto.tokens import WriteToken
 
@@ -144,7 +148,7 @@ class Sender(threading.Thread):
             stopping = self._stopping.is_set()
             try:
                 self.cycle()
-            except Exception as exc:  # never let the thread die silently
+            except Exception as exc:  # never let the thread die silently (spool drains)
                 logger.exception("runstream sender failed")
                 self._record(ProducerError(f"the sender failed: {exc}"))
             if stopping and self._buffer.fresh == 0:
@@ -162,6 +166,9 @@ class Sender(threading.Thread):
                 self._cycles += 1
                 self._build_s += built - started
                 self._deliver_s += time.perf_counter() - built
+        except Exception as exc:  # recorded before the release, so flush() sees it
+            logger.exception("runstream sender failed")
+            self._record(ProducerError(f"the sender failed; what it held was not sent: {exc}"))
         finally:
             self._buffer.release(upto)
         if self._spool is not None:
@@ -234,8 +241,32 @@ class Sender(threading.Thread):
                     )
                 )
                 return
+            except Exception as exc:  # an event the transport cannot encode
+                events = self._encodable(events, exc)
+                if events:
+                    continue  # the others go out (the gateway and ingest drop resends)
+                return
             self._delivered(token, len(events))
             return
+
+    def _encodable(self, events: list[RunEvent], cause: Exception) -> list[RunEvent]:
+        """The events that encode, after ``cause`` failed a publish: each event that does
+        not encode is dropped alone and named (flush() raises); the others are kept.  If
+        every event encodes, the failure is not theirs: all are reported undelivered."""
+        good: list[RunEvent] = []
+        for event in events:
+            try:
+                self._codec.encode(event)
+            except Exception as exc:  # noqa: BLE001 - named in the recorded error
+                self._record(_undeliverable(event, exc))
+            else:
+                good.append(event)
+        if len(good) == len(events):
+            self._record(
+                ProducerError(f"{len(events)} event(s) could not be published: {cause}")
+            )
+            return []
+        return good
 
     def _delivered(self, token: WriteToken, count: int) -> None:
         with self._lock:
@@ -268,7 +299,12 @@ class Sender(threading.Thread):
 
     def _to_spool(self, events: list[RunEvent]) -> None:
         assert self._spool is not None
-        records = [(event.kafka_key, self._codec.encode(event)) for event in events]
+        records: list[Record] = []
+        for event in events:
+            try:
+                records.append((event.kafka_key, self._codec.encode(event)))
+            except Exception as exc:  # noqa: BLE001 - this event alone is dropped, named
+                self._record(_undeliverable(event, exc))
         try:
             self._spool.append(records)
         except ProducerError as exc:
@@ -323,3 +359,12 @@ class Sender(threading.Thread):
             finally:
                 orphan.close()
         self._orphans_checked = True
+
+
+def _undeliverable(event: RunEvent, cause: Exception) -> ProducerError:
+    what = type(event.payload).__name__
+    where = f"run {event.run_id}" if event.run_id else f"experiment {event.experiment_id}"
+    return ProducerError(
+        f"a {what} event of {where} (seq {event.seq}) cannot be encoded and was dropped "
+        f"(the other events of its cycle were sent): {echo(str(cause))}"
+    )
