@@ -12,6 +12,12 @@ A segment starts with the 8-byte magic ``RSSPOOL1``; then records, each
 the key (the Kafka key) and the value (the Avro single-object encoded event).  Appends are
 fsync'd.  A torn record at the end of a segment (a crash mid-write) ends the segment.
 
+A full disk never leaves a file that passes for a segment: a new segment is written under
+a temporary name (``….seg.new``), its magic fsync'd, then renamed; an append that fails
+is cut back to the segment's last whole record and the next append starts a new segment.
+A drain skips (with a warning) and removes what is not a whole segment: an empty or
+partial-magic ``.seg`` left by an older version, or a ``.seg.new`` left by a crash.
+
 Each producer writes its own folder; folders whose lock is free belong to a process that
 is gone, and any producer with the same spool directory adopts and drains them.
 """
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 MAGIC = b"RSSPOOL1"
 RECORD_HEADER = struct.Struct("<III")
 SEGMENT_SUFFIX = ".seg"
+NEW_SUFFIX = ".new"  # a segment being created: never read, removed by the next drain
 CURSOR_SUFFIX = ".done"
 LOCK_NAME = "lock"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -56,7 +63,11 @@ def encode_records(records: Sequence[Record]) -> bytes:
 def read_segment(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
     """(offset after the record, key, value) for each whole record from byte ``start``."""
     with open(path, "rb") as fh:
-        if fh.read(len(MAGIC)) != MAGIC:
+        magic = fh.read(len(MAGIC))
+        if magic != MAGIC:
+            if MAGIC.startswith(magic):  # empty or cut short: a segment never begun
+                logger.warning("spool %s: an empty or partial segment skipped", path)
+                return
             raise SpoolError(f"{path} is not a spool segment (bad magic)")
         offset = max(start, len(MAGIC))
         fh.seek(offset)
@@ -163,23 +174,49 @@ class Spool:
         try:
             if self._writer is None or self._writer.tell() + len(data) > self._segment_bytes:
                 self._roll()
-            assert self._writer is not None
-            self._writer.write(data)
-            self._writer.flush()
+        except OSError as exc:
+            raise SpoolError(f"cannot write spool folder {self.folder}: {exc}") from exc
+        assert self._writer is not None
+        whole = self._writer.tell()
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: a short write on a full disk writes the rest next
+                view = view[self._writer.write(view) or 0 :]
             os.fsync(self._writer.fileno())
         except OSError as exc:
+            self._cut_back(whole)
             raise SpoolError(f"cannot write spool folder {self.folder}: {exc}") from exc
         self.records_written += len(records)
 
+    def _cut_back(self, whole: int) -> None:
+        """After a failed append: drop what of it reached the file, so the segment ends
+        with its last whole record; the next append starts a new segment."""
+        writer = self._writer
+        self._writer, self._writer_path = None, None
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(writer.fileno(), whole)
+            with contextlib.suppress(OSError):
+                writer.close()
+
     def _roll(self) -> None:
+        """Start a new segment: magic under a temporary name, fsync'd, then renamed, so a
+        full disk leaves no ``.seg`` that is not a segment."""
         self._close_writer()
         path = self._next_segment()
-        writer = open(path, "xb")  # noqa: SIM115 - kept open across appends
-        writer.write(MAGIC)
-        writer.flush()
-        os.fsync(writer.fileno())
+        new = path.with_name(path.name + NEW_SUFFIX)
+        try:
+            with open(new, "wb") as fh:
+                fh.write(MAGIC)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(new, path)
+        except OSError:
+            new.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.folder)
-        self._writer, self._writer_path = writer, path
+        self._writer = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
+        self._writer_path = path
 
     def _close_writer(self) -> None:
         if self._writer is not None:
@@ -211,6 +248,9 @@ class Spool:
         ``publish`` returns.  An exception from ``publish`` stops the drain (the rest
         stays on disk).  Returns the number of records published."""
         sent = 0
+        for leftover in self.folder.glob("*" + SEGMENT_SUFFIX + NEW_SUFFIX):
+            logger.warning("spool %s: a segment never completed (disk full?) removed", leftover)
+            leftover.unlink(missing_ok=True)
         for segment in self.segments():
             if segment == self._writer_path:
                 self._close_writer()  # new appends go to a new segment
