@@ -28,6 +28,7 @@ TABLE_ORDER: tuple[str, ...] = (
     "experiment_tags",
     "experiments",
     "runs",
+    "ingest_producers",
 )
 
 
@@ -95,6 +96,7 @@ class PartitionBatch:
     events: int = 0
     points: int = 0
     skipped: int = 0  # events already applied (offset at or below the entity's version)
+    duplicates: int = 0  # resent events: seq at or below their producer's last applied
     state: StateDelta = field(default_factory=lambda: StateDelta({}, {}, {}))
 
     @property

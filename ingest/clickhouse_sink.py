@@ -307,6 +307,20 @@ class ClickHouseStore:
                 found[state.experiment_id] = state
         return found
 
+    def load_producers(
+        self, topic: str, partition: int, producer_ids: Collection[str]
+    ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(producer_ids):
+            for producer_id, seq in self.rows(
+                "SELECT producer_id, max(seq) FROM ingest_producers "
+                "WHERE topic = {topic:String} AND partition = {partition:Int32} "
+                "AND producer_id IN {ids:Array(String)} GROUP BY producer_id",
+                {"topic": topic, "partition": partition, "ids": chunk},
+            ):
+                found[str(producer_id)] = int(seq)
+        return found
+
 
 def _arrow(column: Any) -> Any:
     if isinstance(column, DictColumn):

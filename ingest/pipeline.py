@@ -524,9 +524,12 @@ class Pipeline:
         runs: set[str] = set()
         param_runs: set[str] = set()
         experiments: set[str] = set()
+        producers: set[str] = set()
         for r in records:
             if r.event is None:
                 continue
+            if r.event.producer_id:
+                producers.add(r.event.producer_id)
             if isinstance(r.event.payload, ev.EXPERIMENT_PAYLOADS):
                 experiments.add(r.event.experiment_id)
             elif r.event.run_id:
@@ -542,6 +545,10 @@ class Pipeline:
         missing = state.missing_experiments(experiments)
         if missing:
             state.experiments.update(self.store.load_experiments(missing))
+        missing = state.missing_producers(producers)
+        if missing and records:
+            loaded = self.store.load_producers(self.topic, records[0].partition, missing)
+            state.put_producers({p: loaded.get(p, -1) for p in missing})
 
     def _write(self, batches: Sequence[PartitionBatch]) -> None:
         letters = [letter for b in batches for letter in b.dead_letters]

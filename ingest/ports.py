@@ -91,6 +91,12 @@ class StateStore(Protocol):
 
     def load_experiments(self, experiment_ids: Collection[str]) -> dict[str, ExperimentState]: ...
 
+    def load_producers(
+        self, topic: str, partition: int, producer_ids: Collection[str]
+    ) -> dict[str, int]:
+        """The last seq applied per producer in one partition (absent: none applied)."""
+        ...
+
 
 class Store(Sink, ProgressStore, StateStore, Protocol):
     """All three ClickHouse-side ports, as one adapter provides them."""

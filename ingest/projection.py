@@ -8,10 +8,17 @@ state changes.  Rules (``docs/ingest.md``, "Projection"):
 * experiment and run events merge into the entity's full state; ``version`` is the
   offset of the last event applied; an event at or below the stored version was
   applied before and is skipped (replay is idempotent);
-* params are write-once: the same value again is fine, another value is poison;
+* an event whose ``seq`` is at or below the last one applied from its producer in this
+  partition is a resend and is dropped (counted in ``duplicates``); the last seq per
+  producer is written with the batch (``ingest_producers``), so restarts keep it;
+* params are write-once: the same value again is fine, another value is poison, and only
+  the conflicting params are dead-lettered (an event holding just them); the other params
+  of the event are applied;
 * tags are versioned by offset, a delete writes ``is_deleted = 1``;
 * a param, tag or metric event for a run never created is poison, and so is an event
-  whose ``experiment_id`` header is not the run's experiment.
+  whose ``experiment_id`` header is not the run's experiment;
+* a param, tag, metric or update event for a deleted run is poison (``run-deleted``), as
+  MLflow refuses writes to a run that is not active.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from runstream.proto import events as ev
+from runstream.proto.codec import EventCodec
 from runstream.proto.vocabulary import ACTIVE, DELETED, RUN_STATUSES
 
 from .batch import PartitionBatch, TableData
@@ -37,6 +45,9 @@ from .state import (
 TAG_COLUMNS = ("experiment_id", "run_id", "key", "value", "version", "is_deleted")
 EXPERIMENT_TAG_COLUMNS = ("experiment_id", "key", "value", "version", "is_deleted")
 PARAM_COLUMNS = ("experiment_id", "run_id", "key", "value")
+PRODUCER_COLUMNS = ("topic", "partition", "producer_id", "seq", "offset")
+
+_codec = EventCodec()
 
 
 class _Refused(Exception):
@@ -68,18 +79,26 @@ class _BatchProjector:
         self._experiment_tags: dict[tuple[str, str], tuple[str, str, str, int, int]] = {}
         self._metrics = MetricAccumulator()
         self._dead: list[DeadLetter] = []
+        self._partial: list[tuple[Poison, ev.RunEvent]] = []  # refused parts of an event
+        self._producers: dict[str, tuple[int, int]] = {}  # producer id -> (seq, offset)
         self._events = 0
         self._skipped = 0
+        self._duplicates = 0
+        self._topic, self._partition = "", 0
 
     def run(
         self, topic: str, partition: int, first: int, end: int, records: Iterable[SourceRecord]
     ) -> PartitionBatch:
+        self._topic, self._partition = topic, partition
         for record in records:
             if not first <= record.offset < end:
                 raise ValueError(f"offset {record.offset} outside the batch [{first}, {end})")
             if record.event is None:
                 poison = record.poison or Poison(PoisonReason.DECODE_ERROR, "no event")
                 self._dead.append(DeadLetter(record, poison))
+                continue
+            if self._resent(record.offset, record.event):
+                self._duplicates += 1
                 continue
             try:
                 if record.key != record.event.kafka_key:
@@ -92,6 +111,10 @@ class _BatchProjector:
                 self._events += 1
             except _Refused as refused:
                 self._dead.append(DeadLetter(record, refused.poison))
+            for poison, part in self._partial:
+                part_record = replace(record, value=_codec.encode(part), event=part)
+                self._dead.append(DeadLetter(part_record, poison))
+            self._partial.clear()
         return PartitionBatch(
             topic=topic,
             partition=partition,
@@ -102,8 +125,27 @@ class _BatchProjector:
             events=self._events,
             points=self._metrics.points,
             skipped=self._skipped,
-            state=StateDelta(dict(self._runs), self._params, dict(self._experiments)),
+            duplicates=self._duplicates,
+            state=StateDelta(
+                dict(self._runs),
+                self._params,
+                dict(self._experiments),
+                {p: seq for p, (seq, _) in self._producers.items()},
+            ),
         )
+
+    def _resent(self, offset: int, event: ev.RunEvent) -> bool:
+        """Whether ``event`` was applied before (its producer's seq went past it here);
+        otherwise its seq becomes the producer's last."""
+        producer = event.producer_id
+        if not producer:
+            return False
+        mine = self._producers.get(producer)
+        last = mine[0] if mine is not None else self._state.last_seq(producer)
+        if event.seq <= last:
+            return True
+        self._producers[producer] = (event.seq, offset)
+        return False
 
     # -- lookups through this batch's changes ---------------------------------------------
 
@@ -128,11 +170,11 @@ class _BatchProjector:
         elif isinstance(p, ev.RunCreated | ev.RunUpdated | ev.RunDeleted | ev.RunRestored):
             self._apply_run(offset, event)
         else:
-            run = self._existing_run(event)
+            run = self._existing_run(event, active=True)
             if isinstance(p, ev.MetricsLogged):
                 self._metrics.add(run.run_id, run.experiment_id, p)
             elif isinstance(p, ev.ParamsLogged):
-                self._log_params(run, p)
+                self._log_params(run, event)
             elif isinstance(p, ev.TagsSet):
                 _same_length(p.keys, p.values, "tag")
                 for k, v in zip(p.keys, p.values, strict=True):
@@ -149,7 +191,7 @@ class _BatchProjector:
             else:  # pragma: no cover - every payload type is handled above
                 raise _Refused(PoisonReason.INVALID_EVENT, f"unhandled payload {type(p).__name__}")
 
-    def _existing_run(self, event: ev.RunEvent) -> RunState:
+    def _existing_run(self, event: ev.RunEvent, *, active: bool = False) -> RunState:
         if not event.run_id:
             raise _Refused(PoisonReason.INVALID_EVENT, "run event without a run id")
         run = self._run(event.run_id)
@@ -160,6 +202,12 @@ class _BatchProjector:
                 PoisonReason.EXPERIMENT_MISMATCH,
                 f"event names experiment {event.experiment_id!r}, run {run.run_id} belongs "
                 f"to experiment {run.experiment_id!r}",
+            )
+        if active and run.lifecycle_stage == DELETED:
+            raise _Refused(
+                PoisonReason.RUN_DELETED,
+                f"run {run.run_id} is deleted: a {type(event.payload).__name__} needs an "
+                "active run",
             )
         return run
 
@@ -233,7 +281,7 @@ class _BatchProjector:
             for k, v in p.tags.items():
                 self._tags[(event.run_id, k)] = (event.experiment_id, event.run_id, k, v, offset, 0)
             return
-        run = self._existing_run(event)
+        run = self._existing_run(event, active=isinstance(p, ev.RunUpdated))
         updated = replace(run, version=offset)
         if isinstance(p, ev.RunUpdated):
             if p.status is not None:
@@ -250,19 +298,31 @@ class _BatchProjector:
             updated = replace(updated, lifecycle_stage=ACTIVE, deleted_time=None)
         self._runs[run.run_id] = updated
 
-    def _log_params(self, run: RunState, p: ev.ParamsLogged) -> None:
+    def _log_params(self, run: RunState, event: ev.RunEvent) -> None:
+        p = event.payload
+        assert isinstance(p, ev.ParamsLogged)
         _same_length(p.keys, p.values, "param")
         seen: dict[str, str] = {}
+        conflicts: list[tuple[str, str, str]] = []
         for k, v in zip(p.keys, p.values, strict=True):
             old = seen.get(k)
             if old is None:
                 old = self._param(run.run_id, k)
             if old is not None and old != v:
-                raise _Refused(
-                    PoisonReason.PARAM_CONFLICT,
-                    f"param {k!r} of run {run.run_id} is {old!r}, event logs {v!r}",
-                )
+                conflicts.append((k, old, v))
+                continue
             seen[k] = v
+        if conflicts:
+            detail = "; ".join(
+                f"param {k!r} of run {run.run_id} is {old[:100]!r}, event logs {v[:100]!r}"
+                for k, old, v in conflicts
+            )
+            refused = ev.ParamsLogged(
+                tuple(k for k, _, _ in conflicts), tuple(v for _, _, v in conflicts)
+            )
+            self._partial.append(
+                (Poison(PoisonReason.PARAM_CONFLICT, detail), replace(event, payload=refused))
+            )
         batch = self._params.setdefault(run.run_id, {})
         for k, v in seen.items():
             batch[k] = v
@@ -281,6 +341,16 @@ class _BatchProjector:
             _rows("experiments", EXPERIMENT_COLUMNS, (e.row() for e in self._experiments.values()))
         )
         tables.append(_rows("runs", RUN_COLUMNS, (r.row() for r in self._runs.values())))
+        tables.append(
+            _rows(
+                "ingest_producers",
+                PRODUCER_COLUMNS,
+                (
+                    (self._topic, self._partition, producer, seq, offset)
+                    for producer, (seq, offset) in self._producers.items()
+                ),
+            )
+        )
         return tuple(t for t in tables if t.rows)
 
 

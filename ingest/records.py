@@ -15,6 +15,7 @@ class PoisonReason(StrEnum):
     UNKNOWN_SCHEMA = "unknown-schema"  # writer schema fingerprint not known
     INVALID_EVENT = "invalid-event"  # decodes, but fields break the event's own rules
     RUN_NOT_FOUND = "run-not-found"  # event for a run never created
+    RUN_DELETED = "run-deleted"  # a write to a deleted run (MLflow refuses them too)
     RUN_EXISTS = "run-exists"  # a second RunCreated for a run
     EXPERIMENT_NOT_FOUND = "experiment-not-found"
     EXPERIMENT_EXISTS = "experiment-exists"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class StateDelta:
     runs: Mapping[str, RunState]
     params: Mapping[str, Mapping[str, str]]  # run id -> params added by the batch
     experiments: Mapping[str, ExperimentState]
+    producers: Mapping[str, int] = field(default_factory=dict)  # producer id -> last seq
 
 
 class PartitionState:
@@ -87,6 +88,8 @@ class PartitionState:
         self._runs: OrderedDict[str, RunState] = OrderedDict()
         self._params: dict[str, dict[str, str]] = {}
         self.experiments: dict[str, ExperimentState] = {}
+        # producer id -> last seq applied in this partition (-1: none); LRU, as runs
+        self._producers: OrderedDict[str, int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -112,6 +115,18 @@ class PartitionState:
     def missing_experiments(self, ids: Iterable[str]) -> set[str]:
         return {e for e in ids if e not in self.experiments}
 
+    def missing_producers(self, ids: Iterable[str]) -> set[str]:
+        return {p for p in ids if p not in self._producers}
+
+    def last_seq(self, producer_id: str) -> int:
+        """The last seq applied from ``producer_id`` here (-1: none, or not loaded)."""
+        return self._producers.get(producer_id, -1)
+
+    def put_producers(self, producers: Mapping[str, int]) -> None:
+        for producer_id, seq in producers.items():
+            self._producers[producer_id] = max(seq, self._producers.get(producer_id, -1))
+            self._producers.move_to_end(producer_id)
+
     def put_runs(self, runs: Mapping[str, RunState]) -> None:
         """Add or replace states.  Never evicts: a batch's states stay until :meth:`trim`."""
         for run_id, state in runs.items():
@@ -123,6 +138,8 @@ class PartitionState:
         while len(self._runs) > self._max_runs:
             evicted, _ = self._runs.popitem(last=False)
             self._params.pop(evicted, None)
+        while len(self._producers) > self._max_runs:
+            self._producers.popitem(last=False)
 
     def put_params(self, params: Mapping[str, Mapping[str, str]]) -> None:
         for run_id, values in params.items():
@@ -133,4 +150,5 @@ class PartitionState:
         self.put_runs(delta.runs)
         self.put_params(delta.params)
         self.experiments.update(delta.experiments)
+        self.put_producers(delta.producers)
         self.trim()

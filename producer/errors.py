@@ -59,6 +59,12 @@ class InvalidStateError(ProducerError):
     error_code = common_pb2.INVALID_STATE
 
 
+class NotFoundError(ProducerError):
+    """The run (or experiment) a write names does not exist."""
+
+    error_code = common_pb2.RESOURCE_DOES_NOT_EXIST
+
+
 class BufferFullError(ProducerError):
     """The in-memory buffer is full and the ``raise`` policy is in force."""
 

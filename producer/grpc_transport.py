@@ -2,8 +2,11 @@
 
 Consecutive params/tags/metrics events go up one client stream (``LogStream``), metrics
 in the columnar ``MetricColumns`` form; run and experiment events are unary calls, in
-order.  The gateway stamps its own producer id and sequence (this transport's events
-are re-stamped there), so resends through the gateway are at-least-once.
+order.  Every request names its ``Origin``: this producer's id, the seq of the event it
+carries and, when one event takes several requests (more than 100 params), the request's
+part.  The gateway stamps the events it builds from a request with a seq derived from
+those, so a request resent after a timeout makes the same (producer_id, seq) and ingest
+applies it once: exactly once end to end, as straight to Kafka.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .errors import (
     ProducerError,
     ValidationError,
 )
+from .ids import MAX_ORIGIN_PART
 from .settings import SettingsError
 from .system_tags import RUN_NAME
 from .validation import MAX_PARAMS_TAGS_PER_BATCH
@@ -61,20 +65,35 @@ def _columns(payload: ev.MetricsLogged) -> common_pb2.MetricColumns:
     )
 
 
+def origin(event: ev.RunEvent, part: int = 0) -> write_pb2.Origin:
+    """The ``Origin`` of a request carrying (part of) ``event``."""
+    if part > MAX_ORIGIN_PART:
+        raise ProducerError(
+            f"a {type(event.payload).__name__} event too large for the gateway "
+            f"(more than {MAX_ORIGIN_PART + 1} requests)"
+        )
+    return write_pb2.Origin(producer_id=event.producer_id, seq=event.seq, part=part)
+
+
 def log_requests(event: ev.RunEvent) -> Iterator[write_pb2.LogBatchRequest]:
     """LogBatch requests for a params/tags/metrics event (row limits respected)."""
     payload = event.payload
     run_id, experiment_id = event.run_id, event.experiment_id
     if isinstance(payload, ev.MetricsLogged):
         yield write_pb2.LogBatchRequest(
-            run_id=run_id, experiment_id=experiment_id, metric_columns=_columns(payload)
+            run_id=run_id,
+            experiment_id=experiment_id,
+            metric_columns=_columns(payload),
+            origin=origin(event),
         )
         return
     assert isinstance(payload, ev.ParamsLogged | ev.TagsSet)
     pairs = list(zip(payload.keys, payload.values, strict=True))
-    for start in range(0, len(pairs), MAX_PARAMS_TAGS_PER_BATCH):
+    for number, start in enumerate(range(0, len(pairs), MAX_PARAMS_TAGS_PER_BATCH)):
         part = pairs[start : start + MAX_PARAMS_TAGS_PER_BATCH]
-        request = write_pb2.LogBatchRequest(run_id=run_id, experiment_id=experiment_id)
+        request = write_pb2.LogBatchRequest(
+            run_id=run_id, experiment_id=experiment_id, origin=origin(event, number)
+        )
         if isinstance(payload, ev.ParamsLogged):
             request.params.extend(common_pb2.Param(key=k, value=v) for k, v in part)
         else:
@@ -145,35 +164,43 @@ class GrpcTransport:
         p = event.payload
         s = self._stub
         rid, eid = event.run_id, event.experiment_id
+        here = origin(event)
+        method: Any
+        request: Any
         if isinstance(p, ev.ExperimentCreated):
             tags = [common_pb2.Tag(key=k, value=v) for k, v in p.tags.items()]
-            request: Any = write_pb2.CreateExperimentRequest(
-                name=p.name, artifact_location=p.artifact_location, tags=tags, experiment_id=eid
+            method, request = (
+                s.CreateExperiment,
+                write_pb2.CreateExperimentRequest(
+                    name=p.name, artifact_location=p.artifact_location, tags=tags, experiment_id=eid
+                ),
             )
-            response = self._call(s.CreateExperiment, request, timeout)
         elif isinstance(p, ev.ExperimentRenamed):
+            method = s.RenameExperiment
             request = write_pb2.RenameExperimentRequest(experiment_id=eid, new_name=p.name)
-            response = self._call(s.RenameExperiment, request, timeout)
         elif isinstance(p, ev.ExperimentDeleted | ev.ExperimentRestored):
             deleted = isinstance(p, ev.ExperimentDeleted)
             method = s.DeleteExperiment if deleted else s.RestoreExperiment
-            response = self._call(method, write_pb2.ExperimentRef(experiment_id=eid), timeout)
+            request = write_pb2.ExperimentRef(experiment_id=eid)
         elif isinstance(p, ev.ExperimentTagSet):
+            method = s.SetExperimentTag
             request = write_pb2.SetExperimentTagRequest(experiment_id=eid, key=p.key, value=p.value)
-            response = self._call(s.SetExperimentTag, request, timeout)
         elif isinstance(p, ev.RunCreated):
             tags = [common_pb2.Tag(key=k, value=v) for k, v in p.tags.items()]
-            request = write_pb2.CreateRunRequest(
-                experiment_id=eid,
-                run_name=p.run_name,
-                user_id=p.user_id,
-                start_time=p.start_time,
-                tags=tags,
-                parent_run_id=p.parent_run_id,
-                run_id=rid,
+            method, request = (
+                s.CreateRun,
+                write_pb2.CreateRunRequest(
+                    experiment_id=eid,
+                    run_name=p.run_name,
+                    user_id=p.user_id,
+                    start_time=p.start_time,
+                    tags=tags,
+                    parent_run_id=p.parent_run_id,
+                    run_id=rid,
+                ),
             )
-            response = self._call(s.CreateRun, request, timeout)
         elif isinstance(p, ev.RunUpdated):
+            method = s.UpdateRun
             request = write_pb2.UpdateRunRequest(run_id=rid, experiment_id=eid)
             if p.status is not None:
                 request.status = status_to_proto(p.status)
@@ -181,16 +208,16 @@ class GrpcTransport:
                 request.end_time = p.end_time
             if p.run_name is not None:
                 request.run_name = p.run_name
-            response = self._call(s.UpdateRun, request, timeout)
         elif isinstance(p, ev.RunDeleted | ev.RunRestored):
             method = s.DeleteRun if isinstance(p, ev.RunDeleted) else s.RestoreRun
-            response = self._call(method, write_pb2.RunRef(run_id=rid, experiment_id=eid), timeout)
+            request = write_pb2.RunRef(run_id=rid, experiment_id=eid)
         elif isinstance(p, ev.TagDeleted):
+            method = s.DeleteTag
             request = write_pb2.DeleteTagRequest(run_id=rid, key=p.key, experiment_id=eid)
-            response = self._call(s.DeleteTag, request, timeout)
         else:
             raise ProducerError(f"no gateway call for {type(p).__name__}")
-        return WriteToken.from_proto(response.token)
+        request.origin.CopyFrom(here)
+        return WriteToken.from_proto(self._call(method, request, timeout).token)
 
     def _stream(self, events: Sequence[ev.RunEvent], timeout: float) -> WriteToken:
         requests = [r for event in events for r in log_requests(event)]

@@ -75,6 +75,40 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: The gateway's seq for the k-th event built from the ``part``-th request of an SDK event
+#: with seq ``seq``: ``(seq << 20) | (part << 10) | k`` (``Origin`` in ``v1/write.proto``).
+ORIGIN_PART_BITS = 10
+ORIGIN_ITEM_BITS = 10
+MAX_ORIGIN_PART = (1 << ORIGIN_PART_BITS) - 1
+MAX_ORIGIN_ITEM = (1 << ORIGIN_ITEM_BITS) - 1
+MAX_ORIGIN_SEQ = (1 << (63 - ORIGIN_PART_BITS - ORIGIN_ITEM_BITS)) - 1
+
+
+def origin_seq(seq: int, part: int, item: int) -> int:
+    """The seq the gateway stamps on the ``item``-th event of a request from ``Origin``
+    ``(seq, part)``: the same request resent gets the same seqs, in the same order."""
+    return (((seq << ORIGIN_PART_BITS) | part) << ORIGIN_ITEM_BITS) | item
+
+
+def make_event(
+    producer_id: str,
+    seq: int,
+    run_id: str,
+    experiment_id: str,
+    payload: Payload,
+    client_ts: int | None = None,
+) -> RunEvent:
+    return RunEvent(
+        event_id=uuid.uuid4().hex,
+        run_id=run_id,
+        experiment_id=experiment_id,
+        producer_id=producer_id,
+        seq=seq,
+        client_ts=now_ms() if client_ts is None else client_ts,
+        payload=payload,
+    )
+
+
 class EventStamper:
     """Builds event headers for one producer identity: ``seq`` counts from 0 without gaps
     in the order events are stamped.  Not thread-safe: one stamping thread, or a lock."""
@@ -92,12 +126,4 @@ class EventStamper:
     ) -> RunEvent:
         seq = self._seq
         self._seq = seq + 1
-        return RunEvent(
-            event_id=uuid.uuid4().hex,
-            run_id=run_id,
-            experiment_id=experiment_id,
-            producer_id=self.producer_id,
-            seq=seq,
-            client_ts=now_ms() if client_ts is None else client_ts,
-            payload=payload,
-        )
+        return make_event(self.producer_id, seq, run_id, experiment_id, payload, client_ts)

@@ -262,9 +262,7 @@ class Sender(threading.Thread):
             else:
                 good.append(event)
         if len(good) == len(events):
-            self._record(
-                ProducerError(f"{len(events)} event(s) could not be published: {cause}")
-            )
+            self._record(ProducerError(f"{len(events)} event(s) could not be published: {cause}"))
             return []
         return good
 

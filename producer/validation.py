@@ -287,7 +287,9 @@ def check_id(value: object, field: str) -> str:
 
 def check_status(status: object, field: str = "status") -> str:
     if status not in RUN_STATUSES:
-        raise ValidationError.of(field, f"must be one of {', '.join(RUN_STATUSES)}; got {echo(status)}")
+        raise ValidationError.of(
+            field, f"must be one of {', '.join(RUN_STATUSES)}; got {echo(status)}"
+        )
     return status
 
 

@@ -8,6 +8,8 @@ training SDK (``import runstream.producer`` does not load it).
 * :mod:`.server` — the gRPC adapter: the servicer, :func:`add_gateway` (into a server
   someone else owns, e.g. the all-in-one stack), :func:`start_gateway` and
   :func:`serve_gateway` (the standalone gateway, on the shared server shell).
+* :mod:`.ports` — :class:`RunDirectory`, what the read side knows of a run (wired by
+  the all-in-one stack to its query service).
 * :mod:`.settings` — :class:`GatewaySettings`; :mod:`.cli` — ``runstream gateway``.
 
 gRPC loads on first use of the server's names, so ``runstream --help`` stays light.
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .core import ColumnsIn, GatewayCore, LogBatch, WriteResult
+from .core import ColumnsIn, GatewayCore, LogBatch, Origin, WriteResult
+from .ports import RunDirectory, RunFacts
 from .settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -40,6 +43,9 @@ __all__ = [
     "GatewayCore",
     "GatewaySettings",
     "LogBatch",
+    "Origin",
+    "RunDirectory",
+    "RunFacts",
     "RunningGateway",
     "WriteResult",
     "add_gateway",

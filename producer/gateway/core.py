@@ -2,31 +2,59 @@
 become validated, stamped events, published through a Transport; the answer carries the
 write token once Kafka has acknowledged.
 
-One producer identity for the gateway process: events are stamped and handed to Kafka
-under one lock, so ``seq`` follows the order of the topic.  Commands are built by the
-SDK's builders (``runstream.producer.commands``), so both sides validate and encode a
-write alike; bad items of a batch are refused and named, good items of the same request
-are published, and then the request fails with INVALID_ARGUMENT.
+Stamping.  A request that names its :class:`Origin` (the SDK's gRPC transport does) gets
+events stamped with the caller's producer id and a seq derived from the request's
+(``ids.origin_seq``), so a resent request makes the same (producer_id, seq) and ingest
+applies it once.  Other requests get the gateway's own producer identity: events are
+stamped and handed to Kafka under one lock, so ``seq`` follows the order of the topic.
+
+Commands are built by the SDK's builders (``runstream.producer.commands``), so both sides
+validate and encode a write alike; bad items of a batch are refused and named, good items
+of the same request are published, and then the request fails with INVALID_ARGUMENT.
+
+Run checks.  What ingest would dead-letter after the write was acknowledged is refused
+here where it can be known: a write to a run that does not exist (NOT_FOUND), to a
+deleted run (FAILED_PRECONDITION, as MLflow), under another experiment, or a param that
+conflicts with the run's (INVALID_ARGUMENT, the other items go on).  The facts come from
+a :class:`~.ports.RunDirectory` (the read side, in the all-in-one stack) and from what
+this gateway wrote itself (runs it created, params it published, runs it deleted or
+restored); without a directory a run the gateway never saw is not checked.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.errors import RunstreamError, echo
 from runstream.proto.tokens import WriteToken, merge_all
+from runstream.proto.vocabulary import ACTIVE, DELETED
 
 from .. import commands
 from ..columns import Chunk, merge_run_chunks, split_events
 from ..entities import RunInfo
-from ..errors import FieldProblem, ValidationError
-from ..ids import EventStamper, now_ms
+from ..errors import FieldProblem, InvalidStateError, NotFoundError, ValidationError
+from ..ids import (
+    MAX_ORIGIN_ITEM,
+    MAX_ORIGIN_PART,
+    MAX_ORIGIN_SEQ,
+    EventStamper,
+    make_event,
+    now_ms,
+    origin_seq,
+)
 from ..transport import PendingWrite, Transport
 from ..validation import check_batch_limits, check_columns, check_id, int_problem, key_problem
+from .ports import RunDirectory
+
+logger = logging.getLogger(__name__)
 
 Pair = tuple[str, str]
 
@@ -43,6 +71,15 @@ class ColumnsIn:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Who sent a request: a producer id and the seq (and part) of the caller's event."""
+
+    producer_id: str
+    seq: int
+    part: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LogBatch:
     """One LogBatch request in our types.  ``metrics`` rows: (key, value, timestamp, step)."""
 
@@ -52,6 +89,7 @@ class LogBatch:
     params: tuple[Pair, ...] = ()
     tags: tuple[Pair, ...] = ()
     columns: ColumnsIn | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +99,33 @@ class WriteResult:
     points: int = 0
 
 
+Spec = tuple[str, str, ev.Payload]
+
+
+@dataclass(slots=True)
+class _Built:
+    """A batch's events, its points, its accepted items, its refused items."""
+
+    specs: list[Spec]
+    points: int
+    items: int
+    problems: list[FieldProblem]
+    params: dict[str, str]  # accepted params (remembered once published)
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the gateway knows of a run.  ``experiment_id`` and params never change;
+    ``stage`` does, so it is asked again after ``lifecycle_ttl_s`` when a directory exists."""
+
+    experiment_id: str
+    params: dict[str, str]
+    stage: str
+    checked_at: float
+
+
 class GatewayCore:
-    """Validates, stamps and publishes; thread-safe (one instance per gateway)."""
+    """Validates, checks, stamps and publishes; thread-safe (one instance per gateway)."""
 
     def __init__(
         self,
@@ -70,12 +133,24 @@ class GatewayCore:
         producer_id: str | None = None,
         max_event_bytes: int = 900_000,
         publish_timeout_s: float = 10.0,
+        *,
+        runs: RunDirectory | None = None,
+        lifecycle_ttl_s: float = 1.0,
+        cache_runs: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._stamper = EventStamper(producer_id)
         self._lock = threading.Lock()
         self._max_event_bytes = max_event_bytes
         self._timeout = publish_timeout_s
+        self._directory = runs
+        self._ttl = lifecycle_ttl_s
+        self._cache_runs = cache_runs
+        self._clock = clock
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known_lock = threading.Lock()
+        self._written = WriteToken()  # every write this gateway had acknowledged
 
     @property
     def producer_id(self) -> str:
@@ -83,17 +158,107 @@ class GatewayCore:
 
     # -- publishing -----------------------------------------------------------------------
 
-    def _submit(self, specs: Sequence[tuple[str, str, ev.Payload]]) -> PendingWrite | None:
+    def _submit(self, specs: Sequence[Spec], origin: Origin | None = None) -> PendingWrite | None:
         if not specs:
             return None
         now = now_ms()
+        if origin is not None:
+            _check_origin(origin, len(specs))
+            pid, first = origin.producer_id, origin_seq(origin.seq, origin.part, 0)
+            events = [make_event(pid, first + k, r, e, p, now) for k, (r, e, p) in enumerate(specs)]
+            with self._lock:
+                return self._transport.submit(events)
         with self._lock:
             events = [self._stamper.stamp(r, e, p, now) for r, e, p in specs]
             return self._transport.submit(events)
 
-    def _publish(self, specs: Sequence[tuple[str, str, ev.Payload]]) -> WriteToken:
-        pending = self._submit(specs)
-        return WriteToken() if pending is None else pending.result(self._timeout)
+    def _result(self, pending: PendingWrite) -> WriteToken:
+        token = pending.result(self._timeout)
+        with self._known_lock:
+            self._written = self._written.merge(token)
+        return token
+
+    def _publish(self, specs: Sequence[Spec], origin: Origin | None = None) -> WriteToken:
+        pending = self._submit(specs, origin)
+        return WriteToken() if pending is None else self._result(pending)
+
+    # -- what is known of runs -------------------------------------------------------------
+
+    def _facts(self, run_id: str) -> _Known | None:
+        with self._known_lock:
+            known = self._known.get(run_id)
+            if known is not None:
+                self._known.move_to_end(run_id)
+            after = self._written
+        if self._directory is None:
+            return known
+        if known is not None and self._clock() - known.checked_at < self._ttl:
+            return known
+        try:
+            facts = self._directory.run_facts(run_id, after)
+        except RunstreamError as exc:  # the read side cannot say: ingest remains the check
+            logger.warning("cannot ask the read side about run %s: %s", run_id, exc)
+            return known
+        if facts is None:
+            if known is not None:  # created here, not yet readable: what we know holds
+                return known
+            raise NotFoundError(f"run {echo(run_id)} does not exist")
+        fresh = _Known(
+            facts.experiment_id,
+            {**dict(facts.params), **(known.params if known else {})},
+            facts.lifecycle_stage,
+            self._clock(),
+        )
+        self._remember(run_id, fresh)
+        return fresh
+
+    def _remember(self, run_id: str, known: _Known) -> None:
+        with self._known_lock:
+            self._known[run_id] = known
+            self._known.move_to_end(run_id)
+            while len(self._known) > self._cache_runs:
+                self._known.popitem(last=False)
+
+    def _learn(
+        self,
+        run_id: str,
+        *,
+        experiment_id: str | None = None,
+        stage: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        """Record what this gateway itself wrote (once Kafka acknowledged it)."""
+        with self._known_lock:
+            known = self._known.get(run_id)
+        if known is None:
+            if experiment_id is None:
+                return  # a run we know nothing else of: the directory answers next time
+            known = _Known(experiment_id, {}, ACTIVE, self._clock())
+        if stage is not None:
+            known.stage, known.checked_at = stage, self._clock()
+        if params:
+            known.params.update(params)
+        self._remember(run_id, known)
+
+    def _check_run(
+        self, run_id: str, experiment_id: str, *, active: bool, prefix: str = ""
+    ) -> _Known | None:
+        """Refuse a write to ``run_id`` that ingest would refuse, as far as known."""
+        known = self._facts(run_id)
+        if known is None:
+            return None
+        if experiment_id and experiment_id != known.experiment_id:
+            raise ValidationError.of(
+                f"{prefix}experiment_id",
+                f"run {echo(run_id)} belongs to experiment {echo(known.experiment_id)}, "
+                f"not {echo(experiment_id)}",
+            )
+        if active and known.stage == DELETED:
+            raise InvalidStateError(
+                f"run {echo(run_id)} is deleted: it must be active to be written to "
+                "(restore it first)"
+            )
+        return known
 
     # -- experiments and runs --------------------------------------------------------------
 
@@ -103,9 +268,10 @@ class GatewayCore:
         artifact_location: str = "",
         tags: Sequence[Pair] = (),
         experiment_id: str = "",
+        origin: Origin | None = None,
     ) -> tuple[str, WriteToken]:
         command = commands.create_experiment(name, artifact_location, tags, experiment_id)
-        return command.experiment_id, self.write(command).token
+        return command.experiment_id, self.write(command, origin).token
 
     def create_run(
         self,
@@ -116,28 +282,44 @@ class GatewayCore:
         tags: Sequence[Pair] = (),
         parent_run_id: str = "",
         run_id: str = "",
+        origin: Origin | None = None,
     ) -> tuple[RunInfo, WriteToken]:
         """A run as the request describes it: no system tags of this process are added
         (the caller's host and user are the caller's to say)."""
         new = commands.create_run(
             experiment_id, run_name, user_id, start_time, tags, parent_run_id, run_id
         )
-        return new.info, self.write(new.command).token
+        return new.info, self.write(new.command, origin).token
 
-    def write(self, command: commands.ExperimentCommand | commands.RunCommand) -> WriteResult:
-        """Publish a built command; the answer once Kafka acknowledged every event."""
+    def write(
+        self,
+        command: commands.ExperimentCommand | commands.RunCommand,
+        origin: Origin | None = None,
+    ) -> WriteResult:
+        """Check and publish a built command; the answer once Kafka acknowledged every
+        event."""
         if isinstance(command, commands.ExperimentCommand):
-            specs = [("", command.experiment_id, command.payload)]
-        else:
-            specs = [(command.run_id, command.experiment_id, p) for p in command.payloads]
-        return WriteResult(self._publish(specs), len(specs))
+            specs: list[Spec] = [("", command.experiment_id, command.payload)]
+            return WriteResult(self._publish(specs, origin), len(specs))
+        run_id, payloads = command.run_id, command.payloads
+        created = isinstance(payloads[0], ev.RunCreated)
+        if not created:
+            lifecycle = isinstance(payloads[0], ev.RunDeleted | ev.RunRestored)
+            self._check_run(run_id, command.experiment_id, active=not lifecycle)
+        specs = [(run_id, command.experiment_id, p) for p in payloads]
+        result = WriteResult(self._publish(specs, origin), len(specs))
+        if created:
+            self._learn(run_id, experiment_id=command.experiment_id, stage=ACTIVE)
+        elif isinstance(payloads[0], ev.RunDeleted):
+            self._learn(run_id, stage=DELETED)
+        elif isinstance(payloads[0], ev.RunRestored):
+            self._learn(run_id, stage=ACTIVE)
+        return result
 
     # -- log batches ----------------------------------------------------------------------
 
-    def _batch_specs(
-        self, batch: LogBatch, prefix: str = ""
-    ) -> tuple[list[tuple[str, str, ev.Payload]], int, list[FieldProblem]]:
-        """Events for a batch's accepted items, its point count, and refused items."""
+    def _batch_specs(self, batch: LogBatch, prefix: str = "") -> _Built:
+        """Events for a batch's accepted items, its point and item counts, refused items."""
         check_id(batch.run_id, f"{prefix}run_id")
         if batch.experiment_id:
             check_id(batch.experiment_id, f"{prefix}experiment_id")
@@ -150,14 +332,35 @@ class GatewayCore:
             prefix.rstrip("."),
         )
         run, eid = batch.run_id, batch.experiment_id
-        specs: list[tuple[str, str, ev.Payload]] = []
+        known = self._check_run(run, eid, active=True, prefix=prefix)
+        specs: list[Spec] = []
         params = commands.log_params(batch.params, f"{prefix}params")
+        problems = list(params.problems)
+        accepted: dict[str, str] = {}
         if params.payload is not None:
-            specs.append((run, eid, params.payload))
+            written = known.params if known is not None else {}
+            index = {k: i for i, (k, _) in reversed(list(enumerate(batch.params)))}
+            for k, v in zip(params.payload.keys, params.payload.values, strict=True):
+                old = written.get(k)
+                if old is not None and old != v:
+                    problems.append(
+                        FieldProblem(
+                            f"{prefix}params[{index[k]}].value",
+                            f"param {echo(k)} of run {echo(run)} is {echo(old)}; params are "
+                            f"write-once (got {echo(v)})",
+                        )
+                    )
+                else:  # the same value again is kept: a resent request makes the same events
+                    accepted[k] = v
+            if accepted:
+                keys = tuple(accepted)
+                specs.append((run, eid, ev.ParamsLogged(keys, tuple(accepted[k] for k in keys))))
+        items = len(accepted)
         tags = commands.set_tags(batch.tags, f"{prefix}tags")
         if tags.payload is not None:
             specs.append((run, eid, tags.payload))
-        problems = [*params.problems, *tags.problems]
+            items += len(tags.payload.keys)
+        problems += tags.problems
         chunks, row_problems = _metric_rows(run, batch.metrics, f"{prefix}metrics")
         problems += row_problems
         if columns is not None and columns.values.shape[0]:
@@ -186,39 +389,63 @@ class GatewayCore:
             points += len(merged)
             for payload in split_events(merged, self._max_event_bytes):
                 specs.append((run, eid, payload))
-        return specs, points, problems
+        return _Built(specs, points, items + points, problems, accepted)
 
     def log_batch(self, batch: LogBatch) -> WriteResult:
-        specs, points, problems = self._batch_specs(batch)
-        token = self._publish(specs)
-        if problems:
-            raise ValidationError(problems, accepted=len(specs))
-        return WriteResult(token, len(specs), points)
+        built = self._batch_specs(batch)
+        token = self._publish(built.specs, batch.origin)
+        if built.params:
+            self._learn(batch.run_id, params=built.params)
+        if built.problems:
+            raise ValidationError(built.problems, accepted=built.items)
+        return WriteResult(token, len(built.specs), built.points)
 
     def log_stream(self, batches: Iterable[LogBatch]) -> WriteResult:
-        """Each batch is validated and handed to Kafka as it arrives; the answer waits
-        for every acknowledgement.  A bad batch ends the stream with INVALID_ARGUMENT
-        (naming ``requests[i].<field>``) after what came before it is acknowledged."""
-        pendings: list[PendingWrite] = []
-        events = points = 0
+        """Each batch is checked and handed to Kafka as it arrives; the answer waits for
+        every acknowledgement.  A bad batch ends the stream (INVALID_ARGUMENT naming
+        ``requests[i].<field>``, or the run's NOT_FOUND / FAILED_PRECONDITION) after what
+        came before it is acknowledged."""
+        pendings: list[tuple[PendingWrite, LogBatch, _Built]] = []
+        events = points = items = 0
         failure: ValidationError | None = None
+        refused: RunstreamError | None = None
         try:
             for i, batch in enumerate(batches):
-                specs, n, problems = self._batch_specs(batch, f"requests[{i}].")
-                pending = self._submit(specs)
+                built = self._batch_specs(batch, f"requests[{i}].")
+                pending = self._submit(built.specs, batch.origin)
                 if pending is not None:
-                    pendings.append(pending)
-                events += len(specs)
-                points += n
-                if problems:
-                    failure = ValidationError(problems, accepted=events)
+                    pendings.append((pending, batch, built))
+                events += len(built.specs)
+                points += built.points
+                items += built.items
+                if built.problems:
+                    failure = ValidationError(built.problems, accepted=items)
                     break
         except ValidationError as exc:
-            failure = ValidationError(exc.problems, accepted=events)
-        token = merge_all(p.result(self._timeout) for p in pendings)
+            failure = ValidationError(exc.problems, accepted=items)
+        except RunstreamError as exc:  # the run's checks: after what came before is acked
+            refused = exc
+        token = merge_all(self._result(p) for p, _, _ in pendings)
+        for _, batch, built in pendings:
+            if built.params:
+                self._learn(batch.run_id, params=built.params)
+        if refused is not None:
+            raise refused
         if failure is not None:
             raise failure
         return WriteResult(token, events, points)
+
+
+def _check_origin(origin: Origin, events: int) -> None:
+    check_id(origin.producer_id, "origin.producer_id")
+    if not 0 <= origin.seq <= MAX_ORIGIN_SEQ:
+        raise ValidationError.of("origin.seq", f"must be in [0, {MAX_ORIGIN_SEQ}]")
+    if not 0 <= origin.part <= MAX_ORIGIN_PART:
+        raise ValidationError.of("origin.part", f"must be in [0, {MAX_ORIGIN_PART}]")
+    if events > MAX_ORIGIN_ITEM + 1:
+        raise ValidationError.of(
+            "origin", f"a request with an origin may make at most {MAX_ORIGIN_ITEM + 1} events"
+        )
 
 
 def _metric_rows(

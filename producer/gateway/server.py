@@ -25,7 +25,8 @@ from .. import commands
 from ..entities import RunInfo
 from ..errors import ValidationError
 from ..transport import Transport
-from .core import ColumnsIn, GatewayCore, LogBatch, WriteResult
+from .core import ColumnsIn, GatewayCore, LogBatch, Origin, WriteResult
+from .ports import RunDirectory
 from .settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,14 @@ def columns_in(message: common_pb2.MetricColumns) -> ColumnsIn | None:
     )
 
 
+def origin_in(request: Any) -> Origin | None:
+    """The request's ``origin`` (None when the caller did not name one)."""
+    if not request.HasField("origin"):
+        return None
+    o = request.origin
+    return Origin(o.producer_id, o.seq, o.part)
+
+
 def log_batch_in(request: write_pb2.LogBatchRequest) -> LogBatch:
     return LogBatch(
         run_id=request.run_id,
@@ -72,6 +81,7 @@ def log_batch_in(request: write_pb2.LogBatchRequest) -> LogBatch:
         params=tuple((p.key, p.value) for p in request.params),
         tags=tuple((t.key, t.value) for t in request.tags),
         columns=columns_in(request.metric_columns) if request.HasField("metric_columns") else None,
+        origin=origin_in(request),
     )
 
 
@@ -111,8 +121,10 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
     def __init__(self, core: GatewayCore) -> None:
         self._core = core
 
-    def _write(self, command: commands.ExperimentCommand | commands.RunCommand) -> Any:
-        return _response(self._core.write(command))
+    def _write(
+        self, command: commands.ExperimentCommand | commands.RunCommand, request: Any
+    ) -> Any:
+        return _response(self._core.write(command, origin_in(request)))
 
     def CreateExperiment(self, request: Any, context: Any) -> Any:
         eid, token = self._core.create_experiment(
@@ -120,22 +132,23 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             request.artifact_location,
             [(t.key, t.value) for t in request.tags],
             request.experiment_id,
+            origin_in(request),
         )
         return write_pb2.CreateExperimentResponse(experiment_id=eid, token=token.to_proto())
 
     def RenameExperiment(self, request: Any, context: Any) -> Any:
-        return self._write(commands.rename_experiment(request.experiment_id, request.new_name))
+        command = commands.rename_experiment(request.experiment_id, request.new_name)
+        return self._write(command, request)
 
     def DeleteExperiment(self, request: Any, context: Any) -> Any:
-        return self._write(commands.delete_experiment(request.experiment_id))
+        return self._write(commands.delete_experiment(request.experiment_id), request)
 
     def RestoreExperiment(self, request: Any, context: Any) -> Any:
-        return self._write(commands.restore_experiment(request.experiment_id))
+        return self._write(commands.restore_experiment(request.experiment_id), request)
 
     def SetExperimentTag(self, request: Any, context: Any) -> Any:
-        return self._write(
-            commands.set_experiment_tag(request.experiment_id, request.key, request.value)
-        )
+        command = commands.set_experiment_tag(request.experiment_id, request.key, request.value)
+        return self._write(command, request)
 
     def CreateRun(self, request: Any, context: Any) -> Any:
         info, token = self._core.create_run(
@@ -146,6 +159,7 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             [(t.key, t.value) for t in request.tags],
             request.parent_run_id,
             request.run_id,
+            origin_in(request),
         )
         return write_pb2.CreateRunResponse(run=_run_info(info), token=token.to_proto())
 
@@ -157,16 +171,17 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             run_name=request.run_name if request.HasField("run_name") else None,
             experiment_id=request.experiment_id,
         )
-        return self._write(command)
+        return self._write(command, request)
 
     def DeleteRun(self, request: Any, context: Any) -> Any:
-        return self._write(commands.delete_run(request.run_id, request.experiment_id))
+        return self._write(commands.delete_run(request.run_id, request.experiment_id), request)
 
     def RestoreRun(self, request: Any, context: Any) -> Any:
-        return self._write(commands.restore_run(request.run_id, request.experiment_id))
+        return self._write(commands.restore_run(request.run_id, request.experiment_id), request)
 
     def DeleteTag(self, request: Any, context: Any) -> Any:
-        return self._write(commands.delete_tag(request.run_id, request.key, request.experiment_id))
+        command = commands.delete_tag(request.run_id, request.key, request.experiment_id)
+        return self._write(command, request)
 
     def LogBatch(self, request: Any, context: Any) -> Any:
         return _response(self._core.log_batch(log_batch_in(request)))
@@ -193,10 +208,15 @@ class Gateway:
 
 
 def add_gateway(
-    server: grpc.Server, settings: GatewaySettings, transport: Transport | None = None
+    server: grpc.Server,
+    settings: GatewaySettings,
+    transport: Transport | None = None,
+    runs: RunDirectory | None = None,
 ) -> Gateway:
     """Add the WriteService to ``server``; Kafka is reached through ``transport``, or a
-    new Kafka transport from ``settings`` (closed by ``Gateway.close()``)."""
+    new Kafka transport from ``settings`` (closed by ``Gateway.close()``).  ``runs``: what
+    the read side knows of runs (the all-in-one stack's query service), for the checks
+    that refuse at the edge what ingest would dead-letter."""
     owns = transport is None
     if transport is None:
         from ..kafka_transport import KafkaTransport
@@ -206,6 +226,7 @@ def add_gateway(
         transport,
         max_event_bytes=settings.max_event_bytes,
         publish_timeout_s=settings.publish_timeout_s,
+        runs=runs,
     )
     write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core), server)
     return Gateway(core, transport, owns)

@@ -25,37 +25,39 @@ _sym_db = _symbol_database.Default()
 from runstream.proto.v1 import common_pb2 as runstream_dot_proto_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erunstream/proto/v1/write.proto\x12\x0crunstream.v1\x1a\x1frunstream/proto/v1/common.proto\"X\n\rWriteResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x18.runstream.v1.WriteToken\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x03\x12\x0e\n\x06points\x18\x03 \x01(\x03\"z\n\x17\x43reateExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11\x61rtifact_location\x18\x02 \x01(\t\x12\x1f\n\x04tags\x18\x03 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x15\n\rexperiment_id\x18\x04 \x01(\t\"Z\n\x18\x43reateExperimentResponse\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\'\n\x05token\x18\x02 \x01(\x0b\x32\x18.runstream.v1.WriteToken\"&\n\rExperimentRef\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"B\n\x17RenameExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t\"L\n\x17SetExperimentTagRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\"\xa8\x01\n\x10\x43reateRunRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x1f\n\x04tags\x18\x05 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x15\n\rparent_run_id\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\"`\n\x11\x43reateRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.runstream.v1.RunInfo\x12\'\n\x05token\x18\x02 \x01(\x0b\x32\x18.runstream.v1.WriteToken\"\xaa\x01\n\x10UpdateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.runstream.v1.RunStatus\x12\x15\n\x08\x65nd_time\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\x08run_name\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x15\n\rexperiment_id\x18\x05 \x01(\tB\x0b\n\t_end_timeB\x0b\n\t_run_name\"/\n\x06RunRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\"F\n\x10\x44\x65leteTagRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x15\n\rexperiment_id\x18\x03 \x01(\t\"\xda\x01\n\x0fLogBatchRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x07metrics\x18\x02 \x03(\x0b\x32\x14.runstream.v1.Metric\x12#\n\x06params\x18\x03 \x03(\x0b\x32\x13.runstream.v1.Param\x12\x1f\n\x04tags\x18\x04 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x33\n\x0emetric_columns\x18\x05 \x01(\x0b\x32\x1b.runstream.v1.MetricColumns\x12\x15\n\rexperiment_id\x18\x06 \x01(\t2\xb4\x07\n\x0cWriteService\x12\x61\n\x10\x43reateExperiment\x12%.runstream.v1.CreateExperimentRequest\x1a&.runstream.v1.CreateExperimentResponse\x12V\n\x10RenameExperiment\x12%.runstream.v1.RenameExperimentRequest\x1a\x1b.runstream.v1.WriteResponse\x12L\n\x10\x44\x65leteExperiment\x12\x1b.runstream.v1.ExperimentRef\x1a\x1b.runstream.v1.WriteResponse\x12M\n\x11RestoreExperiment\x12\x1b.runstream.v1.ExperimentRef\x1a\x1b.runstream.v1.WriteResponse\x12V\n\x10SetExperimentTag\x12%.runstream.v1.SetExperimentTagRequest\x1a\x1b.runstream.v1.WriteResponse\x12L\n\tCreateRun\x12\x1e.runstream.v1.CreateRunRequest\x1a\x1f.runstream.v1.CreateRunResponse\x12H\n\tUpdateRun\x12\x1e.runstream.v1.UpdateRunRequest\x1a\x1b.runstream.v1.WriteResponse\x12>\n\tDeleteRun\x12\x14.runstream.v1.RunRef\x1a\x1b.runstream.v1.WriteResponse\x12?\n\nRestoreRun\x12\x14.runstream.v1.RunRef\x1a\x1b.runstream.v1.WriteResponse\x12H\n\tDeleteTag\x12\x1e.runstream.v1.DeleteTagRequest\x1a\x1b.runstream.v1.WriteResponse\x12\x46\n\x08LogBatch\x12\x1d.runstream.v1.LogBatchRequest\x1a\x1b.runstream.v1.WriteResponse\x12I\n\tLogStream\x12\x1d.runstream.v1.LogBatchRequest\x1a\x1b.runstream.v1.WriteResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erunstream/proto/v1/write.proto\x12\x0crunstream.v1\x1a\x1frunstream/proto/v1/common.proto\"8\n\x06Origin\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0c\n\x04part\x18\x03 \x01(\x05\"X\n\rWriteResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x18.runstream.v1.WriteToken\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x03\x12\x0e\n\x06points\x18\x03 \x01(\x03\"\xa0\x01\n\x17\x43reateExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11\x61rtifact_location\x18\x02 \x01(\t\x12\x1f\n\x04tags\x18\x03 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x15\n\rexperiment_id\x18\x04 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"Z\n\x18\x43reateExperimentResponse\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\'\n\x05token\x18\x02 \x01(\x0b\x32\x18.runstream.v1.WriteToken\"L\n\rExperimentRef\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"h\n\x17RenameExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"r\n\x17SetExperimentTagRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"\xce\x01\n\x10\x43reateRunRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x1f\n\x04tags\x18\x05 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x15\n\rparent_run_id\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"`\n\x11\x43reateRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.runstream.v1.RunInfo\x12\'\n\x05token\x18\x02 \x01(\x0b\x32\x18.runstream.v1.WriteToken\"\xd0\x01\n\x10UpdateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.runstream.v1.RunStatus\x12\x15\n\x08\x65nd_time\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\x08run_name\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x15\n\rexperiment_id\x18\x05 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.OriginB\x0b\n\t_end_timeB\x0b\n\t_run_name\"U\n\x06RunRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"l\n\x10\x44\x65leteTagRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x15\n\rexperiment_id\x18\x03 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin\"\x80\x02\n\x0fLogBatchRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x07metrics\x18\x02 \x03(\x0b\x32\x14.runstream.v1.Metric\x12#\n\x06params\x18\x03 \x03(\x0b\x32\x13.runstream.v1.Param\x12\x1f\n\x04tags\x18\x04 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x33\n\x0emetric_columns\x18\x05 \x01(\x0b\x32\x1b.runstream.v1.MetricColumns\x12\x15\n\rexperiment_id\x18\x06 \x01(\t\x12$\n\x06origin\x18\x0f \x01(\x0b\x32\x14.runstream.v1.Origin2\xb4\x07\n\x0cWriteService\x12\x61\n\x10\x43reateExperiment\x12%.runstream.v1.CreateExperimentRequest\x1a&.runstream.v1.CreateExperimentResponse\x12V\n\x10RenameExperiment\x12%.runstream.v1.RenameExperimentRequest\x1a\x1b.runstream.v1.WriteResponse\x12L\n\x10\x44\x65leteExperiment\x12\x1b.runstream.v1.ExperimentRef\x1a\x1b.runstream.v1.WriteResponse\x12M\n\x11RestoreExperiment\x12\x1b.runstream.v1.ExperimentRef\x1a\x1b.runstream.v1.WriteResponse\x12V\n\x10SetExperimentTag\x12%.runstream.v1.SetExperimentTagRequest\x1a\x1b.runstream.v1.WriteResponse\x12L\n\tCreateRun\x12\x1e.runstream.v1.CreateRunRequest\x1a\x1f.runstream.v1.CreateRunResponse\x12H\n\tUpdateRun\x12\x1e.runstream.v1.UpdateRunRequest\x1a\x1b.runstream.v1.WriteResponse\x12>\n\tDeleteRun\x12\x14.runstream.v1.RunRef\x1a\x1b.runstream.v1.WriteResponse\x12?\n\nRestoreRun\x12\x14.runstream.v1.RunRef\x1a\x1b.runstream.v1.WriteResponse\x12H\n\tDeleteTag\x12\x1e.runstream.v1.DeleteTagRequest\x1a\x1b.runstream.v1.WriteResponse\x12\x46\n\x08LogBatch\x12\x1d.runstream.v1.LogBatchRequest\x1a\x1b.runstream.v1.WriteResponse\x12I\n\tLogStream\x12\x1d.runstream.v1.LogBatchRequest\x1a\x1b.runstream.v1.WriteResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runstream.proto.v1.write_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WRITERESPONSE']._serialized_start=81
-  _globals['_WRITERESPONSE']._serialized_end=169
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=171
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=293
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=295
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=385
-  _globals['_EXPERIMENTREF']._serialized_start=387
-  _globals['_EXPERIMENTREF']._serialized_end=425
-  _globals['_RENAMEEXPERIMENTREQUEST']._serialized_start=427
-  _globals['_RENAMEEXPERIMENTREQUEST']._serialized_end=493
-  _globals['_SETEXPERIMENTTAGREQUEST']._serialized_start=495
-  _globals['_SETEXPERIMENTTAGREQUEST']._serialized_end=571
-  _globals['_CREATERUNREQUEST']._serialized_start=574
-  _globals['_CREATERUNREQUEST']._serialized_end=742
-  _globals['_CREATERUNRESPONSE']._serialized_start=744
-  _globals['_CREATERUNRESPONSE']._serialized_end=840
-  _globals['_UPDATERUNREQUEST']._serialized_start=843
-  _globals['_UPDATERUNREQUEST']._serialized_end=1013
-  _globals['_RUNREF']._serialized_start=1015
-  _globals['_RUNREF']._serialized_end=1062
-  _globals['_DELETETAGREQUEST']._serialized_start=1064
-  _globals['_DELETETAGREQUEST']._serialized_end=1134
-  _globals['_LOGBATCHREQUEST']._serialized_start=1137
-  _globals['_LOGBATCHREQUEST']._serialized_end=1355
-  _globals['_WRITESERVICE']._serialized_start=1358
-  _globals['_WRITESERVICE']._serialized_end=2306
+  _globals['_ORIGIN']._serialized_start=81
+  _globals['_ORIGIN']._serialized_end=137
+  _globals['_WRITERESPONSE']._serialized_start=139
+  _globals['_WRITERESPONSE']._serialized_end=227
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=230
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=390
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=392
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=482
+  _globals['_EXPERIMENTREF']._serialized_start=484
+  _globals['_EXPERIMENTREF']._serialized_end=560
+  _globals['_RENAMEEXPERIMENTREQUEST']._serialized_start=562
+  _globals['_RENAMEEXPERIMENTREQUEST']._serialized_end=666
+  _globals['_SETEXPERIMENTTAGREQUEST']._serialized_start=668
+  _globals['_SETEXPERIMENTTAGREQUEST']._serialized_end=782
+  _globals['_CREATERUNREQUEST']._serialized_start=785
+  _globals['_CREATERUNREQUEST']._serialized_end=991
+  _globals['_CREATERUNRESPONSE']._serialized_start=993
+  _globals['_CREATERUNRESPONSE']._serialized_end=1089
+  _globals['_UPDATERUNREQUEST']._serialized_start=1092
+  _globals['_UPDATERUNREQUEST']._serialized_end=1300
+  _globals['_RUNREF']._serialized_start=1302
+  _globals['_RUNREF']._serialized_end=1387
+  _globals['_DELETETAGREQUEST']._serialized_start=1389
+  _globals['_DELETETAGREQUEST']._serialized_end=1497
+  _globals['_LOGBATCHREQUEST']._serialized_start=1500
+  _globals['_LOGBATCHREQUEST']._serialized_end=1756
+  _globals['_WRITESERVICE']._serialized_start=1759
+  _globals['_WRITESERVICE']._serialized_end=2707
 # @@protoc_insertion_point(module_scope)

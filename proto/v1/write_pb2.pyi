@@ -7,6 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Origin(_message.Message):
+    __slots__ = ("producer_id", "seq", "part")
+    PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    producer_id: str
+    seq: int
+    part: int
+    def __init__(self, producer_id: _Optional[str] = ..., seq: _Optional[int] = ..., part: _Optional[int] = ...) -> None: ...
+
 class WriteResponse(_message.Message):
     __slots__ = ("token", "events", "points")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -18,16 +28,18 @@ class WriteResponse(_message.Message):
     def __init__(self, token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ..., events: _Optional[int] = ..., points: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("name", "artifact_location", "tags", "experiment_id")
+    __slots__ = ("name", "artifact_location", "tags", "experiment_id", "origin")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_LOCATION_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     name: str
     artifact_location: str
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     experiment_id: str
-    def __init__(self, name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
     __slots__ = ("experiment_id", "token")
@@ -38,31 +50,37 @@ class CreateExperimentResponse(_message.Message):
     def __init__(self, experiment_id: _Optional[str] = ..., token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ...) -> None: ...
 
 class ExperimentRef(_message.Message):
-    __slots__ = ("experiment_id",)
+    __slots__ = ("experiment_id", "origin")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
-    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class RenameExperimentRequest(_message.Message):
-    __slots__ = ("experiment_id", "new_name")
+    __slots__ = ("experiment_id", "new_name", "origin")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     new_name: str
-    def __init__(self, experiment_id: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, experiment_id: _Optional[str] = ..., new_name: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class SetExperimentTagRequest(_message.Message):
-    __slots__ = ("experiment_id", "key", "value")
+    __slots__ = ("experiment_id", "key", "value", "origin")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     key: str
     value: str
-    def __init__(self, experiment_id: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, experiment_id: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("experiment_id", "run_name", "user_id", "start_time", "tags", "parent_run_id", "run_id")
+    __slots__ = ("experiment_id", "run_name", "user_id", "start_time", "tags", "parent_run_id", "run_id", "origin")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +88,7 @@ class CreateRunRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     run_name: str
     user_id: str
@@ -77,7 +96,8 @@ class CreateRunRequest(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     parent_run_id: str
     run_id: str
-    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., start_time: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., start_time: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., parent_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run", "token")
@@ -88,49 +108,57 @@ class CreateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_common_pb2.RunInfo, _Mapping]] = ..., token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ...) -> None: ...
 
 class UpdateRunRequest(_message.Message):
-    __slots__ = ("run_id", "status", "end_time", "run_name", "experiment_id")
+    __slots__ = ("run_id", "status", "end_time", "run_name", "experiment_id", "origin")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     status: _common_pb2.RunStatus
     end_time: int
     run_name: str
     experiment_id: str
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ..., experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class RunRef(_message.Message):
-    __slots__ = ("run_id", "experiment_id")
+    __slots__ = ("run_id", "experiment_id", "origin")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     experiment_id: str
-    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class DeleteTagRequest(_message.Message):
-    __slots__ = ("run_id", "key", "experiment_id")
+    __slots__ = ("run_id", "key", "experiment_id", "origin")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     key: str
     experiment_id: str
-    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...
 
 class LogBatchRequest(_message.Message):
-    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns", "experiment_id")
+    __slots__ = ("run_id", "metrics", "params", "tags", "metric_columns", "experiment_id", "origin")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     METRIC_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     metrics: _containers.RepeatedCompositeFieldContainer[_common_pb2.Metric]
     params: _containers.RepeatedCompositeFieldContainer[_common_pb2.Param]
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     metric_columns: _common_pb2.MetricColumns
     experiment_id: str
-    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_common_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., metric_columns: _Optional[_Union[_common_pb2.MetricColumns, _Mapping]] = ..., experiment_id: _Optional[str] = ...) -> None: ...
+    origin: Origin
+    def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[_common_pb2.Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., metric_columns: _Optional[_Union[_common_pb2.MetricColumns, _Mapping]] = ..., experiment_id: _Optional[str] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ...) -> None: ...

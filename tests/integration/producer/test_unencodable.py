@@ -50,9 +50,7 @@ def test_an_unencodable_event_takes_nothing_else_with_it(
     finally:
         client.close()
     events = unique_events(read_topic(kafka_bootstrap, topic))
-    assert not any(
-        isinstance(e.payload, ev.ParamsLogged) and "p" in e.payload.keys for e in events
-    )
+    assert not any(isinstance(e.payload, ev.ParamsLogged) and "p" in e.payload.keys for e in events)
     for run_id in victims:
         mine = [e for e in events if e.run_id == run_id]
         steps = points(mine)[client.producer_id][:, 0]

@@ -189,6 +189,17 @@ class FakeStore:
                 best[eid] = row
         return {k: ExperimentState(**v) for k, v in best.items()}
 
+    def load_producers(
+        self, topic: str, partition: int, producer_ids: Collection[str]
+    ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self.rows["ingest_producers"]:
+            if row["topic"] == topic and row["partition"] == partition:
+                pid = row["producer_id"]
+                if pid in producer_ids:
+                    found[pid] = max(row["seq"], found.get(pid, -1))
+        return found
+
     def close(self) -> None:
         pass
 

@@ -78,7 +78,8 @@ def test_events_at_or_below_the_stored_version_are_skipped() -> None:
         ),
         state,
     )
-    assert again.skipped == 2 and not again.tables and not again.dead_letters
+    assert again.skipped == 2 and not again.dead_letters
+    assert [t.table for t in again.tables] == ["ingest_producers"]
 
 
 def test_experiment_events() -> None:
@@ -115,7 +116,11 @@ def test_params_are_write_once() -> None:
         ],
         state,
     )
-    assert {(r["key"], r["value"]) for r in rows(batch, "params")} == {("lr", "0.1"), ("bs", "32")}
+    assert {(r["key"], r["value"]) for r in rows(batch, "params")} == {
+        ("lr", "0.1"),
+        ("bs", "32"),
+        ("x", "1"),  # the first value in log order; only the second is refused
+    }
     assert reasons(batch) == ["param-conflict", "param-conflict", "param-conflict", "invalid-event"]
     assert "'0.1'" in batch.dead_letters[1].poison.detail
 
@@ -157,7 +162,8 @@ def test_record_key_must_be_the_event_key() -> None:
     e = event("r1", ev.RunCreated(start_time=1))
     rec = SourceRecord("t", 0, 0, b"other", b"v", event=e)
     batch = project("t", 0, 0, 1, [rec], PartitionState(10))
-    assert reasons(batch) == ["invalid-event"] and not batch.tables
+    assert reasons(batch) == ["invalid-event"]
+    assert [t.table for t in batch.tables] == ["ingest_producers"]  # its seq counts as seen
 
 
 def test_undecodable_records_pass_through_as_dead_letters() -> None:
@@ -199,7 +205,14 @@ def test_tables_come_in_write_order() -> None:
         ]
     )
     names = [t.table for t in batch.tables]
-    assert names == ["metrics", "latest_metrics", "params", "experiments", "runs"]
+    assert names == [
+        "metrics",
+        "latest_metrics",
+        "params",
+        "experiments",
+        "runs",
+        "ingest_producers",
+    ]
     assert np.asarray(batch.table("metrics").data[3]).dtype == np.int64  # type: ignore[union-attr]
 
 
