@@ -154,6 +154,8 @@ class Stack:
         from runstream.proto.v1 import query_pb2, write_pb2
         from runstream.query import QuerySettings, add_query_service
 
+        from .run_directory import QueryRunDirectory
+
         s = self.settings
         query = replace(
             QuerySettings.from_env(),
@@ -164,10 +166,12 @@ class Stack:
         )
 
         def add(server: Server) -> list[str]:
-            self._gateway = add_gateway(
-                server, GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic)
-            )
             self._query = add_query_service(server, query)
+            self._gateway = add_gateway(
+                server,
+                GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic),
+                runs=QueryRunDirectory(self._query),  # refuse at the edge what ingest would
+            )
             return [
                 write_pb2.DESCRIPTOR.services_by_name["WriteService"].full_name,
                 query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
