@@ -2,9 +2,10 @@
 side of the same process (``runstream up``): the gateway refuses at the edge a write to a
 run that does not exist or is deleted, under another experiment, or a conflicting param.
 
-A run is first read as it is; only when it is not found does the directory wait (bounded)
-for the read side to apply the gateway's own writes so far, so a run created through the
-gateway a moment ago is never reported missing.
+The read waits (bounded) until the read side has applied the token the gateway gives:
+the gateway's own writes to that run (or, for a run it has not seen, all its writes), so
+a run created, deleted or given params through the gateway a moment ago is seen as the
+gateway left it.
 """
 
 from __future__ import annotations
@@ -36,11 +37,9 @@ class QueryRunDirectory:
         return RunFacts(info.run_id, info.experiment_id, info.lifecycle_stage, dict(run.params))
 
     def run_facts(self, run_id: str, after: WriteToken) -> RunFacts | None:
-        facts = self._read(run_id)
-        if facts is not None or not after.offsets:
-            return facts
-        try:
-            self._service.wait(WaitToken(after.topic, dict(after.offsets)), self._wait_s)
-        except DeadlineExceeded:
-            logger.warning("read side behind the gateway's writes after %.1f s", self._wait_s)
+        if after.offsets:
+            try:
+                self._service.wait(WaitToken(after.topic, dict(after.offsets)), self._wait_s)
+            except DeadlineExceeded:
+                logger.warning("read side behind the gateway's writes after %.1f s", self._wait_s)
         return self._read(run_id)

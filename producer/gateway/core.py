@@ -122,6 +122,7 @@ class _Known:
     params: dict[str, str]
     stage: str
     checked_at: float
+    written: WriteToken = field(default_factory=WriteToken)  # this gateway's writes to it
 
 
 class GatewayCore:
@@ -189,13 +190,15 @@ class GatewayCore:
             known = self._known.get(run_id)
             if known is not None:
                 self._known.move_to_end(run_id)
-            after = self._written
+            everything = self._written
         if self._directory is None:
             return known
         if known is not None and self._clock() - known.checked_at < self._ttl:
             return known
-        try:
-            facts = self._directory.run_facts(run_id, after)
+        try:  # as of our own writes to the run; a run not seen here: as of all our writes
+            facts = self._directory.run_facts(run_id, known.written if known else WriteToken())
+            if facts is None and known is None and everything.offsets:
+                facts = self._directory.run_facts(run_id, everything)
         except RunstreamError as exc:  # the read side cannot say: ingest remains the check
             logger.warning("cannot ask the read side about run %s: %s", run_id, exc)
             return known
@@ -208,6 +211,7 @@ class GatewayCore:
             {**dict(facts.params), **(known.params if known else {})},
             facts.lifecycle_stage,
             self._clock(),
+            known.written if known else WriteToken(),
         )
         self._remember(run_id, fresh)
         return fresh
@@ -222,6 +226,7 @@ class GatewayCore:
     def _learn(
         self,
         run_id: str,
+        token: WriteToken,
         *,
         experiment_id: str | None = None,
         stage: str | None = None,
@@ -238,6 +243,7 @@ class GatewayCore:
             known.stage, known.checked_at = stage, self._clock()
         if params:
             known.params.update(params)
+        known.written = known.written.merge(token)
         self._remember(run_id, known)
 
     def _check_run(
@@ -307,14 +313,16 @@ class GatewayCore:
             lifecycle = isinstance(payloads[0], ev.RunDeleted | ev.RunRestored)
             self._check_run(run_id, command.experiment_id, active=not lifecycle)
         specs = [(run_id, command.experiment_id, p) for p in payloads]
-        result = WriteResult(self._publish(specs, origin), len(specs))
+        token = self._publish(specs, origin)
         if created:
-            self._learn(run_id, experiment_id=command.experiment_id, stage=ACTIVE)
+            self._learn(run_id, token, experiment_id=command.experiment_id, stage=ACTIVE)
         elif isinstance(payloads[0], ev.RunDeleted):
-            self._learn(run_id, stage=DELETED)
+            self._learn(run_id, token, stage=DELETED)
         elif isinstance(payloads[0], ev.RunRestored):
-            self._learn(run_id, stage=ACTIVE)
-        return result
+            self._learn(run_id, token, stage=ACTIVE)
+        else:
+            self._learn(run_id, token)
+        return WriteResult(token, len(specs))
 
     # -- log batches ----------------------------------------------------------------------
 
@@ -394,8 +402,7 @@ class GatewayCore:
     def log_batch(self, batch: LogBatch) -> WriteResult:
         built = self._batch_specs(batch)
         token = self._publish(built.specs, batch.origin)
-        if built.params:
-            self._learn(batch.run_id, params=built.params)
+        self._learn(batch.run_id, token, params=built.params)
         if built.problems:
             raise ValidationError(built.problems, accepted=built.items)
         return WriteResult(token, len(built.specs), built.points)
@@ -425,10 +432,10 @@ class GatewayCore:
             failure = ValidationError(exc.problems, accepted=items)
         except RunstreamError as exc:  # the run's checks: after what came before is acked
             refused = exc
-        token = merge_all(self._result(p) for p, _, _ in pendings)
-        for _, batch, built in pendings:
-            if built.params:
-                self._learn(batch.run_id, params=built.params)
+        tokens = [self._result(p) for p, _, _ in pendings]
+        for one, (_, batch, built) in zip(tokens, pendings, strict=True):
+            self._learn(batch.run_id, one, params=built.params)
+        token = merge_all(tokens)
         if refused is not None:
             raise refused
         if failure is not None:

@@ -30,8 +30,8 @@ class RunDirectory(Protocol):
     """What the read side knows of a run."""
 
     def run_facts(self, run_id: str, after: WriteToken) -> RunFacts | None:
-        """The run's facts, or None if there is no such run once the read side has
-        applied ``after`` (the gateway's own writes so far: a run created through it is
-        never reported missing).  Raises a ``RunstreamError`` when the read side cannot
-        answer (the caller then refuses nothing)."""
+        """The run's facts once the read side has applied ``after`` (the gateway's own
+        writes: so what it wrote itself is in the answer), or None if there is no such
+        run.  Raises a ``RunstreamError`` when the read side cannot answer (the caller then
+        refuses nothing)."""
         ...

@@ -227,6 +227,7 @@ def add_gateway(
         max_event_bytes=settings.max_event_bytes,
         publish_timeout_s=settings.publish_timeout_s,
         runs=runs,
+        lifecycle_ttl_s=settings.run_facts_ttl_s,
     )
     write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core), server)
     return Gateway(core, transport, owns)

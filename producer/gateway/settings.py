@@ -34,6 +34,10 @@ class GatewaySettings:
     connect_timeout_s: float = 5.0
     max_event_bytes: int = 900_000
     max_message_bytes: int = MESSAGE_LIMIT_BYTES
+    # How long a run's lifecycle stage read from the query side is trusted (all-in-one
+    # stack only): within it, a run deleted elsewhere may still take writes at the edge
+    # (ingest dead-letters them as run-deleted).  0: asked on every write.
+    run_facts_ttl_s: float = 1.0
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -87,6 +91,7 @@ _GATEWAY_ENV: dict[str, str] = {
     "publish_timeout_s": "RUNSTREAM_PUBLISH_TIMEOUT",
     "connect_timeout_s": "RUNSTREAM_CONNECT_TIMEOUT",
     "max_event_bytes": "RUNSTREAM_MAX_EVENT_BYTES",
+    "run_facts_ttl_s": "RUNSTREAM_RUN_FACTS_TTL",
 }
 
 #: Every variable the gateway reads.
