@@ -68,6 +68,12 @@ class IngestMetrics:
             ["topic"],
             registry=r,
         )
+        self.duplicates = Counter(
+            "runstream_ingest_duplicate_events",
+            "Resent events dropped (seq at or below their producer's last applied)",
+            ["topic"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "runstream_ingest_dead_letters",
             "Events sent to the dead-letter topic",
@@ -143,6 +149,7 @@ class IngestMetrics:
         self.events.labels(t).inc(batch.events)
         self.points.labels(t).inc(batch.points)
         self.skipped.labels(t).inc(batch.skipped)
+        self.duplicates.labels(t).inc(batch.duplicates)
         for letter in batch.dead_letters:
             self.dead_letters.labels(t, letter.poison.reason.value).inc()
         self.applied.labels(t, str(batch.partition)).set(batch.end)

@@ -47,6 +47,18 @@ ENGINE = ReplacingMergeTree(next_offset)
 ORDER BY (topic, partition)
 SETTINGS index_granularity = 8192
 ;
+CREATE TABLE ingest_producers
+(
+    `topic` String,
+    `partition` Int32,
+    `producer_id` String,
+    `seq` Int64,
+    `offset` Int64
+)
+ENGINE = ReplacingMergeTree(offset)
+ORDER BY (topic, partition, producer_id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
 CREATE TABLE latest_metrics
 (
     `experiment_id` String,
