@@ -240,7 +240,12 @@ def test_the_sdk_through_the_gateway(
         token = client.flush()
     assert token.topic == topic and token.offsets
     events = [r.event for r in read_topic(kafka_bootstrap, topic)]
-    assert {e.producer_id for e in events} == {gateway.gateway.core.producer_id}
+    # stamped with the SDK's producer id (its requests name their Origin), one seq each
+    assert {e.producer_id for e in events} == {client.producer_id}
+    assert len({e.seq for e in events}) == len(events)
+    assert [e.seq for e in events if e.run_id == run.run_id] == sorted(
+        e.seq for e in events if e.run_id == run.run_id
+    )
     mine = [e for e in events if e.run_id == run.run_id]
     assert isinstance(mine[0].payload, ev.RunCreated) and mine[0].payload.run_name == "g"
     assert mine[-1].payload.status == "FINISHED"  # type: ignore[union-attr]
