@@ -36,6 +36,7 @@ SDK = {
     "retry_backoff_max_s": 1.0,
     "linger_ms": 20,
 }
+pytestmark = pytest.mark.faults  # the fault suite (CI runs it as its own step)
 RUNS = 2
 PER_PHASE = 20_000  # points per run before, during and after the outage
 OUTAGE_S = 8.0

@@ -17,6 +17,7 @@ import pytest
 from runstream.producer.errors import SpoolError
 from runstream.producer.spool import MAGIC, Spool
 
+pytestmark = pytest.mark.faults  # the fault suite (CI runs it as its own step)
 Record = tuple[bytes, bytes]
 
 
