@@ -308,15 +308,16 @@ class ClickHouseStore:
         return found
 
     def load_producers(
-        self, topic: str, partition: int, producer_ids: Collection[str]
+        self, topic: str, partition: int, producer_ids: Collection[str], before: int
     ) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunks(producer_ids):
             for producer_id, seq in self.rows(
                 "SELECT producer_id, max(seq) FROM ingest_producers "
                 "WHERE topic = {topic:String} AND partition = {partition:Int32} "
-                "AND producer_id IN {ids:Array(String)} GROUP BY producer_id",
-                {"topic": topic, "partition": partition, "ids": chunk},
+                "AND producer_id IN {ids:Array(String)} AND offset < {before:Int64} "
+                "GROUP BY producer_id",
+                {"topic": topic, "partition": partition, "ids": chunk, "before": before},
             ):
                 found[str(producer_id)] = int(seq)
         return found

@@ -516,10 +516,10 @@ class Pipeline:
 
     def _build(self, p: int, first: int, end: int, records: list[SourceRecord]) -> PartitionBatch:
         state = self._states[p]
-        self._prefetch(state, records)
+        self._prefetch(state, records, first)
         return project(self.topic, p, first, end, records, state)
 
-    def _prefetch(self, state: PartitionState, records: Sequence[SourceRecord]) -> None:
+    def _prefetch(self, state: PartitionState, records: Sequence[SourceRecord], first: int) -> None:
         """Read from the tables the states this batch needs and the cache lacks."""
         runs: set[str] = set()
         param_runs: set[str] = set()
@@ -547,7 +547,7 @@ class Pipeline:
             state.experiments.update(self.store.load_experiments(missing))
         missing = state.missing_producers(producers)
         if missing and records:
-            loaded = self.store.load_producers(self.topic, records[0].partition, missing)
+            loaded = self.store.load_producers(self.topic, records[0].partition, missing, first)
             state.put_producers({p: loaded.get(p, -1) for p in missing})
 
     def _write(self, batches: Sequence[PartitionBatch]) -> None:

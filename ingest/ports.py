@@ -92,9 +92,11 @@ class StateStore(Protocol):
     def load_experiments(self, experiment_ids: Collection[str]) -> dict[str, ExperimentState]: ...
 
     def load_producers(
-        self, topic: str, partition: int, producer_ids: Collection[str]
+        self, topic: str, partition: int, producer_ids: Collection[str], before: int
     ) -> dict[str, int]:
-        """The last seq applied per producer in one partition (absent: none applied)."""
+        """The last seq applied per producer in one partition by events below offset
+        ``before`` (absent: none known), so a rebuilt batch sees what its first attempt
+        saw."""
         ...
 
 

@@ -5,7 +5,8 @@
 -- with the seqs of its first sending). An event whose seq is at or below the last one
 -- applied from its producer in its partition is a resend, and ingest drops it. The row
 -- is written with the batch, last (after runs), under the batch's token; `offset` is the
--- offset of the event that set `seq`.
+-- offset of the event that set `seq` (a rebuilt batch reads the rows below its first
+-- offset, as its first attempt saw them).
 CREATE TABLE IF NOT EXISTS ingest_producers (
     topic String,
     partition Int32,

@@ -190,11 +190,11 @@ class FakeStore:
         return {k: ExperimentState(**v) for k, v in best.items()}
 
     def load_producers(
-        self, topic: str, partition: int, producer_ids: Collection[str]
+        self, topic: str, partition: int, producer_ids: Collection[str], before: int
     ) -> dict[str, int]:
         found: dict[str, int] = {}
         for row in self.rows["ingest_producers"]:
-            if row["topic"] == topic and row["partition"] == partition:
+            if row["topic"] == topic and row["partition"] == partition and row["offset"] < before:
                 pid = row["producer_id"]
                 if pid in producer_ids:
                     found[pid] = max(row["seq"], found.get(pid, -1))

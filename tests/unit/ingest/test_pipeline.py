@@ -204,3 +204,26 @@ def test_buffer_drops_refetched_records_and_cuts() -> None:
     first, end, taken = b.take(1.0, 4)  # type: ignore[misc]
     assert (first, end, [r.offset for r in taken]) == (2, 4, [2, 3])
     assert b.next_offset == 4 and [r.offset for r in b.records] == [4] and not b.waiting_for_rebuild
+
+
+def test_a_rebuilt_batch_reads_producer_seqs_as_of_its_first_offset() -> None:
+    """Its own ``ingest_producers`` row landed before the crash: the rebuild must not take
+    its events for resends (it decides, and counts, as the first attempt did)."""
+    log = workload(partitions=1)
+    store = FakeStore()
+    first = FakeSource(log)
+    pipe = pipeline(first, store)
+    pipe.assign({0})
+    pipe.recover()
+    pipe.handle(first.poll(0) + first.poll(0))
+    batch = pipe._build(0, 0, 6, pipe.buffers[0].records[:6])
+    store.write_intents([batch.intent])
+    store.write(batch)  # every insert landed, ingest_producers last; offsets never recorded
+    assert store.rows["ingest_producers"] and batch.points > 0
+    second = FakeSource(log)
+    again = pipeline(second, store)
+    again.assign({0})
+    again.recover()
+    again.handle(second.poll(0) + second.poll(0))
+    rebuilt = again._build(0, 0, 6, again.buffers[0].records[:6])
+    assert (rebuilt.points, rebuilt.events, rebuilt.duplicates) == (batch.points, batch.events, 0)
