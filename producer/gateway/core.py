@@ -23,10 +23,8 @@ restored); without a directory a run the gateway never saw is not checked.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +38,7 @@ from runstream.proto.vocabulary import ACTIVE, DELETED
 from .. import commands
 from ..columns import Chunk, merge_run_chunks, split_events
 from ..entities import RunInfo
-from ..errors import FieldProblem, InvalidStateError, NotFoundError, ValidationError
+from ..errors import FieldProblem, ValidationError
 from ..ids import (
     MAX_ORIGIN_ITEM,
     MAX_ORIGIN_PART,
@@ -53,8 +51,7 @@ from ..ids import (
 from ..transport import PendingWrite, Transport
 from ..validation import check_batch_limits, check_columns, check_id, int_problem, key_problem
 from .ports import RunDirectory
-
-logger = logging.getLogger(__name__)
+from .runs import RunChecks
 
 Pair = tuple[str, str]
 
@@ -113,18 +110,6 @@ class _Built:
     params: dict[str, str]  # accepted params (remembered once published)
 
 
-@dataclass(slots=True)
-class _Known:
-    """What the gateway knows of a run.  ``experiment_id`` and params never change;
-    ``stage`` does, so it is asked again after ``lifecycle_ttl_s`` when a directory exists."""
-
-    experiment_id: str
-    params: dict[str, str]
-    stage: str
-    checked_at: float
-    written: WriteToken = field(default_factory=WriteToken)  # this gateway's writes to it
-
-
 class GatewayCore:
     """Validates, checks, stamps and publishes; thread-safe (one instance per gateway)."""
 
@@ -145,13 +130,7 @@ class GatewayCore:
         self._lock = threading.Lock()
         self._max_event_bytes = max_event_bytes
         self._timeout = publish_timeout_s
-        self._directory = runs
-        self._ttl = lifecycle_ttl_s
-        self._cache_runs = cache_runs
-        self._clock = clock
-        self._known: OrderedDict[str, _Known] = OrderedDict()
-        self._known_lock = threading.Lock()
-        self._written = WriteToken()  # every write this gateway had acknowledged
+        self._runs = RunChecks(runs, lifecycle_ttl_s, cache_runs, clock)
 
     @property
     def producer_id(self) -> str:
@@ -175,96 +154,12 @@ class GatewayCore:
 
     def _result(self, pending: PendingWrite) -> WriteToken:
         token = pending.result(self._timeout)
-        with self._known_lock:
-            self._written = self._written.merge(token)
+        self._runs.wrote(token)
         return token
 
     def _publish(self, specs: Sequence[Spec], origin: Origin | None = None) -> WriteToken:
         pending = self._submit(specs, origin)
         return WriteToken() if pending is None else self._result(pending)
-
-    # -- what is known of runs -------------------------------------------------------------
-
-    def _facts(self, run_id: str) -> _Known | None:
-        with self._known_lock:
-            known = self._known.get(run_id)
-            if known is not None:
-                self._known.move_to_end(run_id)
-            everything = self._written
-        if self._directory is None:
-            return known
-        if known is not None and self._clock() - known.checked_at < self._ttl:
-            return known
-        try:  # as of our own writes to the run; a run not seen here: as of all our writes
-            facts = self._directory.run_facts(run_id, known.written if known else WriteToken())
-            if facts is None and known is None and everything.offsets:
-                facts = self._directory.run_facts(run_id, everything)
-        except RunstreamError as exc:  # the read side cannot say: ingest remains the check
-            logger.warning("cannot ask the read side about run %s: %s", run_id, exc)
-            return known
-        if facts is None:
-            if known is not None:  # created here, not yet readable: what we know holds
-                return known
-            raise NotFoundError(f"run {echo(run_id)} does not exist")
-        fresh = _Known(
-            facts.experiment_id,
-            {**dict(facts.params), **(known.params if known else {})},
-            facts.lifecycle_stage,
-            self._clock(),
-            known.written if known else WriteToken(),
-        )
-        self._remember(run_id, fresh)
-        return fresh
-
-    def _remember(self, run_id: str, known: _Known) -> None:
-        with self._known_lock:
-            self._known[run_id] = known
-            self._known.move_to_end(run_id)
-            while len(self._known) > self._cache_runs:
-                self._known.popitem(last=False)
-
-    def _learn(
-        self,
-        run_id: str,
-        token: WriteToken,
-        *,
-        experiment_id: str | None = None,
-        stage: str | None = None,
-        params: dict[str, str] | None = None,
-    ) -> None:
-        """Record what this gateway itself wrote (once Kafka acknowledged it)."""
-        with self._known_lock:
-            known = self._known.get(run_id)
-        if known is None:
-            if experiment_id is None:
-                return  # a run we know nothing else of: the directory answers next time
-            known = _Known(experiment_id, {}, ACTIVE, self._clock())
-        if stage is not None:
-            known.stage, known.checked_at = stage, self._clock()
-        if params:
-            known.params.update(params)
-        known.written = known.written.merge(token)
-        self._remember(run_id, known)
-
-    def _check_run(
-        self, run_id: str, experiment_id: str, *, active: bool, prefix: str = ""
-    ) -> _Known | None:
-        """Refuse a write to ``run_id`` that ingest would refuse, as far as known."""
-        known = self._facts(run_id)
-        if known is None:
-            return None
-        if experiment_id and experiment_id != known.experiment_id:
-            raise ValidationError.of(
-                f"{prefix}experiment_id",
-                f"run {echo(run_id)} belongs to experiment {echo(known.experiment_id)}, "
-                f"not {echo(experiment_id)}",
-            )
-        if active and known.stage == DELETED:
-            raise InvalidStateError(
-                f"run {echo(run_id)} is deleted: it must be active to be written to "
-                "(restore it first)"
-            )
-        return known
 
     # -- experiments and runs --------------------------------------------------------------
 
@@ -311,17 +206,17 @@ class GatewayCore:
         created = isinstance(payloads[0], ev.RunCreated)
         if not created:
             lifecycle = isinstance(payloads[0], ev.RunDeleted | ev.RunRestored)
-            self._check_run(run_id, command.experiment_id, active=not lifecycle)
+            self._runs.check(run_id, command.experiment_id, active=not lifecycle)
         specs = [(run_id, command.experiment_id, p) for p in payloads]
         token = self._publish(specs, origin)
         if created:
-            self._learn(run_id, token, experiment_id=command.experiment_id, stage=ACTIVE)
+            self._runs.learn(run_id, token, experiment_id=command.experiment_id, stage=ACTIVE)
         elif isinstance(payloads[0], ev.RunDeleted):
-            self._learn(run_id, token, stage=DELETED)
+            self._runs.learn(run_id, token, stage=DELETED)
         elif isinstance(payloads[0], ev.RunRestored):
-            self._learn(run_id, token, stage=ACTIVE)
+            self._runs.learn(run_id, token, stage=ACTIVE)
         else:
-            self._learn(run_id, token)
+            self._runs.learn(run_id, token)
         return WriteResult(token, len(specs))
 
     # -- log batches ----------------------------------------------------------------------
@@ -340,7 +235,7 @@ class GatewayCore:
             prefix.rstrip("."),
         )
         run, eid = batch.run_id, batch.experiment_id
-        known = self._check_run(run, eid, active=True, prefix=prefix)
+        known = self._runs.check(run, eid, active=True, prefix=prefix)
         specs: list[Spec] = []
         params = commands.log_params(batch.params, f"{prefix}params")
         problems = list(params.problems)
@@ -402,7 +297,7 @@ class GatewayCore:
     def log_batch(self, batch: LogBatch) -> WriteResult:
         built = self._batch_specs(batch)
         token = self._publish(built.specs, batch.origin)
-        self._learn(batch.run_id, token, params=built.params)
+        self._runs.learn(batch.run_id, token, params=built.params)
         if built.problems:
             raise ValidationError(built.problems, accepted=built.items)
         return WriteResult(token, len(built.specs), built.points)
@@ -434,7 +329,7 @@ class GatewayCore:
             refused = exc
         tokens = [self._result(p) for p, _, _ in pendings]
         for one, (_, batch, built) in zip(tokens, pendings, strict=True):
-            self._learn(batch.run_id, one, params=built.params)
+            self._runs.learn(batch.run_id, one, params=built.params)
         token = merge_all(tokens)
         if refused is not None:
             raise refused
