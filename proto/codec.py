@@ -44,6 +44,17 @@ def load_schema(name: str = "run_event.avsc") -> Schema:
     return loaded
 
 
+# Earlier versions of run_event.avsc, kept so that every event ever written still decodes:
+# a reader resolves them into the current schema by Avro's rules (tests/unit/proto).
+# v1: before the ``principal`` header field.
+HISTORIC_SCHEMAS: tuple[str, ...] = ("run_event.v1.avsc",)
+
+
+def historic_schemas() -> list[Schema]:
+    """The writer schemas of earlier versions (oldest first)."""
+    return [load_schema(name) for name in HISTORIC_SCHEMAS]
+
+
 def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
     """The 8 bytes that follow the magic in single-object encoding."""
     parsed = fastavro.parse_schema(dict(schema), _write_hint=False, _force=True)
@@ -63,6 +74,9 @@ class EventCodec:
         self._fingerprint = schema_fingerprint(reader)
         self._header = MAGIC + self._fingerprint
         self._writers: dict[bytes, Any] = {self._fingerprint: self._reader}
+        if reader_schema is None:  # the shipped reader knows every shipped version
+            for old in historic_schemas():
+                self.add_writer_schema(old)
         for schema in writer_schemas:
             self.add_writer_schema(schema)
 
@@ -150,6 +164,7 @@ def event_to_record(event: ev.RunEvent) -> dict[str, Any]:
         "producer_id": event.producer_id,
         "seq": event.seq,
         "client_ts": event.client_ts,
+        "principal": event.principal,
         "payload": _payload_record(event.payload),
     }
 
@@ -188,4 +203,5 @@ def record_to_event(record: dict[str, Any]) -> ev.RunEvent:
         seq=record["seq"],
         client_ts=record["client_ts"],
         payload=_payload_from_record(name, body),
+        principal=record.get("principal", ""),
     )

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .credentials import load_tokens
 from .errors import SettingsError
+from .principals import Principals, load_principals
 from .settings import Env
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -19,6 +20,7 @@ MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
 
 ENV_AUTH_TOKEN_FILE = "RUNSTREAM_AUTH_TOKEN_FILE"
 ENV_AUTH_TOKENS = "RUNSTREAM_AUTH_TOKENS"
+ENV_AUTH_PRINCIPALS = "RUNSTREAM_AUTH_PRINCIPALS"
 ENV_TLS_CERT = "RUNSTREAM_TLS_CERT"
 ENV_TLS_KEY = "RUNSTREAM_TLS_KEY"
 
@@ -36,6 +38,8 @@ class ListensForGrpc(Protocol):
     @property
     def auth_tokens(self) -> tuple[str, ...]: ...
     @property
+    def auth_principals(self) -> str | None: ...
+    @property
     def tls_cert(self) -> str | None: ...
     @property
     def tls_key(self) -> str | None: ...
@@ -49,6 +53,7 @@ class ServerOptions:
     workers: int = 16
     auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = field(default_factory=tuple)
+    auth_principals: str | None = None  # the principals file (per-experiment permissions)
     tls_cert: str | None = None
     tls_key: str | None = None
     max_message_bytes: int = MESSAGE_LIMIT_BYTES
@@ -70,6 +75,7 @@ class ServerOptions:
             "workers": settings.workers,
             "auth_token_file": settings.auth_token_file,
             "auth_tokens": settings.auth_tokens,
+            "auth_principals": settings.auth_principals,
             "tls_cert": settings.tls_cert,
             "tls_key": settings.tls_key,
             "name": name,
@@ -79,7 +85,7 @@ class ServerOptions:
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.auth_token_file or self.auth_tokens)
+        return bool(self.auth_token_file or self.auth_tokens or self.auth_principals)
 
     @property
     def tls(self) -> bool:
@@ -87,9 +93,16 @@ class ServerOptions:
 
     def tokens(self) -> tuple[str, ...]:
         """The accepted bearer tokens; fails closed when auth is on but none is found."""
-        if not self.auth_enabled:
+        if not (self.auth_token_file or self.auth_tokens):
             return ()
         return load_tokens(self.auth_token_file, ",".join(self.auth_tokens) or None)
+
+    def principals(self) -> Principals | None:
+        """Every accepted principal (principals file and plain tokens); None when auth is
+        off.  Fails closed: a :class:`SettingsError` for anything that would weaken auth."""
+        return load_principals(
+            self.auth_principals, self.auth_token_file, ",".join(self.auth_tokens) or None
+        )
 
     @classmethod
     def from_env(
@@ -109,6 +122,7 @@ class ServerOptions:
             "address": e.text(address_var, default_address),
             "auth_token_file": e.optional(ENV_AUTH_TOKEN_FILE),
             "auth_tokens": e.items(ENV_AUTH_TOKENS),
+            "auth_principals": e.optional(ENV_AUTH_PRINCIPALS),
             "tls_cert": e.optional(ENV_TLS_CERT),
             "tls_key": e.optional(ENV_TLS_KEY),
             "name": name,

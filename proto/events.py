@@ -1,7 +1,7 @@
 """Typed run events: the Python side of ``avro/run_event.avsc``.
 
 Every event has the same header (event id, run id, experiment id, producer id,
-sequence number, client timestamp) and one payload.  Metric points travel
+sequence number, client timestamp, principal) and one payload.  Metric points travel
 columnar: one :class:`MetricsLogged` carries many points as packed arrays.
 """
 
@@ -166,6 +166,9 @@ class RunEvent:
     seq: int
     client_ts: int
     payload: Payload
+    # Who wrote it: the gateway stamps the caller's authenticated principal; events written
+    # straight to Kafka by the SDK carry "" (Kafka's own ACLs guard that path).
+    principal: str = ""
 
     @property
     def kafka_key(self) -> bytes:

@@ -1,10 +1,11 @@
 """gRPC plumbing shared by every runstream server and client: the error-code -> status map
-and its interceptor (:mod:`.status`), bearer-token auth (:mod:`.auth`), the one server
-shell (:mod:`.server`) and the one way to open a channel (:mod:`.channel`)."""
+and its interceptor (:mod:`.status`), authentication that puts the caller's principal on
+each call (:mod:`.auth`), the one server shell (:mod:`.server`) and the one way to open a
+channel (:mod:`.channel`)."""
 
 from ..credentials import load_tokens, parse_tokens
 from ..endpoints import MESSAGE_LIMIT_BYTES, ChannelOptions, ServerOptions
-from .auth import BearerTokenInterceptor
+from .auth import BearerTokenInterceptor, NoPrincipalError, principal_of
 from .channel import open_channel
 from .server import (
     AddServices,
@@ -34,6 +35,7 @@ __all__ = [
     "ChannelOptions",
     "ErrorInterceptor",
     "MalformedRequestError",
+    "NoPrincipalError",
     "AddServices",
     "RunningServer",
     "Server",
@@ -43,6 +45,7 @@ __all__ = [
     "load_tokens",
     "open_channel",
     "parse_tokens",
+    "principal_of",
     "serve",
     "start_server",
     "status_for",

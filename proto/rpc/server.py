@@ -4,9 +4,10 @@ all-in-one stack): one options object, one way to start, to report health and to
     options = ServerOptions.from_env(address_var="RUNSTREAM_QUERY_ADDRESS")
     serve(options, lambda server: [add_query_service(server, service)])
 
-Every server gets the same interceptors (bearer tokens when configured, then the error
-mapping), the same message limit, TLS when a certificate and key are given, health
-checking and reflection for the services it hosts, and SIGINT/SIGTERM handled alike.
+Every server gets the same interceptors (the caller's principal from its bearer token,
+or anonymous when auth is off; then the error mapping), the same message limit, TLS when
+a certificate and key are given, health checking and reflection for the services it
+hosts, and SIGINT/SIGTERM handled alike.
 """
 
 from __future__ import annotations
@@ -40,13 +41,9 @@ def _read(path: str) -> bytes:
 
 
 def interceptors(options: ServerOptions) -> list[grpc.ServerInterceptor]:
-    """Bearer-token check (when auth is on), then the error-code -> status mapping."""
-    chain: list[grpc.ServerInterceptor] = []
-    tokens = options.tokens()
-    if tokens:
-        chain.append(BearerTokenInterceptor(tokens))
-    chain.append(ErrorInterceptor())
-    return chain
+    """Authentication (the caller's principal on every call; anonymous and admin when auth
+    is off), then the error-code -> status mapping."""
+    return [BearerTokenInterceptor(options.principals()), ErrorInterceptor()]
 
 
 # The server handle an ``add_services`` callback receives (callers need not import grpc).

@@ -35,6 +35,7 @@ STATUS_BY_CODE: dict[int, grpc.StatusCode] = {
     common_pb2.TEMPORARILY_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     common_pb2.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     common_pb2.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    common_pb2.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 CODE_BY_STATUS: dict[grpc.StatusCode, int] = {v: k for k, v in STATUS_BY_CODE.items()}

@@ -19,6 +19,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TEMPORARILY_UNAVAILABLE: _ClassVar[ErrorCode]
     RESOURCE_EXHAUSTED: _ClassVar[ErrorCode]
     DEADLINE_EXCEEDED: _ClassVar[ErrorCode]
+    PERMISSION_DENIED: _ClassVar[ErrorCode]
 
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ UNAUTHENTICATED: ErrorCode
 TEMPORARILY_UNAVAILABLE: ErrorCode
 RESOURCE_EXHAUSTED: ErrorCode
 DEADLINE_EXCEEDED: ErrorCode
+PERMISSION_DENIED: ErrorCode
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUNNING: RunStatus
 SCHEDULED: RunStatus
@@ -114,7 +116,7 @@ class MetricColumns(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[str]] = ..., key_index: _Optional[bytes] = ..., values: _Optional[bytes] = ..., steps: _Optional[bytes] = ..., timestamps: _Optional[bytes] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time", "tags")
+    __slots__ = ("experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time", "tags", "created_by")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_LOCATION_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +124,7 @@ class Experiment(_message.Message):
     CREATION_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
     artifact_location: str
@@ -129,7 +132,8 @@ class Experiment(_message.Message):
     creation_time: int
     last_update_time: int
     tags: _containers.RepeatedCompositeFieldContainer[Tag]
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., creation_time: _Optional[int] = ..., last_update_time: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
+    created_by: str
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., artifact_location: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., creation_time: _Optional[int] = ..., last_update_time: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., created_by: _Optional[str] = ...) -> None: ...
 
 class RunInfo(_message.Message):
     __slots__ = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time", "artifact_uri", "lifecycle_stage")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -180,3 +181,32 @@ def test_columnar_payload_is_compact() -> None:
     payload = metrics_from_rows(["loss"] * n, list(np.linspace(0, 1, n)), list(range(n)), [1] * n)
     size = len(EventCodec().encode(_event(payload)))
     assert size < n * 27  # 2 + 8 + 8 + 8 bytes a point, plus a header
+
+
+# -- the principal header (run_event.avsc v2; v1 shipped so old events decode) -------------
+
+
+def test_the_principal_travels_in_the_header() -> None:
+    codec = EventCodec()
+    event = replace(_event(RunCreated(7, run_name="n")), principal="alice")
+    assert codec.decode(codec.encode(event)).principal == "alice"
+    assert _event(TagDeleted("t")).principal == ""  # the default: no verified principal
+
+
+def test_events_written_before_the_principal_field_read_as_empty() -> None:
+    v1 = load_schema("run_event.v1.avsc")
+    assert "principal" not in {f["name"] for f in v1["fields"]}
+    old_bytes = EventCodec(reader_schema=v1).encode(_event(RunCreated(3, run_name="old")))
+    assert old_bytes[2:10] == schema_fingerprint(v1) != EventCodec().fingerprint
+    decoded = EventCodec().decode(old_bytes)  # the shipped reader knows v1
+    assert decoded == _event(RunCreated(3, run_name="old")) and decoded.principal == ""
+
+
+def test_an_old_reader_resolves_events_with_a_principal() -> None:
+    v1 = load_schema("run_event.v1.avsc")
+    new_bytes = EventCodec().encode(replace(_event(ParamsLogged(("a",), ("1",))), principal="bob"))
+    old_reader = EventCodec(reader_schema=v1, writer_schemas=[load_schema()])
+    decoded = old_reader.decode(new_bytes)
+    assert decoded.payload == ParamsLogged(("a",), ("1",)) and decoded.principal == ""
+    with pytest.raises(UnknownSchemaError):  # an old reader not taught the new schema
+        EventCodec(reader_schema=v1).decode(new_bytes)

@@ -11,12 +11,15 @@ import pytest
 
 from runstream.proto.endpoints import ServerOptions
 from runstream.proto.errors import RunstreamError, SettingsError
+from runstream.proto.permissions import ExperimentFacts, Permission, Principal
+from runstream.proto.principals import Principals, token_digest
 from runstream.proto.rpc import (
     BearerTokenInterceptor,
     ErrorInterceptor,
     error_code_of,
     interceptors,
     load_tokens,
+    principal_of,
 )
 from runstream.proto.v1 import common_pb2
 
@@ -125,6 +128,72 @@ def test_auth_fails_closed(tmp_path: Any) -> None:
 
 
 def test_server_interceptors_order() -> None:
-    assert [type(i) for i in interceptors(ServerOptions())] == [ErrorInterceptor]
-    chain = interceptors(ServerOptions(auth_tokens=("t",)))
-    assert [type(i) for i in chain] == [BearerTokenInterceptor, ErrorInterceptor]
+    # authentication always runs first: without auth it attaches the anonymous principal
+    for options in (ServerOptions(), ServerOptions(auth_tokens=("t",))):
+        chain = interceptors(options)
+        assert [type(i) for i in chain] == [BearerTokenInterceptor, ErrorInterceptor]
+    assert not interceptors(ServerOptions())[0].auth_enabled  # type: ignore[attr-defined]
+    assert interceptors(ServerOptions(auth_tokens=("t",)))[0].auth_enabled  # type: ignore[attr-defined]
+
+
+def _whoami(request: bytes, context: grpc.ServicerContext) -> bytes:
+    principal = principal_of(context)
+    if request == b"delete":
+        principal.require(Permission.MANAGE, ExperimentFacts("7", "churn"))
+    return f"{principal.name}|{principal.admin}".encode()
+
+
+def _whoami_server(interceptors: list[Any]) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=interceptors)
+    generic = grpc.method_handlers_generic_handler(
+        "test.Echo", {"Call": grpc.unary_unary_rpc_method_handler(_whoami)}
+    )
+    server.add_generic_rpc_handlers((generic,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def test_the_interceptor_puts_the_principal_on_the_call() -> None:
+    principals = Principals.of_tokens(["admin-token"])
+    reader = Principal("reader", default=Permission.READ)
+    principals = Principals({**principals.by_digest, token_digest("reader-token"): reader})
+    server, port = _whoami_server([BearerTokenInterceptor(principals), ErrorInterceptor()])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(METHOD)
+            as_reader = (("authorization", "Bearer reader-token"),)
+            assert call(b"x", timeout=5, metadata=as_reader) == b"reader|False"
+            admin = call(b"x", timeout=5, metadata=(("authorization", "Bearer admin-token"),))
+            assert admin.startswith(b"token:") and admin.endswith(b"|True")
+            with pytest.raises(grpc.RpcError) as denied:
+                call(b"delete", timeout=5, metadata=as_reader)
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert error_code_of(denied.value) == "PERMISSION_DENIED"
+            assert "lacks MANAGE on experiment '7'" in (denied.value.details() or "")
+            with pytest.raises(grpc.RpcError) as anonymous:
+                call(b"x", timeout=5)
+            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.stop(None)
+
+
+def test_without_auth_every_call_is_anonymous_and_admin() -> None:
+    server, port = _whoami_server([BearerTokenInterceptor(None), ErrorInterceptor()])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert channel.unary_unary(METHOD)(b"delete", timeout=5) == b"|True"
+    finally:
+        server.stop(None)
+
+
+def test_a_handler_without_the_interceptor_is_refused() -> None:
+    server, port = _whoami_server([ErrorInterceptor()])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                channel.unary_unary(METHOD)(b"x", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "no authenticated principal" in (info.value.details() or "")
+    finally:
+        server.stop(None)
