@@ -20,12 +20,15 @@ from .state import StateDelta
 # Write order inside one batch.  ``runs`` comes last and ``params`` before it: when a
 # rebuilt batch finds run rows of its own first attempt, every other table of that
 # attempt is already written (and the rebuilt inserts are dropped by their tokens).
+# ``audit_events`` precedes ``experiments`` and ``runs``: a rebuilt batch skips the events
+# whose entity rows it finds, and their audit rows must already be there.
 TABLE_ORDER: tuple[str, ...] = (
     "metrics",
     "latest_metrics",
     "params",
     "tags",
     "experiment_tags",
+    "audit_events",
     "experiments",
     "runs",
     "ingest_producers",

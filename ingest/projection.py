@@ -19,6 +19,10 @@ state changes.  Rules (``docs/ingest.md``, "Projection"):
   whose ``experiment_id`` header is not the run's experiment;
 * a param, tag, metric or update event for a deleted run is poison (``run-deleted``), as
   MLflow refuses writes to a run that is not active.
+* every decoded event leaves one ``audit_events`` row (but one skipped as applied
+  before, or a resend of one: its row was written then): its principal (the header the gateway stamps), what
+  it was, and ``applied`` or the dead-letter reason; a created experiment or run records
+  its creator in ``created_by``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ from .state import (
     StateDelta,
 )
 
+APPLIED = "applied"  # audit_events.outcome of an event the projection took
+AUDIT_COLUMNS = (
+    "topic", "partition", "offset", "event_id", "principal", "producer_id", "event_type",
+    "experiment_id", "run_id", "client_ts", "items", "outcome",
+)  # fmt: skip
 TAG_COLUMNS = ("experiment_id", "run_id", "key", "value", "version", "is_deleted")
 EXPERIMENT_TAG_COLUMNS = ("experiment_id", "key", "value", "version", "is_deleted")
 PARAM_COLUMNS = ("experiment_id", "run_id", "key", "value")
@@ -78,6 +87,7 @@ class _BatchProjector:
         self._tags: dict[tuple[str, str], tuple[str, str, str, str, int, int]] = {}
         self._experiment_tags: dict[tuple[str, str], tuple[str, str, str, int, int]] = {}
         self._metrics = MetricAccumulator()
+        self._audit: list[tuple[object, ...]] = []
         self._dead: list[DeadLetter] = []
         self._partial: list[tuple[Poison, ev.RunEvent]] = []  # refused parts of an event
         self._producers: dict[str, tuple[int, int]] = {}  # producer id -> (seq, offset)
@@ -100,6 +110,8 @@ class _BatchProjector:
             if self._resent(record.offset, record.event):
                 self._duplicates += 1
                 continue
+            outcome = APPLIED
+            skipped = self._skipped
             try:
                 if record.key != record.event.kafka_key:
                     raise _Refused(
@@ -111,10 +123,13 @@ class _BatchProjector:
                 self._events += 1
             except _Refused as refused:
                 self._dead.append(DeadLetter(record, refused.poison))
+                outcome = refused.poison.reason.value
             for poison, part in self._partial:
                 part_record = replace(record, value=_codec.encode(part), event=part)
                 self._dead.append(DeadLetter(part_record, poison))
             self._partial.clear()
+            if self._skipped == skipped:  # a replayed event was audited when applied
+                self._audit.append(_audit_row(record, record.event, outcome))
         return PartitionBatch(
             topic=topic,
             partition=partition,
@@ -235,6 +250,7 @@ class _BatchProjector:
                 event.client_ts,
                 event.client_ts,
                 offset,
+                created_by=event.principal,
             )
             for k, v in p.tags.items():
                 self._experiment_tags[(exp_id, k)] = (exp_id, k, v, offset, 0)
@@ -277,6 +293,7 @@ class _BatchProjector:
                 user_id=p.user_id, status=p.status, start_time=p.start_time, end_time=None,
                 artifact_uri=p.artifact_uri, lifecycle_stage=ACTIVE,
                 parent_run_id=p.parent_run_id, deleted_time=None, version=offset,
+                created_by=event.principal,
             )  # fmt: skip
             for k, v in p.tags.items():
                 self._tags[(event.run_id, k)] = (event.experiment_id, event.run_id, k, v, offset, 0)
@@ -337,6 +354,7 @@ class _BatchProjector:
         tables.append(
             _rows("experiment_tags", EXPERIMENT_TAG_COLUMNS, self._experiment_tags.values())
         )
+        tables.append(_rows("audit_events", AUDIT_COLUMNS, self._audit))
         tables.append(
             _rows("experiments", EXPERIMENT_COLUMNS, (e.row() for e in self._experiments.values()))
         )
@@ -358,6 +376,23 @@ def _rows(table: str, columns: tuple[str, ...], rows: Iterable[tuple[object, ...
     materialised = list(rows)
     data = [list(col) for col in zip(*materialised, strict=True)] if materialised else []
     return TableData(table, columns, data, len(materialised))
+
+
+def _items(payload: ev.Payload) -> int:
+    """How many things an event carries: points, params or tags; 1 for the rest."""
+    if isinstance(payload, ev.MetricsLogged):
+        return len(payload)
+    if isinstance(payload, ev.ParamsLogged | ev.TagsSet):
+        return len(payload.keys)
+    return 1
+
+
+def _audit_row(record: SourceRecord, event: ev.RunEvent, outcome: str) -> tuple[object, ...]:
+    return (
+        record.topic, record.partition, record.offset, event.event_id, event.principal,
+        event.producer_id, type(event.payload).__name__, event.experiment_id, event.run_id,
+        event.client_ts, _items(event.payload), outcome,
+    )  # fmt: skip
 
 
 def _same_length(keys: tuple[str, ...], values: tuple[str, ...], what: str) -> None:

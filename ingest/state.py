@@ -27,19 +27,21 @@ class RunState:
     parent_run_id: str
     deleted_time: int | None
     version: int
+    created_by: str = ""  # principal of the RunCreated event
 
     def row(self) -> tuple[object, ...]:
         """Values in the column order of :data:`RUN_COLUMNS`."""
         return (
             self.run_id, self.experiment_id, self.run_name, self.user_id, self.status,
             self.start_time, self.end_time, self.artifact_uri, self.lifecycle_stage,
-            self.parent_run_id, self.deleted_time, self.version,
+            self.parent_run_id, self.deleted_time, self.version, self.created_by,
         )  # fmt: skip
 
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
     "artifact_uri", "lifecycle_stage", "parent_run_id", "deleted_time", "version",
+    "created_by",
 )  # fmt: skip
 
 
@@ -52,17 +54,18 @@ class ExperimentState:
     creation_time: int
     last_update_time: int
     version: int
+    created_by: str = ""  # principal of the ExperimentCreated event
 
     def row(self) -> tuple[object, ...]:
         return (
             self.experiment_id, self.name, self.artifact_location, self.lifecycle_stage,
-            self.creation_time, self.last_update_time, self.version,
+            self.creation_time, self.last_update_time, self.version, self.created_by,
         )  # fmt: skip
 
 
 EXPERIMENT_COLUMNS: tuple[str, ...] = (
     "experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
-    "last_update_time", "version",
+    "last_update_time", "version", "created_by",
 )  # fmt: skip
 
 

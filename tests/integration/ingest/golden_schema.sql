@@ -1,3 +1,22 @@
+CREATE TABLE audit_events
+(
+    `topic` String,
+    `partition` Int32,
+    `offset` Int64,
+    `event_id` String,
+    `principal` LowCardinality(String),
+    `producer_id` String,
+    `event_type` LowCardinality(String),
+    `experiment_id` String,
+    `run_id` String,
+    `client_ts` Int64,
+    `items` UInt32,
+    `outcome` LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (topic, partition, offset)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
 CREATE TABLE experiment_tags
 (
     `experiment_id` String,
@@ -18,7 +37,8 @@ CREATE TABLE experiments
     `lifecycle_stage` LowCardinality(String),
     `creation_time` Int64,
     `last_update_time` Int64,
-    `version` UInt64
+    `version` UInt64,
+    `created_by` String DEFAULT ''
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY experiment_id
@@ -131,6 +151,7 @@ CREATE TABLE runs
     `parent_run_id` String,
     `deleted_time` Nullable(Int64),
     `version` UInt64,
+    `created_by` String DEFAULT '',
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(version)

@@ -163,7 +163,10 @@ def test_record_key_must_be_the_event_key() -> None:
     rec = SourceRecord("t", 0, 0, b"other", b"v", event=e)
     batch = project("t", 0, 0, 1, [rec], PartitionState(10))
     assert reasons(batch) == ["invalid-event"]
-    assert [t.table for t in batch.tables] == ["ingest_producers"]  # its seq counts as seen
+    # nothing is projected; its seq counts as seen, and the attempt is audited with the
+    # reason it was refused
+    assert [t.table for t in batch.tables] == ["audit_events", "ingest_producers"]
+    assert rows(batch, "audit_events")[0]["outcome"] == "invalid-event"
 
 
 def test_undecodable_records_pass_through_as_dead_letters() -> None:
@@ -209,6 +212,7 @@ def test_tables_come_in_write_order() -> None:
         "metrics",
         "latest_metrics",
         "params",
+        "audit_events",
         "experiments",
         "runs",
         "ingest_producers",
