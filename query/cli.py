@@ -36,6 +36,12 @@ def register(subparsers: Any) -> None:
         help="bearer tokens, one per line; turns auth on [RUNSTREAM_AUTH_TOKEN_FILE]",
     )
     p.add_argument(
+        "--auth-principals",
+        default=base.auth_principals,
+        help="TOML file of principals with per-experiment permissions; turns auth on "
+        "[RUNSTREAM_AUTH_PRINCIPALS]",
+    )
+    p.add_argument(
         "--tls-cert", default=base.tls_cert, help="PEM certificate; TLS on [RUNSTREAM_TLS_CERT]"
     )
     p.add_argument("--tls-key", default=base.tls_key, help="PEM private key [RUNSTREAM_TLS_KEY]")
@@ -79,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         topic=args.topic,
         address=args.address,
         auth_token_file=args.auth_token_file,
+        auth_principals=args.auth_principals,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         pool_size=args.pool_size,

@@ -80,6 +80,7 @@ class Experiment:
     creation_time: int
     last_update_time: int
     tags: dict[str, str] = field(default_factory=dict)
+    created_by: str = ""  # the principal whose write created it ("": none verified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,14 @@ class SeriesRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunSelection:
-    """The runs of a search: experiments (empty: all), MLflow filter, lifecycle view."""
+    """The runs of a search: experiments (empty: all), MLflow filter, lifecycle view.
+    ``scope``: the experiments the caller may read, when that is not all of them; it
+    narrows "all experiments" and is not part of a page token's identity."""
 
     experiment_ids: tuple[str, ...] = ()
     filter: str = ""
     view: ViewType = ViewType.ACTIVE_ONLY
+    scope: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ _FIELDS = (
     "lifecycle_stage",
     "creation_time",
     "last_update_time",
+    "created_by",
 )
 
 
@@ -50,6 +51,7 @@ class ExperimentReader:
                 creation_time=r[4],
                 last_update_time=r[5],
                 tags=tags.get(r[0], {}),
+                created_by=r[6],
             )
             for r in rows
         ]
@@ -77,11 +79,15 @@ class ExperimentReader:
         order_by: Sequence[str],
         page_token: str,
         view: ViewType,
+        only: frozenset[str] | None = None,
     ) -> Page[Experiment]:
+        """``only``: the experiments the caller may read (None: every one)."""
         n = check_max_results(max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS)
         conditions = parse_experiment_filter(filter_string, self._max_clauses)
         order = parse_experiment_order_by(order_by, self._max_order_keys)
-        c = ExperimentSearchCompiler(conditions, order, view)
+        c = ExperimentSearchCompiler(conditions, order, view, only)
+        # The caller's scope is applied to every page and is not part of the token's
+        # identity: a token stays valid while the readable experiments change.
         fp = fingerprint("experiments", repr(conditions), repr(order), int(view))
         after = decode_token(page_token, fp, c.columns) if page_token else None
         rows = self._store.rows(c.search_sql(n + 1, after))

@@ -9,7 +9,8 @@ from .search_filter import Condition, Entity, OrderKey
 from .sql_text import Binder, Sql, like_pattern
 
 _COLUMNS = (
-    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
+    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
+    "last_update_time, created_by"
 )
 _INT_KEYS = frozenset({"creation_time", "last_update_time"})
 
@@ -51,11 +52,20 @@ def _compare(b: Binder, column: str, op: str, value: object, ch_type: str) -> st
 
 
 class ExperimentSearchCompiler:
+    """``only``: the experiments the caller may read (None: every one)."""
+
     def __init__(
-        self, conditions: tuple[Condition, ...], order: tuple[OrderKey, ...], view: ViewType
+        self,
+        conditions: tuple[Condition, ...],
+        order: tuple[OrderKey, ...],
+        view: ViewType,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.b = Binder()
         self._where = [f"lifecycle_stage IN {self.b.bind(view.stages(), 'Array(String)')}"]
+        if only is not None:
+            ids = self.b.bind(sorted(only), "Array(String)")
+            self._where.append(f"experiment_id IN {ids}" if only else "0")
         for cond in conditions:
             self._condition(cond)
         self.columns = [

@@ -131,6 +131,7 @@ def experiment(e: Experiment) -> common_pb2.Experiment:
         creation_time=e.creation_time,
         last_update_time=e.last_update_time,
         tags=[common_pb2.Tag(key=k, value=v) for k, v in e.tags.items()],
+        created_by=e.created_by,
     )
 
 

@@ -2,8 +2,9 @@
 
 * :func:`add_query_service` adds the servicer to an existing ``grpc.Server`` (the
   all-in-one stack hosts it next to the write gateway, on the same chDB directory as the
-  ingest worker).  That server must carry ``runstream.proto.rpc.ErrorInterceptor`` (and
-  ``BearerTokenInterceptor`` when auth is on): errors map to status codes there only.
+  ingest worker).  That server must carry the shell's interceptors
+  (``runstream.proto.rpc.interceptors``): the auth interceptor puts the caller's principal
+  on every call (without it every call is refused), and errors map to status codes there.
 * :func:`serve_query` / :class:`QueryServer` run the standalone ``runstream query``
   process: interceptors, health checking and reflection included.
 """
@@ -13,15 +14,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
 
-from runstream.proto.rpc import RunningServer, start_server, wait_for_signal
+from runstream.proto.permissions import ExperimentFacts, Principal, needed
+from runstream.proto.rpc import RunningServer, principal_of, start_server, wait_for_signal
 from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
+from .entities import Experiment, RunSelection
 from .service import QueryService, open_query_service
 from .settings import QuerySettings
 
@@ -49,8 +53,38 @@ def _read_call(handler: Handler[Response]) -> Handler[Response]:
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    """Every RPC checks the caller's principal (``runstream.proto.permissions.NEEDS``):
+    reads of an experiment or of runs need READ on it, searches over named experiments
+    need READ on each, and searches over all experiments see only the readable ones."""
+
     def __init__(self, service: QueryService) -> None:
         self._svc = service
+
+    def _experiment(
+        self, rpc: str, experiment: Experiment, context: grpc.ServicerContext
+    ) -> query_pb2.ExperimentResponse:
+        facts = ExperimentFacts(experiment.experiment_id, experiment.name, experiment.created_by)
+        principal_of(context).require(needed(SERVICE_NAME, rpc), facts)
+        return query_pb2.ExperimentResponse(experiment=codec.experiment(experiment))
+
+    def _runs(self, rpc: str, run_ids: Sequence[str], context: grpc.ServicerContext) -> None:
+        principal = principal_of(context)
+        if principal.admin:
+            return
+        experiments = self._svc.access.run_experiments(run_ids).values()
+        self._svc.access.require(principal, needed(SERVICE_NAME, rpc), experiments)
+
+    def _scoped(self, rpc: str, request: Any, context: grpc.ServicerContext) -> RunSelection:
+        selection = codec.selection(
+            list(request.experiment_ids), request.filter, request.run_view_type
+        )
+        principal: Principal = principal_of(context)
+        if principal.admin:
+            return selection
+        if selection.experiment_ids:
+            self._svc.access.require(principal, needed(SERVICE_NAME, rpc), selection.experiment_ids)
+            return selection
+        return replace(selection, scope=self._svc.access.readable(principal))
 
     def _wait(self, read: query_pb2.ReadOptions, context: grpc.ServicerContext) -> None:
         """Wait for the request's write token: within the call's deadline, and no longer
@@ -71,12 +105,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     @_read_call
     def GetExperiment(self, request: Any, context: grpc.ServicerContext) -> Any:
         exp = self._svc.get_experiment(request.experiment_id)
-        return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
+        return self._experiment("GetExperiment", exp, context)
 
     @_read_call
     def GetExperimentByName(self, request: Any, context: grpc.ServicerContext) -> Any:
         exp = self._svc.get_experiment_by_name(request.name)
-        return query_pb2.ExperimentResponse(experiment=codec.experiment(exp))
+        return self._experiment("GetExperimentByName", exp, context)
 
     @_read_call
     def SearchExperiments(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -86,6 +120,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             list(request.order_by),
             request.page_token,
             codec.view_type(request.view_type),
+            only=self._svc.access.readable(principal_of(context)),
         )
         return query_pb2.SearchExperimentsResponse(
             experiments=[codec.experiment(e) for e in page.items],
@@ -94,12 +129,17 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetRun(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return query_pb2.GetRunResponse(run=codec.run(self._svc.get_run(request.run_id)))
+        run = self._svc.get_run(request.run_id)
+        principal = principal_of(context)
+        if not principal.admin:
+            experiment = [run.info.experiment_id]
+            self._svc.access.require(principal, needed(SERVICE_NAME, "GetRun"), experiment)
+        return query_pb2.GetRunResponse(run=codec.run(run))
 
     @_read_call
     def SearchRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self._svc.search_runs(
-            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            self._scoped("SearchRuns", request, context),
             list(request.order_by),
             request.max_results,
             request.page_token,
@@ -110,6 +150,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._runs("GetMetricHistory", [request.run_id], context)
         page = self._svc.metric_history(
             request.run_id, request.metric_key, request.max_results, request.page_token
         )
@@ -119,6 +160,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetSampledMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._runs("GetSampledMetricHistory", [request.run_id], context)
         found = self._svc.sampled_history([request.run_id], codec.series_request(request))
         series = (
             codec.series(found[0])
@@ -129,13 +171,14 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetSampledMetricHistories(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._runs("GetSampledMetricHistories", list(request.run_ids), context)
         found = self._svc.sampled_history(list(request.run_ids), codec.series_request(request))
         return query_pb2.GetSampledMetricHistoriesResponse(series=[codec.series(s) for s in found])
 
     @_read_call
     def GetMetricAggregates(self, request: Any, context: grpc.ServicerContext) -> Any:
         groups = self._svc.metric_aggregates(
-            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            self._scoped("GetMetricAggregates", request, context),
             request.metric_key,
             request.group_by,
             list(request.percentiles),
@@ -150,7 +193,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     @_read_call
     def GetBestRuns(self, request: Any, context: grpc.ServicerContext) -> Any:
         ranked = self._svc.best_runs(
-            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type),
+            self._scoped("GetBestRuns", request, context),
             request.metric_key,
             codec.rank_by(request.rank_by),
             codec.maximize(request.goal),
@@ -162,9 +205,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def CountRunsByStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        counts = self._svc.count_runs_by_status(
-            codec.selection(list(request.experiment_ids), request.filter, request.run_view_type)
-        )
+        counts = self._svc.count_runs_by_status(self._scoped("CountRunsByStatus", request, context))
         return codec.status_counts(counts)
 
 
@@ -185,7 +226,7 @@ class QueryServer:
     def __init__(self, settings: QuerySettings, service: QueryService | None = None) -> None:
         self.settings = settings
         self.options = settings.server_options()
-        self.options.tokens()  # fail closed before opening ClickHouse
+        self.options.principals()  # fail closed before opening ClickHouse
         self.service = service if service is not None else open_query_service(settings)
         self._running: RunningServer | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .aggregate_sql import step_aggregates_sql, step_bounds_sql
 from .entities import (
@@ -33,6 +34,7 @@ DEFAULT_BEST = 10
 MAX_BEST = 1000
 MAX_PERCENTILES = 100
 MAX_AGGREGATE_POINTS = 100_000
+NO_EXPERIMENT = ""  # an id no experiment has
 
 
 def check_max_results(value: int, default: int, limit: int, what: str = "max_results") -> int:
@@ -60,13 +62,22 @@ class RunReader:
         self._max_clauses = max_clauses
         self._max_order_keys = max_order_keys
 
-    def _compiler(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearchCompiler:
-        search = RunSearch(
+    def _search(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearch:
+        return RunSearch(
             experiment_ids=tuple(selection.experiment_ids),
             conditions=parse_run_filter(selection.filter, self._max_clauses),
             order=parse_run_order_by(order_by, self._max_order_keys),
             view=selection.view,
         )
+
+    def _compiler(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearchCompiler:
+        search = self._search(selection, order_by)
+        if selection.scope is not None:
+            asked = set(search.experiment_ids) or selection.scope
+            # No experiment has the id "" (writes and ingest refuse it): an empty scope
+            # selects nothing, never "every experiment".
+            within = tuple(sorted(asked & selection.scope)) or (NO_EXPERIMENT,)
+            search = replace(search, experiment_ids=within)
         return RunSearchCompiler(search)
 
     def search(
@@ -74,7 +85,8 @@ class RunReader:
     ) -> Page[Run]:
         n = check_max_results(max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS)
         c = self._compiler(selection, order_by)
-        fp = fingerprint("runs", sorted(set(selection.experiment_ids)), repr(c.search))
+        shape = self._search(selection, order_by)  # the caller's query, without its scope
+        fp = fingerprint("runs", sorted(set(selection.experiment_ids)), repr(shape))
         after = decode_token(page_token, fp, c.columns) if page_token else None
         rows = self._store.rows(c.search_sql(n + 1, after))
         token = encode_token(fp, c.columns, rows[n - 1][2:]) if len(rows) > n else ""

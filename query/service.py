@@ -1,19 +1,24 @@
 """The query service: every read of the read side behind one object, over one SQL port.
 
 Transport-free: the gRPC adapter (``grpc_server``) converts requests and results at the
-edge.  Every read first honours an optional read-your-writes token.  The service owns the
-bounds of its settings: filter and order_by sizes (readers), the cap on waits, and the
-``Admission`` of concurrent calls and waits (the gRPC adapter enters it per call).
+edge, and checks the caller's permissions with :attr:`QueryService.access`.  Every read
+first honours an optional read-your-writes token.  The service owns the bounds of its
+settings: filter and order_by sizes (readers), the cap on waits, and the ``Admission`` of
+concurrent calls and waits (the gRPC adapter enters it per call).  It is also the
+gateway's permission :class:`~runstream.proto.permissions.Directory`
+(``experiment_facts``, ``run_experiments``) when both run in one process.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from runstream.proto.tokens import WaitToken
+from runstream.proto.permissions import ExperimentFacts
+from runstream.proto.tokens import WaitToken, WriteToken
 
+from .access import ReadAccess
 from .admission import Admission
 from .entities import (
     Experiment,
@@ -60,6 +65,7 @@ class QueryService:
         self.admission = Admission(settings.max_calls, settings.max_waiting)
         self.log_ends = LogEnds(log_end)
         self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission)
+        self.access = ReadAccess(store)
         self._stop = threading.Event()
         self._views_thread: threading.Thread | None = None
         if settings.create_views and not ensure_views(store):
@@ -95,6 +101,17 @@ class QueryService:
         asked = self.settings.wait_timeout_s if timeout_s is None else timeout_s
         self._waiter.wait(token, min(asked, self.settings.max_wait_s), stop)
 
+    # -- the gateway's permission directory ----------------------------------------------
+    def experiment_facts(
+        self, experiment_ids: Collection[str], after: WriteToken | None = None
+    ) -> dict[str, ExperimentFacts]:
+        if after:
+            self.wait(WaitToken(after.topic, after.offset_map), None)
+        return self.access.experiment_facts(experiment_ids)
+
+    def run_experiments(self, run_ids: Collection[str]) -> dict[str, str]:
+        return self.access.run_experiments(run_ids)
+
     # -- experiments --------------------------------------------------------------------
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self.experiments.get(experiment_id)
@@ -109,8 +126,10 @@ class QueryService:
         order_by: Sequence[str] = (),
         page_token: str = "",
         view: ViewType = ViewType.ACTIVE_ONLY,
+        only: frozenset[str] | None = None,
     ) -> Page[Experiment]:
-        return self.experiments.search(filter_string, max_results, order_by, page_token, view)
+        """``only``: the experiments the caller may read (None: every one)."""
+        return self.experiments.search(filter_string, max_results, order_by, page_token, view, only)
 
     # -- runs ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runstream.proto.endpoints import (
+    ENV_AUTH_PRINCIPALS,
     ENV_AUTH_TOKEN_FILE,
     ENV_AUTH_TOKENS,
     ENV_TLS_CERT,
@@ -31,6 +32,7 @@ class QuerySettings:
     address: str = "127.0.0.1:50051"  # serve_query only
     auth_token_file: str | None = None  # serve_query only
     auth_tokens: tuple[str, ...] = ()  # serve_query only
+    auth_principals: str | None = None  # serve_query only: per-experiment permissions
     tls_cert: str | None = None  # serve_query only
     tls_key: str | None = None  # serve_query only
     pool_size: int = 4  # ClickHouse clients (concurrent queries)
@@ -64,6 +66,7 @@ class QuerySettings:
             address=e.text("RUNSTREAM_QUERY_ADDRESS", base.address),
             auth_token_file=e.optional(ENV_AUTH_TOKEN_FILE),
             auth_tokens=e.items(ENV_AUTH_TOKENS),
+            auth_principals=e.optional(ENV_AUTH_PRINCIPALS),
             tls_cert=e.optional(ENV_TLS_CERT),
             tls_key=e.optional(ENV_TLS_KEY),
             pool_size=e.integer("RUNSTREAM_QUERY_POOL_SIZE", base.pool_size, minimum=1),

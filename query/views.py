@@ -20,7 +20,7 @@ SELECT
     r.end_time AS end_time, fromUnixTimestamp64Milli(r.start_time, 'UTC') AS started_at,
     r.artifact_uri AS artifact_uri, r.lifecycle_stage AS lifecycle_stage,
     r.parent_run_id AS parent_run_id,
-    p.params AS params, t.tags AS tags, m.metrics AS metrics
+    p.params AS params, t.tags AS tags, m.metrics AS metrics, r.created_by AS created_by
 FROM (SELECT * FROM runs FINAL) AS r
 LEFT JOIN (
     SELECT run_id, mapFromArrays(groupArray(key), groupArray(value)) AS params
@@ -51,6 +51,14 @@ SELECT
     experiment_id, run_id, key, step, timestamp,
     fromUnixTimestamp64Milli(timestamp, 'UTC') AS time, value
 FROM metrics FINAL
+""",
+    # Who wrote what: one row per event ingest decoded, with the writer's principal.
+    "audit_log": """
+CREATE OR REPLACE VIEW audit_log AS
+SELECT
+    fromUnixTimestamp64Milli(client_ts, 'UTC') AS time, principal, event_type,
+    experiment_id, run_id, items, outcome, event_id, producer_id, topic, partition, offset
+FROM audit_events FINAL
 """,
 }
 

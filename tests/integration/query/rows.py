@@ -28,6 +28,7 @@ RUN_COLUMNS = [
     "parent_run_id",
     "deleted_time",
     "version",
+    "created_by",
 ]
 
 
@@ -73,6 +74,7 @@ class Writer:
         creation_time: int = 0,
         last_update_time: int = 0,
         tags: Mapping[str, str] | None = None,
+        created_by: str = "",
     ) -> None:
         self.client.insert(
             "experiments",
@@ -85,6 +87,7 @@ class Writer:
                     creation_time,
                     last_update_time,
                     self._next(),
+                    created_by,
                 ]
             ],
             column_names=[
@@ -95,6 +98,7 @@ class Writer:
                 "creation_time",
                 "last_update_time",
                 "version",
+                "created_by",
             ],
         )
         for k, v in (tags or {}).items():
@@ -123,6 +127,7 @@ class Writer:
             "lifecycle_stage": "active",
             "parent_run_id": "",
             "deleted_time": None,
+            "created_by": "",
         }
         row.update(fields)
         row["version"] = self._next()
@@ -193,6 +198,32 @@ class Writer:
                 "max_value",
                 "count",
             ],
+        )
+
+    def audit(
+        self,
+        principal: str,
+        event_type: str,
+        experiment_id: str,
+        run_id: str = "",
+        *,
+        client_ts: int = 0,
+        items: int = 1,
+        outcome: str = "applied",
+    ) -> None:
+        """One ``audit_events`` row, as ingest writes it for an event (its offset: the
+        next version)."""
+        offset = self._next()
+        self.client.insert(
+            "audit_events",
+            [[
+                "runstream.events", 0, offset, f"e{offset:031d}", principal, "p" * 32,
+                event_type, experiment_id, run_id, client_ts, items, outcome,
+            ]],  # fmt: skip
+            column_names=[
+                "topic", "partition", "offset", "event_id", "principal", "producer_id",
+                "event_type", "experiment_id", "run_id", "client_ts", "items", "outcome",
+            ],  # fmt: skip
         )
 
     def offsets(self, topic: str, partition: int, next_offset: int) -> None:

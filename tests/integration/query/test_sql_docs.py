@@ -23,7 +23,9 @@ def demo_dataset(w: Writer) -> None:
         creation_time=1_767_225_600_000,
         last_update_time=1_767_225_600_000,
         tags={"team": "vision"},
+        created_by="ann",
     )
+    w.audit("ann", "ExperimentCreated", "1", client_ts=1_767_225_600_000)
     runs = [
         ("a1", "adam", "0.001"),
         ("a2", "adam", "0.01"),
@@ -34,12 +36,15 @@ def demo_dataset(w: Writer) -> None:
     t0 = 1_767_229_200_000  # 2026-01-01 01:00 UTC
     for i, (rid, opt, lr) in enumerate(runs):
         status = "FAILED" if rid == "s2" else "FINISHED"
+        user = "ann" if i % 2 else "bob"
+        started = t0 + i * 600_000
         w.run(
             rid,
             "1",
             run_name=f"{opt}-{lr}",
-            user_id="ann" if i % 2 else "bob",
-            start_time=t0 + i * 600_000,
+            user_id=user,
+            start_time=started,
+            created_by=user,
         )
         w.params("1", rid, {"optimizer": opt, "lr": lr, "epochs": "10"})
         w.tags("1", rid, {"mlflow.runName": f"{opt}-{lr}", "stage": "sweep"})
@@ -52,6 +57,14 @@ def demo_dataset(w: Writer) -> None:
         points.append(("accuracy", round(0.99 - i * 0.02, 3), 9, t0 + i * 600_000 + 270_000))
         w.metrics("1", rid, points)
         w.run(rid, "1", status=status, end_time=t0 + i * 600_000 + 300_000)
+        # what ingest records of the events that wrote it (audit_events)
+        w.audit(user, "RunCreated", "1", rid, client_ts=started)
+        w.audit(user, "ParamsLogged", "1", rid, client_ts=started, items=3)
+        w.audit(user, "TagsSet", "1", rid, client_ts=started, items=2)
+        w.audit(user, "MetricsLogged", "1", rid, client_ts=started + 270_000, items=11)
+        w.audit(user, "RunUpdated", "1", rid, client_ts=started + 300_000)
+    # a later attempt to change a param of someone else's run, refused by ingest
+    w.audit("bob", "ParamsLogged", "1", "a2", client_ts=t0 + 3_600_000, outcome="param-conflict")
 
 
 def _run(client: object, sql: str) -> str:

@@ -161,6 +161,7 @@ VOCABULARY = frozenset(
         "artifact_location",
         "creation_time",
         "last_update_time",
+        "created_by",
         "e",
     ]
 )
