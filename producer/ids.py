@@ -97,7 +97,10 @@ def make_event(
     experiment_id: str,
     payload: Payload,
     client_ts: int | None = None,
+    principal: str = "",
 ) -> RunEvent:
+    """An event header and payload; ``principal`` is the gateway caller's (the SDK writing
+    straight to Kafka has none to vouch for)."""
     return RunEvent(
         event_id=uuid.uuid4().hex,
         run_id=run_id,
@@ -106,6 +109,7 @@ def make_event(
         seq=seq,
         client_ts=now_ms() if client_ts is None else client_ts,
         payload=payload,
+        principal=principal,
     )
 
 
@@ -122,8 +126,15 @@ class EventStamper:
         return self._seq
 
     def stamp(
-        self, run_id: str, experiment_id: str, payload: Payload, client_ts: int | None = None
+        self,
+        run_id: str,
+        experiment_id: str,
+        payload: Payload,
+        client_ts: int | None = None,
+        principal: str = "",
     ) -> RunEvent:
         seq = self._seq
         self._seq = seq + 1
-        return make_event(self.producer_id, seq, run_id, experiment_id, payload, client_ts)
+        return make_event(
+            self.producer_id, seq, run_id, experiment_id, payload, client_ts, principal
+        )

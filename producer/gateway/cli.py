@@ -34,6 +34,17 @@ def register(subparsers: Any) -> None:
         help="comma-separated bearer tokens: turns the token check on (RUNSTREAM_AUTH_TOKENS)",
     )
     gateway.add_argument(
+        "--auth-principals",
+        help="TOML file of principals with per-experiment permissions: turns auth on "
+        "(RUNSTREAM_AUTH_PRINCIPALS; see docs/security.md)",
+    )
+    gateway.add_argument(
+        "--query-url",
+        help="grpc[s]://host:port of the query service that answers permission lookups; "
+        "needed when the principals file restricts anyone (RUNSTREAM_GATEWAY_QUERY_URL; "
+        "its admin token: RUNSTREAM_GATEWAY_QUERY_TOKEN; grpcs CA: RUNSTREAM_TLS_CA)",
+    )
+    gateway.add_argument(
         "--tls-cert", help="PEM certificate chain: serve TLS (RUNSTREAM_TLS_CERT; needs --tls-key)"
     )
     gateway.add_argument("--tls-key", help="PEM private key (RUNSTREAM_TLS_KEY)")
@@ -53,6 +64,8 @@ def _run_gateway(args: argparse.Namespace) -> int:
         topic=args.topic,
         auth_token_file=args.auth_token_file,
         auth_tokens=args.auth_tokens,
+        auth_principals=args.auth_principals,
+        query_url=args.query_url,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         max_workers=args.max_workers,

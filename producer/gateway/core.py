@@ -8,6 +8,11 @@ events stamped with the caller's producer id and a seq derived from the request'
 applies it once.  Other requests get the gateway's own producer identity: events are
 stamped and handed to Kafka under one lock, so ``seq`` follows the order of the topic.
 
+Permissions.  Every call comes from a principal (``runstream.proto.permissions``):
+:class:`~.access.WriteAccess` checks that it holds what the call needs on the experiment
+before anything is checked further or published, and its name is stamped on every event
+the call writes (the ``principal`` header: the audit trail).
+
 Commands are built by the SDK's builders (``runstream.producer.commands``), so both sides
 validate and encode a write alike; bad items of a batch are refused and named, good items
 of the same request are published, and then the request fails with INVALID_ARGUMENT.
@@ -26,12 +31,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from runstream.proto import events as ev
 from runstream.proto.errors import RunstreamError, echo
+from runstream.proto.permissions import ANONYMOUS, NEEDS, Permission, Principal
 from runstream.proto.tokens import WriteToken, merge_all
 from runstream.proto.vocabulary import ACTIVE, DELETED
 
@@ -50,10 +56,13 @@ from ..ids import (
 )
 from ..transport import PendingWrite, Transport
 from ..validation import check_batch_limits, check_columns, check_id, int_problem, key_problem
+from .access import WriteAccess
 from .ports import RunDirectory
 from .runs import RunChecks
 
 Pair = tuple[str, str]
+_LOG = NEEDS["runstream.v1.WriteService"]["LogBatch"]
+_CREATE_RUN = NEEDS["runstream.v1.WriteService"]["CreateRun"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -124,7 +133,9 @@ class GatewayCore:
         lifecycle_ttl_s: float = 1.0,
         cache_runs: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        access: WriteAccess | None = None,
     ) -> None:
+        self.access = access if access is not None else WriteAccess(None)
         self._transport = transport
         self._stamper = EventStamper(producer_id)
         self._lock = threading.Lock()
@@ -138,18 +149,22 @@ class GatewayCore:
 
     # -- publishing -----------------------------------------------------------------------
 
-    def _submit(self, specs: Sequence[Spec], origin: Origin | None = None) -> PendingWrite | None:
+    def _submit(
+        self, specs: Sequence[Spec], origin: Origin | None, principal: Principal
+    ) -> PendingWrite | None:
         if not specs:
             return None
-        now = now_ms()
+        now, who = now_ms(), principal.name
         if origin is not None:
             _check_origin(origin, len(specs))
             pid, first = origin.producer_id, origin_seq(origin.seq, origin.part, 0)
-            events = [make_event(pid, first + k, r, e, p, now) for k, (r, e, p) in enumerate(specs)]
+            events = [
+                make_event(pid, first + k, r, e, p, now, who) for k, (r, e, p) in enumerate(specs)
+            ]
             with self._lock:
                 return self._transport.submit(events)
         with self._lock:
-            events = [self._stamper.stamp(r, e, p, now) for r, e, p in specs]
+            events = [self._stamper.stamp(r, e, p, now, who) for r, e, p in specs]
             return self._transport.submit(events)
 
     def _result(self, pending: PendingWrite) -> WriteToken:
@@ -157,8 +172,10 @@ class GatewayCore:
         self._runs.wrote(token)
         return token
 
-    def _publish(self, specs: Sequence[Spec], origin: Origin | None = None) -> WriteToken:
-        pending = self._submit(specs, origin)
+    def _publish(
+        self, specs: Sequence[Spec], origin: Origin | None, principal: Principal
+    ) -> WriteToken:
+        pending = self._submit(specs, origin, principal)
         return WriteToken() if pending is None else self._result(pending)
 
     # -- experiments and runs --------------------------------------------------------------
@@ -170,9 +187,12 @@ class GatewayCore:
         tags: Sequence[Pair] = (),
         experiment_id: str = "",
         origin: Origin | None = None,
+        principal: Principal = ANONYMOUS,
     ) -> tuple[str, WriteToken]:
+        """Any principal allowed to create experiments may; whoever's creation ingest
+        applies first is the creator (and holds MANAGE on it, unless a grant says else)."""
         command = commands.create_experiment(name, artifact_location, tags, experiment_id)
-        return command.experiment_id, self.write(command, origin).token
+        return command.experiment_id, self.write(command, origin, principal).token
 
     def create_run(
         self,
@@ -184,32 +204,49 @@ class GatewayCore:
         parent_run_id: str = "",
         run_id: str = "",
         origin: Origin | None = None,
+        principal: Principal = ANONYMOUS,
     ) -> tuple[RunInfo, WriteToken]:
         """A run as the request describes it: no system tags of this process are added
-        (the caller's host and user are the caller's to say)."""
+        (the caller's host and user are the caller's to say).  Needs EDIT on the
+        experiment."""
         new = commands.create_run(
             experiment_id, run_name, user_id, start_time, tags, parent_run_id, run_id
         )
-        return new.info, self.write(new.command, origin).token
+        return new.info, self.write(new.command, origin, principal, _CREATE_RUN).token
 
     def write(
         self,
         command: commands.ExperimentCommand | commands.RunCommand,
         origin: Origin | None = None,
+        principal: Principal = ANONYMOUS,
+        needed: Permission = Permission.MANAGE,
     ) -> WriteResult:
-        """Check and publish a built command; the answer once Kafka acknowledged every
-        event."""
+        """Check (``principal`` must hold ``needed`` on the experiment) and publish a built
+        command; the answer once Kafka acknowledged every event."""
         if isinstance(command, commands.ExperimentCommand):
-            specs: list[Spec] = [("", command.experiment_id, command.payload)]
-            return WriteResult(self._publish(specs, origin), len(specs))
+            eid, payload = command.experiment_id, command.payload
+            if isinstance(payload, ev.ExperimentCreated):
+                self.access.require_create(principal, payload.name)
+            else:
+                self.access.require_experiment(principal, needed, eid)
+            specs: list[Spec] = [("", eid, payload)]
+            token = self._publish(specs, origin, principal)
+            if isinstance(payload, ev.ExperimentCreated):
+                self.access.created_experiment(eid, token)
+            return WriteResult(token, len(specs))
         run_id, payloads = command.run_id, command.payloads
         created = isinstance(payloads[0], ev.RunCreated)
-        if not created:
+        if created:
+            self.access.require_experiment(principal, needed, command.experiment_id)
+        else:
+            eid = self.access.require_run(principal, needed, run_id, command.experiment_id)
+            command = replace(command, experiment_id=eid)
             lifecycle = isinstance(payloads[0], ev.RunDeleted | ev.RunRestored)
             self._runs.check(run_id, command.experiment_id, active=not lifecycle)
         specs = [(run_id, command.experiment_id, p) for p in payloads]
-        token = self._publish(specs, origin)
+        token = self._publish(specs, origin, principal)
         if created:
+            self.access.created_run(run_id, command.experiment_id)
             self._runs.learn(run_id, token, experiment_id=command.experiment_id, stage=ACTIVE)
         elif isinstance(payloads[0], ev.RunDeleted):
             self._runs.learn(run_id, token, stage=DELETED)
@@ -221,11 +258,14 @@ class GatewayCore:
 
     # -- log batches ----------------------------------------------------------------------
 
-    def _batch_specs(self, batch: LogBatch, prefix: str = "") -> _Built:
-        """Events for a batch's accepted items, its point and item counts, refused items."""
+    def _batch_specs(self, batch: LogBatch, principal: Principal, prefix: str = "") -> _Built:
+        """Events for a batch's accepted items, its point and item counts, refused items
+        (PERMISSION_DENIED first, when the principal may not EDIT the run's experiment)."""
         check_id(batch.run_id, f"{prefix}run_id")
         if batch.experiment_id:
             check_id(batch.experiment_id, f"{prefix}experiment_id")
+        eid = self.access.require_run(principal, _LOG, batch.run_id, batch.experiment_id)
+        batch = replace(batch, experiment_id=eid)
         columns = batch.columns
         check_batch_limits(
             len(batch.metrics),
@@ -294,27 +334,29 @@ class GatewayCore:
                 specs.append((run, eid, payload))
         return _Built(specs, points, items + points, problems, accepted)
 
-    def log_batch(self, batch: LogBatch) -> WriteResult:
-        built = self._batch_specs(batch)
-        token = self._publish(built.specs, batch.origin)
+    def log_batch(self, batch: LogBatch, principal: Principal = ANONYMOUS) -> WriteResult:
+        built = self._batch_specs(batch, principal)
+        token = self._publish(built.specs, batch.origin, principal)
         self._runs.learn(batch.run_id, token, params=built.params)
         if built.problems:
             raise ValidationError(built.problems, accepted=built.items)
         return WriteResult(token, len(built.specs), built.points)
 
-    def log_stream(self, batches: Iterable[LogBatch]) -> WriteResult:
+    def log_stream(
+        self, batches: Iterable[LogBatch], principal: Principal = ANONYMOUS
+    ) -> WriteResult:
         """Each batch is checked and handed to Kafka as it arrives; the answer waits for
         every acknowledgement.  A bad batch ends the stream (INVALID_ARGUMENT naming
-        ``requests[i].<field>``, or the run's NOT_FOUND / FAILED_PRECONDITION) after what
-        came before it is acknowledged."""
+        ``requests[i].<field>``, the run's NOT_FOUND / FAILED_PRECONDITION, or
+        PERMISSION_DENIED) after what came before it is acknowledged."""
         pendings: list[tuple[PendingWrite, LogBatch, _Built]] = []
         events = points = items = 0
         failure: ValidationError | None = None
         refused: RunstreamError | None = None
         try:
             for i, batch in enumerate(batches):
-                built = self._batch_specs(batch, f"requests[{i}].")
-                pending = self._submit(built.specs, batch.origin)
+                built = self._batch_specs(batch, principal, f"requests[{i}].")
+                pending = self._submit(built.specs, batch.origin, principal)
                 if pending is not None:
                     pendings.append((pending, batch, built))
                 events += len(built.specs)

@@ -17,7 +17,10 @@ from typing import Any
 import grpc
 import numpy as np
 
-from runstream.proto.rpc import RunningServer, start_server, wait_for_signal
+from runstream.proto.errors import SettingsError
+from runstream.proto.permissions import Directory, needed
+from runstream.proto.principals import Principals
+from runstream.proto.rpc import RunningServer, principal_of, start_server, wait_for_signal
 from runstream.proto.v1 import common_pb2, write_pb2, write_pb2_grpc
 from runstream.proto.vocabulary import ACTIVE, status_from_proto, status_to_proto
 
@@ -25,7 +28,9 @@ from .. import commands
 from ..entities import RunInfo
 from ..errors import ValidationError
 from ..transport import Transport
+from .access import WriteAccess
 from .core import ColumnsIn, GatewayCore, LogBatch, Origin, WriteResult
+from .directory import QueryDirectory
 from .ports import RunDirectory
 from .settings import GatewaySettings
 
@@ -115,16 +120,23 @@ def _run_info(info: RunInfo) -> common_pb2.RunInfo:
 
 
 class WriteServicer(write_pb2_grpc.WriteServiceServicer):
-    """``runstream.v1.WriteService``: converts and delegates to :class:`GatewayCore`.
-    Exceptions are ``ProducerError``s; ``ErrorInterceptor`` maps them to statuses."""
+    """``runstream.v1.WriteService``: converts and delegates to :class:`GatewayCore`, with
+    the caller's principal (attached by the auth interceptor) and what the RPC needs
+    (``runstream.proto.permissions.NEEDS``).  Exceptions are ``RunstreamError``s;
+    ``ErrorInterceptor`` maps them to statuses."""
 
     def __init__(self, core: GatewayCore) -> None:
         self._core = core
 
     def _write(
-        self, command: commands.ExperimentCommand | commands.RunCommand, request: Any
+        self,
+        rpc: str,
+        command: commands.ExperimentCommand | commands.RunCommand,
+        request: Any,
+        context: Any,
     ) -> Any:
-        return _response(self._core.write(command, origin_in(request)))
+        principal, need = principal_of(context), needed(SERVICE_NAME, rpc)
+        return _response(self._core.write(command, origin_in(request), principal, need))
 
     def CreateExperiment(self, request: Any, context: Any) -> Any:
         eid, token = self._core.create_experiment(
@@ -133,22 +145,25 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             [(t.key, t.value) for t in request.tags],
             request.experiment_id,
             origin_in(request),
+            principal_of(context),
         )
         return write_pb2.CreateExperimentResponse(experiment_id=eid, token=token.to_proto())
 
     def RenameExperiment(self, request: Any, context: Any) -> Any:
         command = commands.rename_experiment(request.experiment_id, request.new_name)
-        return self._write(command, request)
+        return self._write("RenameExperiment", command, request, context)
 
     def DeleteExperiment(self, request: Any, context: Any) -> Any:
-        return self._write(commands.delete_experiment(request.experiment_id), request)
+        command = commands.delete_experiment(request.experiment_id)
+        return self._write("DeleteExperiment", command, request, context)
 
     def RestoreExperiment(self, request: Any, context: Any) -> Any:
-        return self._write(commands.restore_experiment(request.experiment_id), request)
+        command = commands.restore_experiment(request.experiment_id)
+        return self._write("RestoreExperiment", command, request, context)
 
     def SetExperimentTag(self, request: Any, context: Any) -> Any:
         command = commands.set_experiment_tag(request.experiment_id, request.key, request.value)
-        return self._write(command, request)
+        return self._write("SetExperimentTag", command, request, context)
 
     def CreateRun(self, request: Any, context: Any) -> Any:
         info, token = self._core.create_run(
@@ -160,6 +175,7 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             request.parent_run_id,
             request.run_id,
             origin_in(request),
+            principal_of(context),
         )
         return write_pb2.CreateRunResponse(run=_run_info(info), token=token.to_proto())
 
@@ -171,24 +187,26 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
             run_name=request.run_name if request.HasField("run_name") else None,
             experiment_id=request.experiment_id,
         )
-        return self._write(command, request)
+        return self._write("UpdateRun", command, request, context)
 
     def DeleteRun(self, request: Any, context: Any) -> Any:
-        return self._write(commands.delete_run(request.run_id, request.experiment_id), request)
+        command = commands.delete_run(request.run_id, request.experiment_id)
+        return self._write("DeleteRun", command, request, context)
 
     def RestoreRun(self, request: Any, context: Any) -> Any:
-        return self._write(commands.restore_run(request.run_id, request.experiment_id), request)
+        command = commands.restore_run(request.run_id, request.experiment_id)
+        return self._write("RestoreRun", command, request, context)
 
     def DeleteTag(self, request: Any, context: Any) -> Any:
         command = commands.delete_tag(request.run_id, request.key, request.experiment_id)
-        return self._write(command, request)
+        return self._write("DeleteTag", command, request, context)
 
     def LogBatch(self, request: Any, context: Any) -> Any:
-        return _response(self._core.log_batch(log_batch_in(request)))
+        return _response(self._core.log_batch(log_batch_in(request), principal_of(context)))
 
     def LogStream(self, request_iterator: Iterable[Any], context: Any) -> Any:
         batches: Iterator[LogBatch] = (log_batch_in(r) for r in request_iterator)
-        return _response(self._core.log_stream(batches))
+        return _response(self._core.log_stream(batches, principal_of(context)))
 
 
 # -- servers ------------------------------------------------------------------------------
@@ -197,14 +215,23 @@ class WriteServicer(write_pb2_grpc.WriteServiceServicer):
 class Gateway:
     """The gateway's parts once added to a server; :meth:`close` flushes and disconnects."""
 
-    def __init__(self, core: GatewayCore, transport: Transport, owns_transport: bool) -> None:
+    def __init__(
+        self,
+        core: GatewayCore,
+        transport: Transport,
+        owns_transport: bool,
+        directory: QueryDirectory | None = None,
+    ) -> None:
         self.core = core
         self.transport = transport
         self._owns_transport = owns_transport
+        self._directory = directory
 
     def close(self, timeout: float | None = None) -> None:
         if self._owns_transport:
             self.transport.close(timeout)
+        if self._directory is not None:
+            self._directory.close()
 
 
 def add_gateway(
@@ -212,11 +239,19 @@ def add_gateway(
     settings: GatewaySettings,
     transport: Transport | None = None,
     runs: RunDirectory | None = None,
+    directory: Directory | None = None,
 ) -> Gateway:
     """Add the WriteService to ``server``; Kafka is reached through ``transport``, or a
     new Kafka transport from ``settings`` (closed by ``Gateway.close()``).  ``runs``: what
     the read side knows of runs (the all-in-one stack's query service), for the checks
-    that refuse at the edge what ingest would dead-letter."""
+    that refuse at the edge what ingest would dead-letter.  Permission checks that need
+    facts ask ``directory`` (``runstream up``: its query service), else the query service
+    at ``settings.query_url`` (closed by ``Gateway.close()``)."""
+    remote: QueryDirectory | None = None
+    if directory is None:
+        channel = settings.query_channel()
+        if channel is not None:
+            directory = remote = QueryDirectory(channel, timeout_s=settings.publish_timeout_s)
     owns = transport is None
     if transport is None:
         from ..kafka_transport import KafkaTransport
@@ -228,9 +263,19 @@ def add_gateway(
         publish_timeout_s=settings.publish_timeout_s,
         runs=runs,
         lifecycle_ttl_s=settings.run_facts_ttl_s,
+        access=WriteAccess(directory),
     )
     write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core), server)
-    return Gateway(core, transport, owns)
+    return Gateway(core, transport, owns, remote)
+
+
+def check_directory(principals: Principals | None, settings: GatewaySettings) -> None:
+    """Fail closed before start: restricted principals need a directory to be checked."""
+    if principals is not None and not principals.all_admins and settings.query_url is None:
+        raise SettingsError(
+            "the principals file restricts some principals, and checking their writes needs "
+            "the query service: give --query-url (RUNSTREAM_GATEWAY_QUERY_URL)"
+        )
 
 
 class RunningGateway:
@@ -253,7 +298,8 @@ def start_gateway(settings: GatewaySettings, transport: Transport | None = None)
     (the shared shell, :func:`runstream.proto.rpc.start_server`).  ``address`` may end in
     ``:0`` for a free port (see ``RunningGateway.port``)."""
     options = settings.server_options()
-    options.tokens()  # fail closed before connecting to Kafka
+    # fail closed before connecting to Kafka
+    check_directory(options.principals(), settings)
     added: list[Gateway] = []
 
     def add(server: grpc.Server) -> list[str]:

@@ -9,10 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runstream.proto.endpoints import MESSAGE_LIMIT_BYTES, ServerOptions
+from runstream.proto.endpoints import MESSAGE_LIMIT_BYTES, ChannelOptions, ServerOptions
 from runstream.proto.vocabulary import DEFAULT_TOPIC
 
-from ..settings import COMPRESSIONS, DEFAULT_KAFKA, KafkaOptions, SettingsError, read_env
+from ..settings import (
+    COMPRESSIONS,
+    DEFAULT_KAFKA,
+    KafkaOptions,
+    SettingsError,
+    parse_uri,
+    read_env,
+)
 
 DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50052"
 
@@ -26,6 +33,12 @@ class GatewaySettings:
     topic: str = DEFAULT_TOPIC
     auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = field(default_factory=tuple)
+    auth_principals: str | None = None
+    # The query service that answers permission lookups (grpc://h:p or grpcs://h:p), with
+    # an admin principal's token and, for grpcs, the CA to trust (else the system roots).
+    query_url: str | None = None
+    query_token: str | None = None
+    tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
     max_workers: int = 16
@@ -44,10 +57,29 @@ class GatewaySettings:
             raise SettingsError("TLS needs both --tls-cert and --tls-key (or neither)")
         if self.compression not in COMPRESSIONS:
             raise SettingsError(f"compression must be one of {COMPRESSIONS}")
+        if self.query_url:
+            self.query_channel()
+
+    def query_channel(self) -> ChannelOptions | None:
+        """How to reach the query service for permission lookups (None: not given)."""
+        if not self.query_url:
+            return None
+        endpoint = parse_uri(self.query_url)
+        if endpoint.scheme == "kafka":
+            raise SettingsError(
+                f"query url {self.query_url!r}: expected grpc://host:port or grpcs://host:port"
+            )
+        tls = endpoint.scheme == "grpcs"
+        return ChannelOptions(
+            endpoint.address,
+            tls=tls,
+            tls_ca=self.tls_ca if tls else None,
+            token=self.query_token or None,
+        )
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.auth_token_file or self.auth_tokens)
+        return bool(self.auth_token_file or self.auth_tokens or self.auth_principals)
 
     def server_options(self) -> ServerOptions:
         """How the standalone gateway listens (the shared server shell's options)."""
@@ -84,6 +116,10 @@ _GATEWAY_ENV: dict[str, str] = {
     "topic": "RUNSTREAM_TOPIC",
     "auth_token_file": "RUNSTREAM_AUTH_TOKEN_FILE",
     "auth_tokens": "RUNSTREAM_AUTH_TOKENS",
+    "auth_principals": "RUNSTREAM_AUTH_PRINCIPALS",
+    "query_url": "RUNSTREAM_GATEWAY_QUERY_URL",
+    "query_token": "RUNSTREAM_GATEWAY_QUERY_TOKEN",
+    "tls_ca": "RUNSTREAM_TLS_CA",
     "tls_cert": "RUNSTREAM_TLS_CERT",
     "tls_key": "RUNSTREAM_TLS_KEY",
     "max_workers": "RUNSTREAM_GATEWAY_WORKERS",

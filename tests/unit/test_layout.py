@@ -125,6 +125,7 @@ ADAPTERS: dict[str, frozenset[str]] = {
     "runstream.ingest.kafka_dead_letters": frozenset({"kafka"}),
     "runstream.ingest.kafka_source": frozenset({"kafka"}),
     "runstream.integrations.mlflow.rpc": frozenset({"grpc"}),
+    "runstream.producer.gateway.directory": frozenset({"grpc"}),
     "runstream.producer.gateway.server": frozenset({"grpc"}),
     "runstream.producer.grpc_transport": frozenset({"grpc"}),
     "runstream.producer.kafka_transport": frozenset({"kafka"}),
