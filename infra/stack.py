@@ -49,6 +49,7 @@ class StackSettings:
     partitions: int | None = None  # None: RUNSTREAM_INGEST_PARTITIONS, else 8
     auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = ()
+    auth_principals: str | None = None  # principals file: per-experiment permissions
     tls_cert: str | None = None
     tls_key: str | None = None
     workers: int = 16
@@ -96,7 +97,7 @@ class Stack:
 
     def start(self) -> Stack:
         s = self.settings
-        s.server_options().tokens()  # fail closed before anything starts
+        s.server_options().principals()  # fail closed before anything starts
         s.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if s.kafka is None:
@@ -171,6 +172,7 @@ class Stack:
                 server,
                 GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic),
                 runs=QueryRunDirectory(self._query),  # refuse at the edge what ingest would
+                directory=self._query,  # what a permission check needs to know
             )
             return [
                 write_pb2.DESCRIPTOR.services_by_name["WriteService"].full_name,

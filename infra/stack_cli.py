@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runstream.proto.endpoints import (
+    ENV_AUTH_PRINCIPALS,
     ENV_AUTH_TOKEN_FILE,
     ENV_AUTH_TOKENS,
     ENV_TLS_CERT,
@@ -77,6 +78,13 @@ def _add_stack_arguments(p: argparse.ArgumentParser) -> None:
         "refused, never read as 'auth off'",
     )
     p.add_argument(
+        "--auth-principals",
+        default=env.optional(ENV_AUTH_PRINCIPALS),
+        metavar="TOML",
+        help="principals with per-experiment READ/EDIT/MANAGE permissions, each with its "
+        "token (env RUNSTREAM_AUTH_PRINCIPALS; docs/security.md); turns auth on",
+    )
+    p.add_argument(
         "--tls-cert",
         default=env.optional(ENV_TLS_CERT),
         metavar="PEM",
@@ -104,6 +112,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         clickhouse=args.clickhouse,
         auth_token_file=args.auth_token_file,
         auth_tokens=Env().items(ENV_AUTH_TOKENS),
+        auth_principals=args.auth_principals,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )

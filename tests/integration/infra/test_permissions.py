@@ -1,0 +1,378 @@
+"""Per-experiment permissions end to end: a real ``runstream up`` stack (gateway, query
+service and ingest in one process, real Kafka, real chDB) with a principals file.
+
+A READ principal cannot write or delete, an EDIT principal cannot delete another's
+experiment, the creator can, an admin can do everything, searches show only what the
+principal may read, and the audit trail in SQL names who wrote what."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import grpc
+import pytest
+
+from runstream.infra.stack import Stack, StackSettings
+from runstream.producer.gateway import GatewaySettings, start_gateway
+from runstream.proto.endpoints import ChannelOptions
+from runstream.proto.errors import SettingsError
+from runstream.proto.rpc import error_code_of, open_channel
+from runstream.proto.tokens import WriteToken
+from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
+
+PRINCIPALS = """
+default_permission = "READ"     # MLflow's default
+
+[[principal]]
+name = "alice"                  # READ by default; MANAGE on what she creates
+token = "alice-token"
+
+[[principal]]
+name = "bob"                    # may write into any experiment, delete none of others'
+token = "bob-token"
+default_permission = "EDIT"
+
+[[principal]]
+name = "reader"                 # reads, never writes
+token = "reader-token"
+create_experiments = false
+
+[[principal]]
+name = "outsider"               # sees only what it created or was granted
+token = "outsider-token"
+default_permission = "NO_PERMISSIONS"
+grants = [{ experiment = "shared", permission = "READ" }]
+
+[[principal]]
+name = "ops"
+token = "ops-token"
+admin = true
+"""
+
+
+@dataclass
+class Caller:
+    """One principal's view of the stack: its stubs and its latest write token."""
+
+    name: str
+    write: Any
+    query: Any
+    metadata: tuple[tuple[str, str], ...]
+    token: WriteToken = WriteToken()
+
+    def w(self, method: str, request: Any) -> Any:
+        answer = getattr(self.write, method)(request, timeout=60, metadata=self.metadata)
+        if answer.HasField("token"):
+            self.token = self.token.merge(WriteToken.from_proto(answer.token))
+        return answer
+
+    def q(self, method: str, request: Any) -> Any:
+        request.read.CopyFrom(
+            query_pb2.ReadOptions(write_token=self.token.to_proto(), wait_timeout_ms=30_000)
+        )
+        return getattr(self.query, method)(request, timeout=60, metadata=self.metadata)
+
+
+@dataclass
+class World:
+    stack: Stack
+    database: str
+    chdb_dsn: str
+    principals: Path
+    callers: dict[str, Caller]
+
+    def __getitem__(self, name: str) -> Caller:
+        return self.callers[name]
+
+
+@pytest.fixture(scope="module")
+def world(
+    kafka_bootstrap: str, chdb_dsn: str, topic_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("principals")
+    (folder / "principals.toml").write_text(PRINCIPALS)
+    database = f"perm_{uuid.uuid4().hex[:10]}"
+    settings = StackSettings(
+        kafka=kafka_bootstrap,
+        clickhouse=chdb_dsn,
+        database=database,
+        topic=f"{topic_prefix}.perm.{uuid.uuid4().hex[:6]}",
+        address="127.0.0.1:0",
+        partitions=2,
+        auth_principals=str(folder / "principals.toml"),
+    )
+    with Stack(settings) as stack:
+        channels = []
+        callers = {}
+        for name in ("alice", "bob", "reader", "outsider", "ops"):
+            options = ChannelOptions(stack.address, token=f"{name}-token")
+            channel = open_channel(options)
+            channels.append(channel)
+            callers[name] = Caller(
+                name,
+                write_pb2_grpc.WriteServiceStub(channel),
+                query_pb2_grpc.QueryServiceStub(channel),
+                options.metadata,
+            )
+        try:
+            yield World(stack, database, chdb_dsn, folder / "principals.toml", callers)
+        finally:
+            for channel in channels:
+                channel.close()
+
+
+def _denied(call: Any, *args: Any) -> str:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED, info.value.details()
+    assert error_code_of(info.value) == "PERMISSION_DENIED"
+    return info.value.details() or ""
+
+
+def _experiment(caller: Caller, name: str) -> str:
+    answer = caller.w("CreateExperiment", write_pb2.CreateExperimentRequest(name=name))
+    return str(answer.experiment_id)
+
+
+def _run(caller: Caller, experiment_id: str, name: str) -> str:
+    answer = caller.w(
+        "CreateRun", write_pb2.CreateRunRequest(experiment_id=experiment_id, run_name=name)
+    )
+    return str(answer.run.run_id)
+
+
+def _log(caller: Caller, run_id: str, key: str, value: str = "1", eid: str = "") -> None:
+    caller.w(
+        "LogBatch",
+        write_pb2.LogBatchRequest(
+            run_id=run_id,
+            experiment_id=eid,
+            params=[common_pb2.Param(key=key, value=value)],
+            metrics=[common_pb2.Metric(key="loss", value=0.5, step=1, timestamp=1)],
+        ),
+    )
+
+
+def test_the_permission_rules_hold_on_every_write(world: World) -> None:
+    alice, bob, reader, ops = world["alice"], world["bob"], world["reader"], world["ops"]
+    suffix = uuid.uuid4().hex[:6]
+    # alice (default READ) creates an experiment: she is its creator, so she MANAGEs it,
+    # and may write into it at once (the gateway waits for ingest to apply the creation)
+    mine = _experiment(alice, f"alices-{suffix}")
+    run = _run(alice, mine, "first")
+    _log(alice, run, "lr")  # no experiment named: the gateway looks the run up
+
+    # a READ principal can read but not write, create, tag or delete
+    found = reader.q("GetExperiment", query_pb2.GetExperimentRequest(experiment_id=mine))
+    assert found.experiment.created_by == "alice"
+    details = _denied(reader.w, "LogBatch", write_pb2.LogBatchRequest(
+        run_id=run, params=[common_pb2.Param(key="x", value="1")]))  # fmt: skip
+    assert f"'reader' lacks EDIT on experiment '{mine}'" in details
+    assert f"alices-{suffix}" in details
+    _denied(reader.w, "CreateRun", write_pb2.CreateRunRequest(experiment_id=mine))
+    _denied(reader.w, "SetExperimentTag", write_pb2.SetExperimentTagRequest(
+        experiment_id=mine, key="k", value="v"))  # fmt: skip
+    assert "lacks MANAGE" in _denied(
+        reader.w, "DeleteExperiment", write_pb2.ExperimentRef(experiment_id=mine)
+    )
+    assert "may not create experiments" in _denied(
+        reader.w, "CreateExperiment", write_pb2.CreateExperimentRequest(name=f"r-{suffix}")
+    )
+    # alice's default (READ) keeps her out of experiments she did not create
+    _denied(alice.w, "CreateRun", write_pb2.CreateRunRequest(experiment_id="0"))
+
+    # an EDIT principal writes into alice's experiment but cannot delete or rename it,
+    # nor delete a run in it (MLflow: deleting needs MANAGE)
+    bobs_run = _run(bob, mine, "bobs")
+    _log(bob, bobs_run, "lr", eid=mine)
+    assert "'bob' lacks MANAGE" in _denied(
+        bob.w, "DeleteExperiment", write_pb2.ExperimentRef(experiment_id=mine)
+    )
+    _denied(bob.w, "RenameExperiment", write_pb2.RenameExperimentRequest(
+        experiment_id=mine, new_name=f"taken-{suffix}"))  # fmt: skip
+    _denied(bob.w, "DeleteRun", write_pb2.RunRef(run_id=bobs_run))
+
+    # the creator may; so may an admin, anywhere
+    alice.w("DeleteExperiment", write_pb2.ExperimentRef(experiment_id=mine))
+    alice.w("RestoreExperiment", write_pb2.ExperimentRef(experiment_id=mine))
+    ops.w("RenameExperiment", write_pb2.RenameExperimentRequest(
+        experiment_id=mine, new_name=f"renamed-{suffix}"))  # fmt: skip
+    ops.w("DeleteRun", write_pb2.RunRef(run_id=bobs_run))
+    bobs_own = _experiment(bob, f"bobs-{suffix}")
+    bob.w("DeleteExperiment", write_pb2.ExperimentRef(experiment_id=bobs_own))
+
+    # what was refused never reached the log: the experiment holds what was allowed
+    alice.token = alice.token.merge(ops.token).merge(bob.token)
+    seen = alice.q("GetExperiment", query_pb2.GetExperimentRequest(experiment_id=mine))
+    assert seen.experiment.name == f"renamed-{suffix}"
+    assert seen.experiment.lifecycle_stage == "active"
+    runs = alice.q(
+        "SearchRuns",
+        query_pb2.SearchRunsRequest(experiment_ids=[mine], run_view_type=common_pb2.ALL),
+    )
+    by_name = {r.info.run_name: r for r in runs.runs}
+    assert set(by_name) == {"first", "bobs"}
+    assert by_name["bobs"].info.lifecycle_stage == "deleted"
+    assert {p.key for p in by_name["first"].data.params} == {"lr"}  # reader's 'x' is not
+
+
+def test_searches_show_only_what_the_principal_may_read(world: World) -> None:
+    alice, outsider, ops = world["alice"], world["outsider"], world["ops"]
+    suffix = uuid.uuid4().hex[:6]
+    hidden = _experiment(alice, f"hidden-{suffix}")
+    hidden_run = _run(alice, hidden, "secret")
+    _log(alice, hidden_run, "lr")
+    shared = _experiment(ops, "shared")  # outsider holds READ on it by name
+    ops_run = _run(ops, shared, "public")
+    own = _experiment(outsider, f"outsiders-{suffix}")  # its creator: MANAGE
+    own_run = _run(outsider, own, "mine")
+    outsider.token = outsider.token.merge(alice.token).merge(ops.token)
+
+    found = outsider.q(
+        "SearchExperiments", query_pb2.SearchExperimentsRequest(view_type=common_pb2.ALL)
+    )
+    assert {e.experiment_id for e in found.experiments} == {shared, own}
+    runs = outsider.q("SearchRuns", query_pb2.SearchRunsRequest())
+    assert {r.info.run_id for r in runs.runs} == {ops_run, own_run}
+    counts = outsider.q("CountRunsByStatus", query_pb2.CountRunsByStatusRequest())
+    assert counts.total == 2
+    best = outsider.q("GetBestRuns", query_pb2.GetBestRunsRequest(metric_key="loss"))
+    assert hidden_run not in {r.run.info.run_id for r in best.runs}
+
+    # naming what it may not read is refused, by name
+    assert f"lacks READ on experiment '{hidden}'" in _denied(
+        outsider.q, "SearchRuns", query_pb2.SearchRunsRequest(experiment_ids=[hidden, own])
+    )
+    _denied(outsider.q, "GetExperiment", query_pb2.GetExperimentRequest(experiment_id=hidden))
+    _denied(outsider.q, "GetRun", query_pb2.GetRunRequest(run_id=hidden_run))
+    _denied(outsider.q, "GetMetricHistory", query_pb2.GetMetricHistoryRequest(
+        run_id=hidden_run, metric_key="loss"))  # fmt: skip
+    _denied(outsider.q, "GetSampledMetricHistories", query_pb2.GetSampledMetricHistoriesRequest(
+        run_ids=[own_run, hidden_run], metric_key="loss", max_points=10))  # fmt: skip
+    outsider.q("GetRun", query_pb2.GetRunRequest(run_id=ops_run))  # granted by name
+
+    # an admin sees everything, a READ-by-default principal too
+    every = ops.q("SearchRuns", query_pb2.SearchRunsRequest(max_results=50_000))
+    assert {hidden_run, ops_run, own_run} <= {r.info.run_id for r in every.runs}
+    world["reader"].token = outsider.token
+    assert world["reader"].q("GetRun", query_pb2.GetRunRequest(run_id=hidden_run)).run
+
+
+def test_the_audit_trail_in_sql_names_who_wrote_what(world: World) -> None:
+    alice, bob, reader = world["alice"], world["bob"], world["reader"]
+    suffix = uuid.uuid4().hex[:6]
+    eid = _experiment(alice, f"audited-{suffix}")
+    alices = _run(alice, eid, "a")
+    _log(alice, alices, "lr", eid=eid)
+    bobs = _run(bob, eid, "b")
+    _log(bob, bobs, "lr", eid=eid)
+    _denied(reader.w, "LogBatch", write_pb2.LogBatchRequest(
+        run_id=alices, experiment_id=eid, params=[common_pb2.Param(key="x", value="1")]))  # fmt: skip
+    alice.w("DeleteExperiment", write_pb2.ExperimentRef(experiment_id=eid))
+    # wait until ingest applied every write above, then ask SQL
+    alice.token = alice.token.merge(bob.token)
+    alice.q("GetExperiment", query_pb2.GetExperimentRequest(experiment_id=eid))
+
+    client = clickhouse_connect.get_client(dsn=world.chdb_dsn, database=world.database)
+    try:
+        trail = client.query(
+            "SELECT principal, event_type, run_id, items, outcome FROM audit_log "
+            "WHERE experiment_id = {eid:String} ORDER BY time, offset",
+            parameters={"eid": eid},
+        ).result_rows
+        creators = client.query(
+            "SELECT run_id, created_by FROM runs_wide WHERE experiment_id = {eid:String}",
+            parameters={"eid": eid},
+        ).result_rows
+        experiment = client.query(
+            "SELECT created_by, lifecycle_stage FROM experiments FINAL "
+            "WHERE experiment_id = {eid:String}",
+            parameters={"eid": eid},
+        ).result_rows
+    finally:
+        client.close()
+    by_writer: dict[str, set[tuple[str, str]]] = {}
+    for principal, event_type, run_id, _items, outcome in trail:
+        assert outcome == "applied"
+        by_writer.setdefault(principal, set()).add((event_type, run_id))
+    assert by_writer == {
+        "alice": {
+            ("ExperimentCreated", ""),
+            ("RunCreated", alices),
+            ("ParamsLogged", alices),
+            ("MetricsLogged", alices),
+            ("ExperimentDeleted", ""),
+        },
+        "bob": {("RunCreated", bobs), ("ParamsLogged", bobs), ("MetricsLogged", bobs)},
+    }  # the reader's refused write left no event
+    assert dict(creators) == {alices: "alice", bobs: "bob"}
+    assert experiment == [("alice", "deleted")]
+
+
+def test_a_stack_with_a_broken_principals_file_does_not_start(
+    kafka_bootstrap: str, chdb_dsn: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "principals.toml"
+    broken.write_text('[[principal]]\nname = "a"\ntoken = "t"\nadmn = true\n')
+    stack = Stack(
+        StackSettings(
+            data_dir=tmp_path / "data",
+            kafka=kafka_bootstrap,
+            clickhouse=chdb_dsn,
+            address="127.0.0.1:0",
+            auth_principals=str(broken),
+        )
+    )
+    with pytest.raises(Exception, match="unknown key 'admn'") as info:
+        stack.start()
+    assert type(info.value).__name__ == "PrincipalsFileError"
+    assert not (tmp_path / "data").exists()  # refused before anything started
+
+
+def test_a_standalone_gateway_asks_the_query_service(world: World) -> None:
+    """The gateway as its own process: permission lookups go over gRPC to a query service
+    (here the stack's, with an admin token), writes to the same topic."""
+    s = world.stack.settings
+    settings = GatewaySettings(
+        address="127.0.0.1:0",
+        kafka=world.stack.bootstrap,
+        topic=s.topic,
+        auth_principals=str(world.principals),
+        query_url=f"grpc://{world.stack.address}",
+        query_token="ops-token",
+    )
+    with pytest.raises(SettingsError, match="--query-url"):  # restricted, nobody to ask
+        start_gateway(GatewaySettings(
+            address="127.0.0.1:0", kafka=world.stack.bootstrap, topic=s.topic,
+            auth_principals=str(world.principals)))  # fmt: skip
+    gateway = start_gateway(settings)
+    try:
+        suffix = uuid.uuid4().hex[:6]
+        via: dict[str, Caller] = {}
+        channel = open_channel(ChannelOptions(gateway.address))
+        for name in ("alice", "bob"):
+            metadata = (("authorization", f"Bearer {name}-token"),)
+            via[name] = Caller(name, write_pb2_grpc.WriteServiceStub(channel), None, metadata)
+        eid = _experiment(via["alice"], f"remote-{suffix}")
+        run = _run(via["alice"], eid, "r")  # the creator rule, through the remote lookup
+        _log(via["alice"], run, "lr")  # the run's experiment, looked up remotely
+        _log(via["bob"], run, "bob", eid=eid)
+        assert "'bob' lacks MANAGE" in _denied(
+            via["bob"].w, "DeleteExperiment", write_pb2.ExperimentRef(experiment_id=eid)
+        )
+        via["alice"].w("DeleteExperiment", write_pb2.ExperimentRef(experiment_id=eid))
+        reader = world["ops"]
+        reader.token = via["alice"].token.merge(via["bob"].token)
+        found = reader.q("GetExperiment", query_pb2.GetExperimentRequest(experiment_id=eid))
+        assert (found.experiment.created_by, found.experiment.lifecycle_stage) == (
+            "alice",
+            "deleted",
+        )
+        channel.close()
+    finally:
+        gateway.stop()
