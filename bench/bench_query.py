@@ -230,8 +230,8 @@ def bench_size(n: int, args: argparse.Namespace, report: list[str]) -> None:
 def bench_runstream(
     n: int, dsn: str, series_points: int, args: argparse.Namespace, report: list[str]
 ) -> None:
-    import grpc
-
+    from runstream.proto.endpoints import ChannelOptions
+    from runstream.proto.rpc import open_channel
     from runstream.proto.v1 import query_pb2, query_pb2_grpc
     from runstream.query import QueryServer, QuerySettings, RunSelection, SeriesRequest
 
@@ -240,7 +240,7 @@ def bench_runstream(
     )
     server = QueryServer(settings).start()
     svc = server.service
-    channel = grpc.insecure_channel(server.address)
+    channel = open_channel(ChannelOptions(server.address))
     stub = query_pb2_grpc.QueryServiceStub(channel)
     try:
         sel = RunSelection((EXPERIMENT,), FILTER)

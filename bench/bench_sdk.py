@@ -76,8 +76,11 @@ def _wait_serving(address: str, timeout: float = 30.0) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from runstream.proto.endpoints import ChannelOptions
+    from runstream.proto.rpc import open_channel
+
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(ChannelOptions(address)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:

@@ -197,13 +197,11 @@ class Run:
         self.rs_server, self.rs_address = harness.start_stack(
             self.stack, stack_dir, self.bootstrap, self.logs
         )
-        import grpc
-
+        from runstream.proto.endpoints import ChannelOptions
+        from runstream.proto.rpc import open_channel
         from runstream.proto.v1 import query_pb2_grpc
 
-        channel = grpc.insecure_channel(
-            self.rs_address, options=[("grpc.max_receive_message_length", 256 * MB)]
-        )
+        channel = open_channel(ChannelOptions(self.rs_address, max_message_bytes=256 * MB))
         self.stack.callback(channel.close)
         self.rs = query_pb2_grpc.QueryServiceStub(channel)
 

@@ -47,11 +47,11 @@ def _columns(points: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 # -- runstream ----------------------------------------------------------------------------
 def _query_stub(address: str) -> Any:
-    import grpc
-
+    from runstream.proto.endpoints import ChannelOptions
+    from runstream.proto.rpc import open_channel
     from runstream.proto.v1 import query_pb2_grpc
 
-    channel = grpc.insecure_channel(address)
+    channel = open_channel(ChannelOptions(address))
     return query_pb2_grpc.QueryServiceStub(channel)
 
 

@@ -46,6 +46,7 @@ _MLFLOW_CODE_BY_RUNSTREAM: dict[str, int] = {
     "TEMPORARILY_UNAVAILABLE": databricks_pb2.TEMPORARILY_UNAVAILABLE,
     "RESOURCE_EXHAUSTED": databricks_pb2.RESOURCE_EXHAUSTED,
     "DEADLINE_EXCEEDED": databricks_pb2.DEADLINE_EXCEEDED,
+    "PERMISSION_DENIED": databricks_pb2.PERMISSION_DENIED,
 }
 
 # Used when the server attached no runstream error code (e.g. it was unreachable).

@@ -271,8 +271,10 @@ def test_the_audit_trail_in_sql_names_who_wrote_what(world: World) -> None:
     _log(alice, alices, "lr", eid=eid)
     bobs = _run(bob, eid, "b")
     _log(bob, bobs, "lr", eid=eid)
-    _denied(reader.w, "LogBatch", write_pb2.LogBatchRequest(
-        run_id=alices, experiment_id=eid, params=[common_pb2.Param(key="x", value="1")]))  # fmt: skip
+    refused = write_pb2.LogBatchRequest(
+        run_id=alices, experiment_id=eid, params=[common_pb2.Param(key="x", value="1")]
+    )
+    _denied(reader.w, "LogBatch", refused)
     alice.w("DeleteExperiment", write_pb2.ExperimentRef(experiment_id=eid))
     # wait until ingest applied every write above, then ask SQL
     alice.token = alice.token.merge(bob.token)
@@ -376,3 +378,31 @@ def test_a_standalone_gateway_asks_the_query_service(world: World) -> None:
         channel.close()
     finally:
         gateway.stop()
+
+
+def test_mlflow_clients_see_mlflow_s_permission_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MLflow plugin carries its process's token; a denied call is MLflow's
+    PERMISSION_DENIED.  (MLflow caches one store per URI, so each principal gets a store
+    of its own here.)"""
+    pytest.importorskip("mlflow")
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    from runstream.integrations.mlflow.tracking.store import RunstreamStore
+
+    uri = f"runstream://{world.stack.address}"
+    monkeypatch.setenv("RUNSTREAM_TOKEN", "alice-token")
+    alice = RunstreamStore(uri)
+    monkeypatch.setenv("RUNSTREAM_TOKEN", "bob-token")
+    bob = RunstreamStore(uri)
+    eid = alice.create_experiment(f"mlflow-{uuid.uuid4().hex[:6]}")
+    run = alice.create_run(eid, "alice", 0, [], "r")
+    bob.log_metric(run.info.run_id, Metric("loss", 0.5, 1, 0))  # EDIT by default: may write
+    with pytest.raises(MlflowException) as info:
+        bob.delete_experiment(eid)
+    assert info.value.error_code == "PERMISSION_DENIED"
+    assert "'bob' lacks MANAGE" in info.value.message
+    alice.delete_experiment(eid)
+    assert alice.get_experiment(eid).lifecycle_stage == "deleted"

@@ -216,14 +216,36 @@ class Writer:
         offset = self._next()
         self.client.insert(
             "audit_events",
-            [[
-                "runstream.events", 0, offset, f"e{offset:031d}", principal, "p" * 32,
-                event_type, experiment_id, run_id, client_ts, items, outcome,
-            ]],  # fmt: skip
+            [
+                [
+                    "runstream.events",
+                    0,
+                    offset,
+                    f"e{offset:031d}",
+                    principal,
+                    "p" * 32,
+                    event_type,
+                    experiment_id,
+                    run_id,
+                    client_ts,
+                    items,
+                    outcome,
+                ]
+            ],
             column_names=[
-                "topic", "partition", "offset", "event_id", "principal", "producer_id",
-                "event_type", "experiment_id", "run_id", "client_ts", "items", "outcome",
-            ],  # fmt: skip
+                "topic",
+                "partition",
+                "offset",
+                "event_id",
+                "principal",
+                "producer_id",
+                "event_type",
+                "experiment_id",
+                "run_id",
+                "client_ts",
+                "items",
+                "outcome",
+            ],
         )
 
     def offsets(self, topic: str, partition: int, next_offset: int) -> None:

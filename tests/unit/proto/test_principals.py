@@ -19,8 +19,8 @@ from runstream.proto.permissions import (
     needed,
 )
 from runstream.proto.principals import (
-    PrincipalsFileError,
     Principals,
+    PrincipalsFileError,
     load_principals,
     parse_principals,
     token_digest,
@@ -131,8 +131,10 @@ def _with(entry: str, top: str = "") -> str:
         (_with('token = "t"\ngrants = "EDIT"'), "array of tables"),
         (_with('token = "t"\ngrants = [{ permission = "EDIT" }]'), "exactly one of 'experiment'"),
         (
-            _with('token = "t"\ngrants = [{ experiment = "a", experiment_id = "1", '
-                  'permission = "EDIT" }]'),
+            _with(
+                'token = "t"\ngrants = [{ experiment = "a", experiment_id = "1", '
+                'permission = "EDIT" }]'
+            ),
             "exactly one of 'experiment'",
         ),  # fmt: skip
         (_with('token = "t"\ngrants = [{ experiment = "a" }]'), "'permission' is missing"),
@@ -145,8 +147,10 @@ def _with(entry: str, top: str = "") -> str:
             "unknown key 'x'",
         ),
         (
-            _with('token = "t"\ngrants = [{ experiment = "a", permission = "EDIT" }, '
-                  '{ experiment = "a", permission = "READ" }]'),
+            _with(
+                'token = "t"\ngrants = [{ experiment = "a", permission = "EDIT" }, '
+                '{ experiment = "a", permission = "READ" }]'
+            ),
             "a second grant",
         ),  # fmt: skip
         ('[[principal]]\ntoken = "t"\n', "'name' is missing"),
@@ -243,3 +247,17 @@ def test_every_rpc_has_a_needed_permission() -> None:
 
 def test_token_digest_is_sha256() -> None:
     assert token_digest("abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_the_example_in_the_security_docs_parses() -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "security.md"
+    example = doc.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    principals = Principals(parse_principals(example, "docs/security.md"))
+    alice = principals.authenticate("alice-example-token")
+    assert alice is not None and dict(alice.by_name) == {"churn": EDIT}
+    contractor = principals.authenticate("contractor-example-token")
+    assert contractor is not None and contractor.default is NONE
+    ops = principals.authenticate("ops-example-token")
+    assert ops is not None and ops.admin
+    dashboards = principals.authenticate("a-long-random-token")
+    assert dashboards is not None and not dashboards.create_experiments
