@@ -243,6 +243,24 @@ def test_searches_show_only_what_the_principal_may_read(world: World) -> None:
     assert counts.total == 2
     best = outsider.q("GetBestRuns", query_pb2.GetBestRunsRequest(metric_key="loss"))
     assert hidden_run not in {r.run.info.run_id for r in best.runs}
+    # pages: the scope is applied to every page, and a token outlives a new experiment
+    first = outsider.q("SearchRuns", query_pb2.SearchRunsRequest(max_results=1))
+    exps = outsider.q("SearchExperiments", query_pb2.SearchExperimentsRequest(max_results=1))
+    later = _experiment(outsider, f"later-{suffix}")
+    later_run = _run(outsider, later, "later")
+    rest = outsider.q(
+        "SearchRuns",
+        query_pb2.SearchRunsRequest(max_results=10, page_token=first.next_page_token),
+    )
+    # (the newest sorts first, before the cursor: keyset pages do not show it)
+    paged = {r.info.run_id for r in (*first.runs, *rest.runs)}
+    assert {ops_run, own_run} <= paged <= {ops_run, own_run, later_run}
+    more = outsider.q(
+        "SearchExperiments",
+        query_pb2.SearchExperimentsRequest(max_results=10, page_token=exps.next_page_token),
+    )
+    seen = {e.experiment_id for e in (*exps.experiments, *more.experiments)}
+    assert {shared, own} <= seen <= {shared, own, later}
 
     # naming what it may not read is refused, by name
     assert f"lacks READ on experiment '{hidden}'" in _denied(
