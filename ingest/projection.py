@@ -20,9 +20,9 @@ state changes.  Rules (``docs/ingest.md``, "Projection"):
 * a param, tag, metric or update event for a deleted run is poison (``run-deleted``), as
   MLflow refuses writes to a run that is not active.
 * every decoded event leaves one ``audit_events`` row (but one skipped as applied
-  before, or a resend of one: its row was written then): its principal (the header the gateway stamps), what
-  it was, and ``applied`` or the dead-letter reason; a created experiment or run records
-  its creator in ``created_by``.
+  before, or a resend of one: its row was written then): its principal (the header the
+  gateway stamps), what it was, and ``applied`` or the dead-letter reason; a created
+  experiment or run records its creator in ``created_by``.
 """
 
 from __future__ import annotations
