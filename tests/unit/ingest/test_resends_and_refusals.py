@@ -33,6 +33,8 @@ def test_a_resent_event_is_applied_once_within_and_across_batches() -> None:
     points = [_event("r1", metrics([("loss", s, float(s))]), "p1", s) for s in range(4)]
     first = _project(points[:3] + points[:2], state)  # a resend inside the batch
     assert first.duplicates == 2 and first.points == 3
+    # the audit trail has one row per write: the resends are not in it again
+    assert [r["offset"] for r in rows(first, "audit_events")] == [0, 1, 2]
     assert rows(first, "ingest_producers") == [
         {"topic": "t", "partition": 0, "producer_id": "p1", "seq": 2, "offset": 2}
     ]
