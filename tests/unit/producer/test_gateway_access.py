@@ -62,7 +62,7 @@ OPS = Principal("ops", admin=True)
 
 def test_admins_never_look_anything_up() -> None:
     core, transport, directory = _gateway()
-    core.write(commands.delete_experiment("5"), OPS, MANAGE)
+    core.write(commands.delete_experiment("5"), principal=OPS, needed=MANAGE)
     core.log_batch(LogBatch(RUN, params=(("a", "1"),)), OPS)
     assert directory.lookups == []
     assert {e.principal for e in transport.events} == {"ops"}
@@ -76,7 +76,7 @@ def test_a_reader_cannot_write_and_nothing_is_published() -> None:
     with pytest.raises(PermissionDeniedError, match="lacks EDIT"):
         core.create_run("5", principal=ALICE)
     with pytest.raises(PermissionDeniedError, match="lacks MANAGE"):
-        core.write(commands.delete_experiment("5"), ALICE, MANAGE)
+        core.write(commands.delete_experiment("5"), principal=ALICE, needed=MANAGE)
     assert transport.events == []
 
 
@@ -86,13 +86,13 @@ def test_the_creator_manages_what_it_created_once_ingest_applied_it() -> None:
     assert eid == experiment_id_for_name("bobs") and transport.events[-1].principal == "bob"
     # ingest has not applied the creation yet: only a lookup that waits for it sees it
     directory.pending[eid] = ExperimentFacts(eid, "bobs", "bob")
-    core.write(commands.delete_experiment(eid), BOB, MANAGE)
+    core.write(commands.delete_experiment(eid), principal=BOB, needed=MANAGE)
     assert directory.lookups[-1] == ("experiments", token)
     # another EDIT principal may write into it but not delete it
     carol = Principal("carol", default=EDIT)
     core.log_batch(LogBatch(RUN, eid, params=(("a", "1"),)), carol)
     with pytest.raises(PermissionDeniedError, match="'carol' lacks MANAGE"):
-        core.write(commands.delete_experiment(eid), carol, MANAGE)
+        core.write(commands.delete_experiment(eid), principal=carol, needed=MANAGE)
 
 
 def test_a_second_create_of_a_taken_name_grants_nothing() -> None:
@@ -101,7 +101,7 @@ def test_a_second_create_of_a_taken_name_grants_nothing() -> None:
     directory.experiments[eid] = ExperimentFacts(eid, "alices", "alice")
     core.create_experiment("alices", principal=BOB)  # ingest will refuse it: it exists
     with pytest.raises(PermissionDeniedError, match="'bob' lacks MANAGE"):
-        core.write(commands.delete_experiment(eid), BOB, MANAGE)
+        core.write(commands.delete_experiment(eid), principal=BOB, needed=MANAGE)
 
 
 def test_runs_resolve_to_their_experiment() -> None:
