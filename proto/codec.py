@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from importlib import resources
 from typing import Any
 
@@ -46,8 +46,8 @@ def load_schema(name: str = "run_event.avsc") -> Schema:
 
 # Earlier versions of run_event.avsc, kept so that every event ever written still decodes:
 # a reader resolves them into the current schema by Avro's rules (tests/unit/proto).
-# v1: before the ``principal`` header field.
-HISTORIC_SCHEMAS: tuple[str, ...] = ("run_event.v1.avsc",)
+# v1: before the ``principal`` header field; v2: before the model half's payloads.
+HISTORIC_SCHEMAS: tuple[str, ...] = ("run_event.v1.avsc", "run_event.v2.avsc")
 
 
 def historic_schemas() -> list[Schema]:
@@ -148,12 +148,34 @@ def _payload_record(payload: ev.Payload) -> dict[str, Any]:
             "timestamps": np.ascontiguousarray(payload.timestamps, dtype="<i8").tobytes(),
         }
     record: dict[str, Any] = {"-type": f"{_NAMESPACE}.{type(payload).__name__}"}
-    for f in fields(payload):
-        value = getattr(payload, f.name)
-        record[f.name] = list(value) if isinstance(value, tuple) else value
+    record.update(_fields_record(payload))
     if not fields(payload):
         record["reserved"] = False
     return record
+
+
+def _fields_record(value: Any) -> dict[str, Any]:
+    """A dataclass's fields as an Avro record body (nested dataclasses as records)."""
+    out: dict[str, Any] = {}
+    for f in fields(value):
+        item = getattr(value, f.name)
+        if isinstance(item, tuple):
+            out[f.name] = [_fields_record(x) if is_dataclass(x) else x for x in item]
+        else:
+            out[f.name] = item
+    return out
+
+
+def _from_fields(cls: type, body: dict[str, Any]) -> Any:
+    nested: dict[str, type] = getattr(cls, "NESTED", {})
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        value = body[f.name]
+        if isinstance(value, list):
+            inner = nested.get(f.name)
+            value = tuple(_from_fields(inner, x) for x in value) if inner else tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
 
 
 def event_to_record(event: ev.RunEvent) -> dict[str, Any]:
@@ -186,11 +208,8 @@ def _payload_from_record(name: str, body: dict[str, Any]) -> ev.Payload:
         if n and int(key_index.max()) >= len(keys):
             raise ValueError("metric key index out of range")
         return ev.MetricsLogged(keys, key_index, values, steps, timestamps)
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        value = body[f.name]
-        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**kwargs)
+    payload: ev.Payload = _from_fields(cls, body)
+    return payload
 
 
 def record_to_event(record: dict[str, Any]) -> ev.RunEvent:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
+from .vocabulary import EXPERIMENT_KEY_PREFIX, LOGGED_MODEL_KEY_PREFIX, REGISTRY_KEY
 
 # Points per MetricsLogged event are indexed by uint16 into ``keys``.
 MAX_KEYS_PER_METRICS_EVENT = 65_535
@@ -120,6 +122,209 @@ class MetricsLogged:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentTagDeleted:
+    key: str
+
+
+# -- the model registry (key: REGISTRY_KEY) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelCreated:
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelRenamed:
+    name: str
+    new_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelUpdated:
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelDeleted:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelTagSet:
+    name: str
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelTagDeleted:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelAliasSet:
+    name: str
+    alias: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelAliasDeleted:
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionCreated:
+    """A new version of a registered model.  Its number is assigned by ingest: the model's
+    highest number so far plus one, in log order (``docs/ingest.md``)."""
+
+    name: str
+    source: str
+    run_id: str = ""
+    run_link: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    model_id: str = ""
+    storage_location: str = ""
+    user_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionUpdated:
+    name: str
+    version: int
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionStageTransitioned:
+    name: str
+    version: int
+    stage: str
+    archive_existing_versions: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionDeleted:
+    name: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionTagSet:
+    name: str
+    version: int
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionTagDeleted:
+    name: str
+    version: int
+    key: str
+
+
+# -- logged models (key: LOGGED_MODEL_KEY_PREFIX + model id) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelCreated:
+    model_id: str
+    name: str
+    artifact_location: str
+    source_run_id: str = ""
+    model_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelFinalized:
+    model_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelTagsSet:
+    model_id: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelTagDeleted:
+    model_id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelParamsLogged:
+    model_id: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelDeleted:
+    model_id: str
+
+
+# -- a run's inputs and outputs (key: the run id) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """A dataset a run consumed, with the input's tags (e.g. ``mlflow.data.context``)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InputsLogged:
+    NESTED: ClassVar[dict[str, type]] = {"datasets": DatasetInput}
+
+    datasets: tuple[DatasetInput, ...] = ()
+    model_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsLogged:
+    model_ids: tuple[str, ...]
+    steps: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetricPoint:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    model_id: str
+    dataset_name: str = ""
+    dataset_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetricsLogged:
+    """Points of a run that name a logged model; they also travel in ``MetricsLogged``."""
+
+    NESTED: ClassVar[dict[str, type]] = {"points": ModelMetricPoint}
+
+    points: tuple[ModelMetricPoint, ...]
+
+
 Payload: TypeAlias = (
     ExperimentCreated
     | ExperimentRenamed
@@ -134,6 +339,30 @@ Payload: TypeAlias = (
     | MetricsLogged
     | TagsSet
     | TagDeleted
+    | ExperimentTagDeleted
+    | RegisteredModelCreated
+    | RegisteredModelRenamed
+    | RegisteredModelUpdated
+    | RegisteredModelDeleted
+    | RegisteredModelTagSet
+    | RegisteredModelTagDeleted
+    | RegisteredModelAliasSet
+    | RegisteredModelAliasDeleted
+    | ModelVersionCreated
+    | ModelVersionUpdated
+    | ModelVersionStageTransitioned
+    | ModelVersionDeleted
+    | ModelVersionTagSet
+    | ModelVersionTagDeleted
+    | LoggedModelCreated
+    | LoggedModelFinalized
+    | LoggedModelTagsSet
+    | LoggedModelTagDeleted
+    | LoggedModelParamsLogged
+    | LoggedModelDeleted
+    | InputsLogged
+    | OutputsLogged
+    | ModelMetricsLogged
 )
 
 PAYLOAD_TYPES: tuple[type, ...] = (
@@ -150,9 +379,57 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     MetricsLogged,
     TagsSet,
     TagDeleted,
+    ExperimentTagDeleted,
+    RegisteredModelCreated,
+    RegisteredModelRenamed,
+    RegisteredModelUpdated,
+    RegisteredModelDeleted,
+    RegisteredModelTagSet,
+    RegisteredModelTagDeleted,
+    RegisteredModelAliasSet,
+    RegisteredModelAliasDeleted,
+    ModelVersionCreated,
+    ModelVersionUpdated,
+    ModelVersionStageTransitioned,
+    ModelVersionDeleted,
+    ModelVersionTagSet,
+    ModelVersionTagDeleted,
+    LoggedModelCreated,
+    LoggedModelFinalized,
+    LoggedModelTagsSet,
+    LoggedModelTagDeleted,
+    LoggedModelParamsLogged,
+    LoggedModelDeleted,
+    InputsLogged,
+    OutputsLogged,
+    ModelMetricsLogged,
 )
 
-EXPERIMENT_PAYLOADS: tuple[type, ...] = PAYLOAD_TYPES[:5]
+EXPERIMENT_PAYLOADS: tuple[type, ...] = (*PAYLOAD_TYPES[:5], ExperimentTagDeleted)
+REGISTRY_PAYLOADS: tuple[type, ...] = (
+    RegisteredModelCreated,
+    RegisteredModelRenamed,
+    RegisteredModelUpdated,
+    RegisteredModelDeleted,
+    RegisteredModelTagSet,
+    RegisteredModelTagDeleted,
+    RegisteredModelAliasSet,
+    RegisteredModelAliasDeleted,
+    ModelVersionCreated,
+    ModelVersionUpdated,
+    ModelVersionStageTransitioned,
+    ModelVersionDeleted,
+    ModelVersionTagSet,
+    ModelVersionTagDeleted,
+)
+LOGGED_MODEL_PAYLOADS: tuple[type, ...] = (
+    LoggedModelCreated,
+    LoggedModelFinalized,
+    LoggedModelTagsSet,
+    LoggedModelTagDeleted,
+    LoggedModelParamsLogged,
+    LoggedModelDeleted,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +449,16 @@ class RunEvent:
 
     @property
     def kafka_key(self) -> bytes:
-        """The partitioning key: the run id, or ``experiment:<id>`` for experiment events."""
-        if isinstance(self.payload, EXPERIMENT_PAYLOADS) or not self.run_id:
-            return f"experiment:{self.experiment_id}".encode()
+        """The partitioning key: the run id; ``experiment:<id>`` for experiment events;
+        ``model-registry`` for every registry event; ``logged-model:<id>`` for a logged
+        model's events."""
+        payload = self.payload
+        if isinstance(payload, REGISTRY_PAYLOADS):
+            return REGISTRY_KEY.encode()
+        if isinstance(payload, LOGGED_MODEL_PAYLOADS):
+            return f"{LOGGED_MODEL_KEY_PREFIX}{payload.model_id}".encode()  # type: ignore[union-attr]
+        if isinstance(payload, EXPERIMENT_PAYLOADS) or not self.run_id:
+            return f"{EXPERIMENT_KEY_PREFIX}{self.experiment_id}".encode()
         return self.run_id.encode()
 
 

@@ -120,6 +120,22 @@ class Principal:
             f"{echo(facts.experiment_id)}{named} (holds {held.name})"
         )
 
+    def registry_permission(self) -> Permission:
+        """The permission on the model registry: ``MANAGE`` for an admin, else the
+        principal's default permission (grants are per experiment; registered models
+        belong to none, and per-model grants are not supported)."""
+        return Permission.MANAGE if self.admin else self.default
+
+    def require_registry(self, needed: Permission) -> None:
+        """Nothing when the principal holds ``needed`` on the model registry; else
+        :class:`PermissionDeniedError`."""
+        held = self.registry_permission()
+        if not held.allows(needed):
+            raise PermissionDeniedError(
+                f"principal {echo(self.name)} lacks {needed.name} on the model registry "
+                f"(holds {held.name}: its default permission)"
+            )
+
     def require_create(self, name: str) -> None:
         """Creating experiments is a right of its own (MLflow: any user may; a principal
         with ``create_experiments = false`` may not)."""
@@ -155,6 +171,33 @@ NEEDS: Mapping[str, Mapping[str, Permission]] = MappingProxyType(
                 "DeleteTag": Permission.EDIT,
                 "LogBatch": Permission.EDIT,
                 "LogStream": Permission.EDIT,
+                "DeleteExperimentTag": Permission.EDIT,
+                # a run's inputs, outputs and model metrics: the run's experiment
+                "LogInputs": Permission.EDIT,
+                "LogOutputs": Permission.EDIT,
+                "LogModelMetrics": Permission.EDIT,
+                # logged models: the model's experiment
+                "CreateLoggedModel": Permission.EDIT,
+                "FinalizeLoggedModel": Permission.EDIT,
+                "SetLoggedModelTags": Permission.EDIT,
+                "DeleteLoggedModelTag": Permission.EDIT,
+                "LogLoggedModelParams": Permission.EDIT,
+                "DeleteLoggedModel": Permission.MANAGE,
+                # the model registry (REGISTRY_RPCS: a permission on the registry)
+                "CreateRegisteredModel": Permission.EDIT,
+                "RenameRegisteredModel": Permission.MANAGE,
+                "UpdateRegisteredModel": Permission.EDIT,
+                "DeleteRegisteredModel": Permission.MANAGE,
+                "SetRegisteredModelTag": Permission.EDIT,
+                "DeleteRegisteredModelTag": Permission.EDIT,
+                "SetRegisteredModelAlias": Permission.EDIT,
+                "DeleteRegisteredModelAlias": Permission.EDIT,
+                "CreateModelVersion": Permission.EDIT,
+                "UpdateModelVersion": Permission.EDIT,
+                "TransitionModelVersionStage": Permission.EDIT,
+                "DeleteModelVersion": Permission.MANAGE,
+                "SetModelVersionTag": Permission.EDIT,
+                "DeleteModelVersionTag": Permission.EDIT,
             }
         ),
         "runstream.v1.QueryService": MappingProxyType(
@@ -170,8 +213,46 @@ NEEDS: Mapping[str, Mapping[str, Permission]] = MappingProxyType(
                 "GetMetricAggregates": Permission.READ,
                 "GetBestRuns": Permission.READ,
                 "CountRunsByStatus": Permission.READ,
+                "SearchDatasets": Permission.READ,
+                "GetLoggedModel": Permission.READ,
+                "SearchLoggedModels": Permission.READ,
+                "GetRegisteredModel": Permission.READ,
+                "SearchRegisteredModels": Permission.READ,
+                "GetModelVersion": Permission.READ,
+                "GetModelVersionByAlias": Permission.READ,
+                "GetLatestVersions": Permission.READ,
+                "SearchModelVersions": Permission.READ,
+                "GetWriteOutcome": Permission.READ,
             }
         ),
+    }
+)
+
+# The registry's calls: what they need is a permission on the model registry as a whole
+# (registered models belong to no experiment), decided by :meth:`Principal.require_registry`.
+REGISTRY_RPCS: frozenset[str] = frozenset(
+    {
+        "CreateRegisteredModel",
+        "RenameRegisteredModel",
+        "UpdateRegisteredModel",
+        "DeleteRegisteredModel",
+        "SetRegisteredModelTag",
+        "DeleteRegisteredModelTag",
+        "SetRegisteredModelAlias",
+        "DeleteRegisteredModelAlias",
+        "CreateModelVersion",
+        "UpdateModelVersion",
+        "TransitionModelVersionStage",
+        "DeleteModelVersion",
+        "SetModelVersionTag",
+        "DeleteModelVersionTag",
+        "GetRegisteredModel",
+        "SearchRegisteredModels",
+        "GetModelVersion",
+        "GetModelVersionByAlias",
+        "GetLatestVersions",
+        "SearchModelVersions",
+        "GetWriteOutcome",
     }
 )
 

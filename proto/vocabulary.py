@@ -61,3 +61,62 @@ def experiment_id_for_name(name: str) -> str:
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     number = int.from_bytes(digest[:8], "big") >> 1
     return str(number or 1)
+
+
+# -- the model registry ----------------------------------------------------------------------
+# Every registry event (registered models, their versions, tags and aliases) travels under
+# this one Kafka key, so all of them sit in one partition, in one order.  Ingest decides
+# there, in log order, whether a name is free and which number a new version gets; a name
+# key per model could not make a rename (which frees one name and takes another) atomic.
+# See docs/ingest.md, "The model registry".
+REGISTRY_KEY = "model-registry"
+
+# Model version stages (MLflow's legacy stages; names as MLflow spells them).
+STAGE_NONE = "None"
+STAGE_STAGING = "Staging"
+STAGE_PRODUCTION = "Production"
+STAGE_ARCHIVED = "Archived"
+MODEL_VERSION_STAGES: tuple[str, ...] = (
+    STAGE_NONE,
+    STAGE_STAGING,
+    STAGE_PRODUCTION,
+    STAGE_ARCHIVED,
+)
+# Stages whose current holders ``archive_existing_versions`` moves to Archived.
+ACTIVE_MODEL_VERSION_STAGES: tuple[str, ...] = (STAGE_STAGING, STAGE_PRODUCTION)
+# A model version is READY as soon as it exists (no asynchronous copy).
+MODEL_VERSION_READY = "READY"
+
+
+def canonical_stage(name: str) -> str | None:
+    """``"production"`` -> ``"Production"`` (case-insensitive, as MLflow); ``None`` if unknown."""
+    for stage in MODEL_VERSION_STAGES:
+        if stage.lower() == name.lower():
+            return stage
+    return None
+
+
+# Aliases MLflow reserves: ``latest`` (the newest version) and ``v<number>``.
+RESERVED_ALIAS = "latest"
+
+
+def is_reserved_alias(alias: str) -> bool:
+    lowered = alias.lower()
+    return lowered == RESERVED_ALIAS or (
+        len(lowered) > 1 and lowered[0] == "v" and lowered[1:].isdigit()
+    )
+
+
+# -- logged models (MLflow 3) ----------------------------------------------------------------
+# Events of one logged model travel under ``LOGGED_MODEL_KEY_PREFIX + model_id``.
+LOGGED_MODEL_KEY_PREFIX = "logged-model:"
+LOGGED_MODEL_ID_PREFIX = "m-"
+LOGGED_MODEL_PENDING = "PENDING"
+LOGGED_MODEL_READY = "READY"
+LOGGED_MODEL_FAILED = "FAILED"
+LOGGED_MODEL_STATUSES: tuple[str, ...] = (
+    LOGGED_MODEL_PENDING,
+    LOGGED_MODEL_READY,
+    LOGGED_MODEL_FAILED,
+)
+EXPERIMENT_KEY_PREFIX = "experiment:"

@@ -90,16 +90,22 @@ class Tag(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Metric(_message.Message):
-    __slots__ = ("key", "value", "timestamp", "step")
+    __slots__ = ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     key: str
     value: float
     timestamp: int
     step: int
-    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ..., timestamp: _Optional[int] = ..., step: _Optional[int] = ...) -> None: ...
+    model_id: str
+    dataset_name: str
+    dataset_digest: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ..., timestamp: _Optional[int] = ..., step: _Optional[int] = ..., model_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_digest: _Optional[str] = ...) -> None: ...
 
 class MetricColumns(_message.Message):
     __slots__ = ("keys", "key_index", "values", "steps", "timestamps")
@@ -167,10 +173,60 @@ class RunData(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[Tag]
     def __init__(self, metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
 
+class Dataset(_message.Message):
+    __slots__ = ("name", "digest", "source_type", "source", "schema", "profile")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str
+    profile: str
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., source_type: _Optional[str] = ..., source: _Optional[str] = ..., schema: _Optional[str] = ..., profile: _Optional[str] = ...) -> None: ...
+
+class DatasetInput(_message.Message):
+    __slots__ = ("dataset", "tags")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    dataset: Dataset
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
+
+class ModelOutput(_message.Message):
+    __slots__ = ("model_id", "step")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    step: int
+    def __init__(self, model_id: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
+
+class RunInputs(_message.Message):
+    __slots__ = ("dataset_inputs", "model_ids")
+    DATASET_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_IDS_FIELD_NUMBER: _ClassVar[int]
+    dataset_inputs: _containers.RepeatedCompositeFieldContainer[DatasetInput]
+    model_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset_inputs: _Optional[_Iterable[_Union[DatasetInput, _Mapping]]] = ..., model_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunOutputs(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelOutput]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelOutput, _Mapping]]] = ...) -> None: ...
+
 class Run(_message.Message):
-    __slots__ = ("info", "data")
+    __slots__ = ("info", "data", "inputs", "outputs")
     INFO_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     info: RunInfo
     data: RunData
-    def __init__(self, info: _Optional[_Union[RunInfo, _Mapping]] = ..., data: _Optional[_Union[RunData, _Mapping]] = ...) -> None: ...
+    inputs: RunInputs
+    outputs: RunOutputs
+    def __init__(self, info: _Optional[_Union[RunInfo, _Mapping]] = ..., data: _Optional[_Union[RunData, _Mapping]] = ..., inputs: _Optional[_Union[RunInputs, _Mapping]] = ..., outputs: _Optional[_Union[RunOutputs, _Mapping]] = ...) -> None: ...

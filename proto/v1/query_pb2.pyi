@@ -1,4 +1,5 @@
 from runstream.proto.v1 import common_pb2 as _common_pb2
+from runstream.proto.v1 import models_pb2 as _models_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -338,3 +339,215 @@ class CountRunsByStatusResponse(_message.Message):
     counts: _containers.RepeatedCompositeFieldContainer[StatusCount]
     total: int
     def __init__(self, counts: _Optional[_Iterable[_Union[StatusCount, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class SearchDatasetsRequest(_message.Message):
+    __slots__ = ("experiment_ids", "read")
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    read: ReadOptions
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class DatasetSummary(_message.Message):
+    __slots__ = ("experiment_id", "name", "digest", "context")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    name: str
+    digest: str
+    context: str
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., digest: _Optional[str] = ..., context: _Optional[str] = ...) -> None: ...
+
+class SearchDatasetsResponse(_message.Message):
+    __slots__ = ("datasets",)
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetSummary]
+    def __init__(self, datasets: _Optional[_Iterable[_Union[DatasetSummary, _Mapping]]] = ...) -> None: ...
+
+class GetLoggedModelRequest(_message.Message):
+    __slots__ = ("model_id", "allow_deleted", "read")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DELETED_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    allow_deleted: bool
+    read: ReadOptions
+    def __init__(self, model_id: _Optional[str] = ..., allow_deleted: _Optional[bool] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class LoggedModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: _models_pb2.LoggedModel
+    def __init__(self, model: _Optional[_Union[_models_pb2.LoggedModel, _Mapping]] = ...) -> None: ...
+
+class DatasetFilter(_message.Message):
+    __slots__ = ("dataset_name", "dataset_digest")
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    dataset_name: str
+    dataset_digest: str
+    def __init__(self, dataset_name: _Optional[str] = ..., dataset_digest: _Optional[str] = ...) -> None: ...
+
+class LoggedModelOrder(_message.Message):
+    __slots__ = ("field_name", "ascending", "dataset_name", "dataset_digest")
+    FIELD_NAME_FIELD_NUMBER: _ClassVar[int]
+    ASCENDING_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    field_name: str
+    ascending: bool
+    dataset_name: str
+    dataset_digest: str
+    def __init__(self, field_name: _Optional[str] = ..., ascending: _Optional[bool] = ..., dataset_name: _Optional[str] = ..., dataset_digest: _Optional[str] = ...) -> None: ...
+
+class SearchLoggedModelsRequest(_message.Message):
+    __slots__ = ("experiment_ids", "filter", "datasets", "max_results", "order_by", "page_token", "read")
+    EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    experiment_ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: str
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetFilter]
+    max_results: int
+    order_by: _containers.RepeatedCompositeFieldContainer[LoggedModelOrder]
+    page_token: str
+    read: ReadOptions
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetFilter, _Mapping]]] = ..., max_results: _Optional[int] = ..., order_by: _Optional[_Iterable[_Union[LoggedModelOrder, _Mapping]]] = ..., page_token: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class SearchLoggedModelsResponse(_message.Message):
+    __slots__ = ("models", "next_page_token")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[_models_pb2.LoggedModel]
+    next_page_token: str
+    def __init__(self, models: _Optional[_Iterable[_Union[_models_pb2.LoggedModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetRegisteredModelRequest(_message.Message):
+    __slots__ = ("name", "read")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    read: ReadOptions
+    def __init__(self, name: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class RegisteredModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: _models_pb2.RegisteredModel
+    def __init__(self, model: _Optional[_Union[_models_pb2.RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class SearchRegisteredModelsRequest(_message.Message):
+    __slots__ = ("filter", "max_results", "order_by", "page_token", "read")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    max_results: int
+    order_by: _containers.RepeatedScalarFieldContainer[str]
+    page_token: str
+    read: ReadOptions
+    def __init__(self, filter: _Optional[str] = ..., max_results: _Optional[int] = ..., order_by: _Optional[_Iterable[str]] = ..., page_token: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class SearchRegisteredModelsResponse(_message.Message):
+    __slots__ = ("models", "next_page_token")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[_models_pb2.RegisteredModel]
+    next_page_token: str
+    def __init__(self, models: _Optional[_Iterable[_Union[_models_pb2.RegisteredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version", "read")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    read: ReadOptions
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetModelVersionByAliasRequest(_message.Message):
+    __slots__ = ("name", "alias", "read")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    read: ReadOptions
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class ModelVersionResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: _models_pb2.ModelVersion
+    def __init__(self, model_version: _Optional[_Union[_models_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
+
+class GetLatestVersionsRequest(_message.Message):
+    __slots__ = ("name", "stages", "read")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    stages: _containers.RepeatedScalarFieldContainer[str]
+    read: ReadOptions
+    def __init__(self, name: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetLatestVersionsResponse(_message.Message):
+    __slots__ = ("model_versions",)
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[_models_pb2.ModelVersion]
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[_models_pb2.ModelVersion, _Mapping]]] = ...) -> None: ...
+
+class SearchModelVersionsRequest(_message.Message):
+    __slots__ = ("filter", "max_results", "order_by", "page_token", "read")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    max_results: int
+    order_by: _containers.RepeatedScalarFieldContainer[str]
+    page_token: str
+    read: ReadOptions
+    def __init__(self, filter: _Optional[str] = ..., max_results: _Optional[int] = ..., order_by: _Optional[_Iterable[str]] = ..., page_token: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class SearchModelVersionsResponse(_message.Message):
+    __slots__ = ("model_versions", "next_page_token")
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[_models_pb2.ModelVersion]
+    next_page_token: str
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[_models_pb2.ModelVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetWriteOutcomeRequest(_message.Message):
+    __slots__ = ("event_id", "read")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    read: ReadOptions
+    def __init__(self, event_id: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetWriteOutcomeResponse(_message.Message):
+    __slots__ = ("error_code", "message", "name", "version", "registered_model", "model_version")
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    error_code: _common_pb2.ErrorCode
+    message: str
+    name: str
+    version: int
+    registered_model: _models_pb2.RegisteredModel
+    model_version: _models_pb2.ModelVersion
+    def __init__(self, error_code: _Optional[_Union[_common_pb2.ErrorCode, str]] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., registered_model: _Optional[_Union[_models_pb2.RegisteredModel, _Mapping]] = ..., model_version: _Optional[_Union[_models_pb2.ModelVersion, _Mapping]] = ...) -> None: ...

@@ -89,6 +89,56 @@ class QueryServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.FromString,
                 _registered_method=True)
+        self.SearchDatasets = channel.unary_unary(
+                '/runstream.v1.QueryService/SearchDatasets',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.FromString,
+                _registered_method=True)
+        self.GetLoggedModel = channel.unary_unary(
+                '/runstream.v1.QueryService/GetLoggedModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLoggedModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.LoggedModelResponse.FromString,
+                _registered_method=True)
+        self.SearchLoggedModels = channel.unary_unary(
+                '/runstream.v1.QueryService/SearchLoggedModels',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsResponse.FromString,
+                _registered_method=True)
+        self.GetRegisteredModel = channel.unary_unary(
+                '/runstream.v1.QueryService/GetRegisteredModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetRegisteredModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.RegisteredModelResponse.FromString,
+                _registered_method=True)
+        self.SearchRegisteredModels = channel.unary_unary(
+                '/runstream.v1.QueryService/SearchRegisteredModels',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsResponse.FromString,
+                _registered_method=True)
+        self.GetModelVersion = channel.unary_unary(
+                '/runstream.v1.QueryService/GetModelVersion',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.FromString,
+                _registered_method=True)
+        self.GetModelVersionByAlias = channel.unary_unary(
+                '/runstream.v1.QueryService/GetModelVersionByAlias',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionByAliasRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.FromString,
+                _registered_method=True)
+        self.GetLatestVersions = channel.unary_unary(
+                '/runstream.v1.QueryService/GetLatestVersions',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsResponse.FromString,
+                _registered_method=True)
+        self.SearchModelVersions = channel.unary_unary(
+                '/runstream.v1.QueryService/SearchModelVersions',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetWriteOutcome = channel.unary_unary(
+                '/runstream.v1.QueryService/GetWriteOutcome',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -167,6 +217,73 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchDatasets(self, request, context):
+        """The datasets runs of some experiments consumed (name, digest, context), for the UI.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLoggedModel(self, request, context):
+        """Logged models (MLflow 3).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchLoggedModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRegisteredModel(self, request, context):
+        """The model registry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchRegisteredModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelVersionByAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLatestVersions(self, request, context):
+        """The newest version of a model in each of the given stages (all stages if none given).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchModelVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWriteOutcome(self, request, context):
+        """What ingest decided about one registry write (by the event id WriteService returned):
+        applied (with the entity as it is now) or refused (with MLflow's error code). Pass the
+        write's token in `read` so that the answer waits for ingest to reach it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +341,56 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.CountRunsByStatus,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.SerializeToString,
+            ),
+            'SearchDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchDatasets,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.SerializeToString,
+            ),
+            'GetLoggedModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLoggedModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLoggedModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.LoggedModelResponse.SerializeToString,
+            ),
+            'SearchLoggedModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchLoggedModels,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsResponse.SerializeToString,
+            ),
+            'GetRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegisteredModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetRegisteredModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.RegisteredModelResponse.SerializeToString,
+            ),
+            'SearchRegisteredModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchRegisteredModels,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsResponse.SerializeToString,
+            ),
+            'GetModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelVersion,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.SerializeToString,
+            ),
+            'GetModelVersionByAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelVersionByAlias,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionByAliasRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.SerializeToString,
+            ),
+            'GetLatestVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLatestVersions,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsResponse.SerializeToString,
+            ),
+            'SearchModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchModelVersions,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsResponse.SerializeToString,
+            ),
+            'GetWriteOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWriteOutcome,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -523,6 +690,276 @@ class QueryService:
             '/runstream.v1.QueryService/CountRunsByStatus',
             runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_query__pb2.CountRunsByStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/SearchDatasets',
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLoggedModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetLoggedModel',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetLoggedModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.LoggedModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchLoggedModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/SearchLoggedModels',
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchLoggedModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetRegisteredModel',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetRegisteredModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.RegisteredModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchRegisteredModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/SearchRegisteredModels',
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchRegisteredModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetModelVersion',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelVersionByAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetModelVersionByAlias',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetModelVersionByAliasRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.ModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLatestVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetLatestVersions',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/SearchModelVersions',
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.SearchModelVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWriteOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetWriteOutcome',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetWriteOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

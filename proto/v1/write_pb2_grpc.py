@@ -94,6 +94,126 @@ class WriteServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogBatchRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
                 _registered_method=True)
+        self.DeleteExperimentTag = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteExperimentTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteExperimentTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.LogInputs = channel.unary_unary(
+                '/runstream.v1.WriteService/LogInputs',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogInputsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.LogOutputs = channel.unary_unary(
+                '/runstream.v1.WriteService/LogOutputs',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogOutputsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.LogModelMetrics = channel.unary_unary(
+                '/runstream.v1.WriteService/LogModelMetrics',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogModelMetricsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.CreateLoggedModel = channel.unary_unary(
+                '/runstream.v1.WriteService/CreateLoggedModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateLoggedModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.FinalizeLoggedModel = channel.unary_unary(
+                '/runstream.v1.WriteService/FinalizeLoggedModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.FinalizeLoggedModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.SetLoggedModelTags = channel.unary_unary(
+                '/runstream.v1.WriteService/SetLoggedModelTags',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetLoggedModelTagsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteLoggedModelTag = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteLoggedModelTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteLoggedModelTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.LogLoggedModelParams = channel.unary_unary(
+                '/runstream.v1.WriteService/LogLoggedModelParams',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogLoggedModelParamsRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteLoggedModel = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteLoggedModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.LoggedModelRef.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.CreateRegisteredModel = channel.unary_unary(
+                '/runstream.v1.WriteService/CreateRegisteredModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateRegisteredModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.RenameRegisteredModel = channel.unary_unary(
+                '/runstream.v1.WriteService/RenameRegisteredModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.RenameRegisteredModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.UpdateRegisteredModel = channel.unary_unary(
+                '/runstream.v1.WriteService/UpdateRegisteredModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.UpdateRegisteredModelRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteRegisteredModel = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteRegisteredModel',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.RegisteredModelRef.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.SetRegisteredModelTag = channel.unary_unary(
+                '/runstream.v1.WriteService/SetRegisteredModelTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteRegisteredModelTag = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteRegisteredModelTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.SetRegisteredModelAlias = channel.unary_unary(
+                '/runstream.v1.WriteService/SetRegisteredModelAlias',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelAliasRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteRegisteredModelAlias = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteRegisteredModelAlias',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelAliasRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.CreateModelVersion = channel.unary_unary(
+                '/runstream.v1.WriteService/CreateModelVersion',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateModelVersionRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.UpdateModelVersion = channel.unary_unary(
+                '/runstream.v1.WriteService/UpdateModelVersion',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.UpdateModelVersionRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.TransitionModelVersionStage = channel.unary_unary(
+                '/runstream.v1.WriteService/TransitionModelVersionStage',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.TransitionModelVersionStageRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteModelVersion = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteModelVersion',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelVersionRef.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.SetModelVersionTag = channel.unary_unary(
+                '/runstream.v1.WriteService/SetModelVersionTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetModelVersionTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
+        self.DeleteModelVersionTag = channel.unary_unary(
+                '/runstream.v1.WriteService/DeleteModelVersionTag',
+                request_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteModelVersionTagRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+                _registered_method=True)
 
 
 class WriteServiceServicer:
@@ -173,6 +293,160 @@ class WriteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteExperimentTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogInputs(self, request, context):
+        """A run's inputs (datasets with their input tags, logged models) and outputs (logged
+        models), and the metric points of a run that name a logged model (they are also
+        logged to the run with LogBatch, as MLflow does).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogOutputs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogModelMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateLoggedModel(self, request, context):
+        """Logged models (MLflow 3). The id is the caller's ("m-" + 32 hex), so a retried call
+        is the same model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinalizeLoggedModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLoggedModelTags(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLoggedModelTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogLoggedModelParams(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLoggedModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRegisteredModel(self, request, context):
+        """The model registry. Each call is one event under one Kafka key ("model-registry"):
+        ingest applies them in log order, decides what the registry's state allows (a free
+        name, an existing version, the next version number) and records the outcome by event
+        id. QueryService.GetWriteOutcome, given the answer's event_id and token, reads it back:
+        refused calls change nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameRegisteredModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRegisteredModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegisteredModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRegisteredModelTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegisteredModelTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRegisteredModelAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegisteredModelAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateModelVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateModelVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionModelVersionStage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelVersionTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelVersionTag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WriteServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +509,126 @@ def add_WriteServiceServicer_to_server(servicer, server):
                     servicer.LogStream,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogBatchRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.SerializeToString,
+            ),
+            'DeleteExperimentTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExperimentTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteExperimentTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.SerializeToString,
+            ),
+            'LogInputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogInputs,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogInputsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.SerializeToString,
+            ),
+            'LogOutputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogOutputs,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogOutputsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.SerializeToString,
+            ),
+            'LogModelMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogModelMetrics,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogModelMetricsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.SerializeToString,
+            ),
+            'CreateLoggedModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLoggedModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateLoggedModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'FinalizeLoggedModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinalizeLoggedModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.FinalizeLoggedModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'SetLoggedModelTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLoggedModelTags,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetLoggedModelTagsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteLoggedModelTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLoggedModelTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteLoggedModelTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'LogLoggedModelParams': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogLoggedModelParams,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LogLoggedModelParamsRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteLoggedModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLoggedModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.LoggedModelRef.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'CreateRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRegisteredModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateRegisteredModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'RenameRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameRegisteredModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.RenameRegisteredModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'UpdateRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRegisteredModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.UpdateRegisteredModelRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegisteredModel,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.RegisteredModelRef.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'SetRegisteredModelTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRegisteredModelTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteRegisteredModelTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegisteredModelTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'SetRegisteredModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRegisteredModelAlias,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelAliasRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteRegisteredModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegisteredModelAlias,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelAliasRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'CreateModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateModelVersion,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.CreateModelVersionRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'UpdateModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateModelVersion,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.UpdateModelVersionRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'TransitionModelVersionStage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionModelVersionStage,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.TransitionModelVersionStageRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelVersion,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelVersionRef.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'SetModelVersionTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelVersionTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.SetModelVersionTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
+            ),
+            'DeleteModelVersionTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelVersionTag,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_write__pb2.DeleteModelVersionTagRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -561,6 +955,654 @@ class WriteService:
             '/runstream.v1.WriteService/LogStream',
             runstream_dot_proto_dot_v1_dot_write__pb2.LogBatchRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExperimentTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteExperimentTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.DeleteExperimentTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogInputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/LogInputs',
+            runstream_dot_proto_dot_v1_dot_write__pb2.LogInputsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogOutputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/LogOutputs',
+            runstream_dot_proto_dot_v1_dot_write__pb2.LogOutputsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogModelMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/LogModelMetrics',
+            runstream_dot_proto_dot_v1_dot_write__pb2.LogModelMetricsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLoggedModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/CreateLoggedModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.CreateLoggedModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinalizeLoggedModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/FinalizeLoggedModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.FinalizeLoggedModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLoggedModelTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/SetLoggedModelTags',
+            runstream_dot_proto_dot_v1_dot_write__pb2.SetLoggedModelTagsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLoggedModelTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteLoggedModelTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.DeleteLoggedModelTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogLoggedModelParams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/LogLoggedModelParams',
+            runstream_dot_proto_dot_v1_dot_write__pb2.LogLoggedModelParamsRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLoggedModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteLoggedModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.LoggedModelRef.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/CreateRegisteredModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.CreateRegisteredModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/RenameRegisteredModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.RenameRegisteredModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/UpdateRegisteredModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.UpdateRegisteredModelRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteRegisteredModel',
+            runstream_dot_proto_dot_v1_dot_write__pb2.RegisteredModelRef.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRegisteredModelTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/SetRegisteredModelTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegisteredModelTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteRegisteredModelTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRegisteredModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/SetRegisteredModelAlias',
+            runstream_dot_proto_dot_v1_dot_write__pb2.SetRegisteredModelAliasRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegisteredModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteRegisteredModelAlias',
+            runstream_dot_proto_dot_v1_dot_write__pb2.DeleteRegisteredModelAliasRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/CreateModelVersion',
+            runstream_dot_proto_dot_v1_dot_write__pb2.CreateModelVersionRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/UpdateModelVersion',
+            runstream_dot_proto_dot_v1_dot_write__pb2.UpdateModelVersionRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionModelVersionStage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/TransitionModelVersionStage',
+            runstream_dot_proto_dot_v1_dot_write__pb2.TransitionModelVersionStageRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteModelVersion',
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelVersionRef.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelVersionTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/SetModelVersionTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.SetModelVersionTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelVersionTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.WriteService/DeleteModelVersionTag',
+            runstream_dot_proto_dot_v1_dot_write__pb2.DeleteModelVersionTagRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_write__pb2.ModelWriteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,7 +30,8 @@ from runstream.proto import (
     metrics_from_rows,
     schema_fingerprint,
 )
-from runstream.proto.codec import MAGIC
+from runstream.proto import events as ev
+from runstream.proto.codec import HISTORIC_SCHEMAS, MAGIC
 
 
 def _event(payload: object, run_id: str = "r" * 32) -> RunEvent:
@@ -51,6 +52,34 @@ SIMPLE_PAYLOADS = [
     ParamsLogged(("lr", "batch"), ("0.01", "32")),
     TagsSet(("t",), ("v",)),
     TagDeleted("t"),
+    ev.ExperimentTagDeleted("k"),
+    ev.RegisteredModelCreated("iris", "flowers", {"team": "a"}),
+    ev.RegisteredModelCreated("iris"),
+    ev.RegisteredModelRenamed("iris", "iris-2"),
+    ev.RegisteredModelUpdated("iris", None),
+    ev.RegisteredModelDeleted("iris"),
+    ev.RegisteredModelTagSet("iris", "k", "v"),
+    ev.RegisteredModelTagDeleted("iris", "k"),
+    ev.RegisteredModelAliasSet("iris", "champion", 3),
+    ev.RegisteredModelAliasDeleted("iris", "champion"),
+    ev.ModelVersionCreated("iris", "s3://b/m", "r" * 32, None, "d", {"a": "b"}, "m-1", "s3://x"),
+    ev.ModelVersionUpdated("iris", 2, "new"),
+    ev.ModelVersionStageTransitioned("iris", 2, "Production", True),
+    ev.ModelVersionDeleted("iris", 2),
+    ev.ModelVersionTagSet("iris", 2, "k", "v"),
+    ev.ModelVersionTagDeleted("iris", 2, "k"),
+    ev.LoggedModelCreated("m-1", "model", "file:///a", "r" * 32, "sklearn", {"a": "b"}, {"p": "1"}),
+    ev.LoggedModelFinalized("m-1", "READY"),
+    ev.LoggedModelTagsSet("m-1", {"a": "b"}),
+    ev.LoggedModelTagDeleted("m-1", "a"),
+    ev.LoggedModelParamsLogged("m-1", {"alpha": "0.5"}),
+    ev.LoggedModelDeleted("m-1"),
+    ev.InputsLogged(
+        (ev.DatasetInput("iris", "abc", "code", "{}", '{"s": 1}', None, {"c": "train"}),),
+        ("m-1",),
+    ),
+    ev.OutputsLogged(("m-1", "m-2"), (0, 3)),
+    ev.ModelMetricsLogged((ev.ModelMetricPoint("acc", 0.9, 5, 1, "m-1", "iris", "abc"),)),
 ]
 
 
@@ -80,7 +109,17 @@ def test_single_object_framing() -> None:
 
 def test_experiment_events_are_keyed_by_experiment() -> None:
     assert _event(ExperimentRenamed("x")).kafka_key == b"experiment:7"
+    assert _event(ev.ExperimentTagDeleted("x")).kafka_key == b"experiment:7"
     assert _event(TagDeleted("x"), run_id="abc").kafka_key == b"abc"
+
+
+def test_model_events_have_their_own_keys() -> None:
+    # every registry event, whatever the model: one key, so one partition and one order
+    assert _event(ev.RegisteredModelCreated("a"), run_id="").kafka_key == b"model-registry"
+    assert _event(ev.ModelVersionCreated("b", "s"), run_id="").kafka_key == b"model-registry"
+    assert _event(ev.LoggedModelFinalized("m-9", "READY")).kafka_key == b"logged-model:m-9"
+    # a run's inputs, outputs and model metrics stay with the run
+    assert _event(ev.OutputsLogged(("m-9",), (0,)), run_id="abc").kafka_key == b"abc"
 
 
 @pytest.mark.parametrize(
@@ -210,3 +249,32 @@ def test_an_old_reader_resolves_events_with_a_principal() -> None:
     assert decoded.payload == ParamsLogged(("a",), ("1",)) and decoded.principal == ""
     with pytest.raises(UnknownSchemaError):  # an old reader not taught the new schema
         EventCodec(reader_schema=v1).decode(new_bytes)
+
+
+# -- the shipped history: every earlier schema still decodes -----------------------------------
+
+
+@pytest.mark.parametrize("name", HISTORIC_SCHEMAS)
+@pytest.mark.parametrize("payload", SIMPLE_PAYLOADS[:13], ids=lambda p: type(p).__name__)
+def test_events_written_with_an_earlier_schema_still_decode(name: str, payload: object) -> None:
+    """Events already on the topic were written with an earlier run_event.avsc: the shipped
+    reader (the current schema) knows those writers and resolves them into the current
+    types."""
+    old_writer = EventCodec(reader_schema=load_schema(name))
+    event = _event(payload)
+    data = old_writer.encode(event)
+    assert data[2:10] == schema_fingerprint(load_schema(name)) != EventCodec().fingerprint
+    assert EventCodec().decode(data) == event
+
+
+@pytest.mark.parametrize("name", HISTORIC_SCHEMAS)
+def test_an_earlier_reader_decodes_current_events_of_its_own_types(name: str) -> None:
+    """The other direction: a reader still on an earlier schema that is taught the current
+    writer schema decodes the payload types it knows (new types are unknown to it, and
+    refused)."""
+    old_reader = EventCodec(reader_schema=load_schema(name), writer_schemas=[load_schema()])
+    current = EventCodec()
+    event = _event(RunCreated(42, run_name="n", tags={"a": "b"}))
+    assert old_reader.decode(current.encode(event)) == event
+    with pytest.raises(DecodeError):
+        old_reader.decode(current.encode(_event(ev.RegisteredModelDeleted("iris"))))

@@ -261,3 +261,21 @@ def test_the_example_in_the_security_docs_parses() -> None:
     assert ops is not None and ops.admin
     dashboards = principals.authenticate("a-long-random-token")
     assert dashboards is not None and not dashboards.create_experiments
+
+
+def test_the_registry_permission_is_the_default_one() -> None:
+    from runstream.proto.permissions import REGISTRY_RPCS, PermissionDeniedError, Principal
+
+    assert Principal("root", admin=True).registry_permission() is MANAGE
+    reader = Principal("ann", default=READ, by_id={"1": MANAGE})  # grants are per experiment
+    assert reader.registry_permission() is READ
+    reader.require_registry(READ)
+    with pytest.raises(PermissionDeniedError, match="model registry"):
+        reader.require_registry(EDIT)
+    Principal("bo", default=EDIT).require_registry(EDIT)
+    with pytest.raises(PermissionDeniedError):
+        Principal("bo", default=EDIT).require_registry(
+            needed("runstream.v1.WriteService", "DeleteModelVersion")
+        )
+    services = {**NEEDS["runstream.v1.WriteService"], **NEEDS["runstream.v1.QueryService"]}
+    assert REGISTRY_RPCS <= set(services)
