@@ -27,6 +27,7 @@ from runstream.proto.tokens import APPLIED_OFFSETS_SQL
 from .batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
 from .errors import SinkBackpressure, SinkError, SinkUnavailable
 from .migrations import apply_migrations
+from .model_reads import ModelStateReads
 from .settings import ClickHouseTarget
 from .state import EXPERIMENT_COLUMNS, RUN_COLUMNS, ExperimentState, RunState
 
@@ -147,7 +148,7 @@ def database_exists(target: ClickHouseTarget) -> bool:
         raise translate(exc, f"cannot open ClickHouse target {target.dsn}") from exc
 
 
-class ClickHouseStore:
+class ClickHouseStore(ModelStateReads):
     """Sink, progress store and state store on one ClickHouse database."""
 
     def __init__(

@@ -33,6 +33,7 @@ from runstream.proto import events as ev
 
 from .batch import Intent, PartitionBatch
 from .errors import RETRYABLE, DeadLetterError, SourceError
+from .model_reads import prefetch_models
 from .observability import IngestMetrics
 from .ports import DeadLetterSink, Source, Store
 from .projection import project
@@ -517,6 +518,7 @@ class Pipeline:
     def _build(self, p: int, first: int, end: int, records: list[SourceRecord]) -> PartitionBatch:
         state = self._states[p]
         self._prefetch(state, records, first)
+        prefetch_models(state, records, self.store, first)
         return project(self.topic, p, first, end, records, state)
 
     def _prefetch(self, state: PartitionState, records: Sequence[SourceRecord], first: int) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from .batch import Intent, PartitionBatch, Progress
+from .model_reads import ModelStateStore
 from .records import DeadLetter, SourceRecord
 from .state import ExperimentState, RunState
 
@@ -100,7 +101,7 @@ class StateStore(Protocol):
         ...
 
 
-class Store(Sink, ProgressStore, StateStore, Protocol):
-    """All three ClickHouse-side ports, as one adapter provides them."""
+class Store(Sink, ProgressStore, StateStore, ModelStateStore, Protocol):
+    """All ClickHouse-side ports, as one adapter provides them."""
 
     def close(self) -> None: ...

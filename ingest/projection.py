@@ -22,7 +22,9 @@ state changes.  Rules (``docs/ingest.md``, "Projection"):
 * every decoded event leaves one ``audit_events`` row (but one skipped as applied
   before, or a resend of one: its row was written then): its principal (the header the
   gateway stamps), what it was, and ``applied`` or the dead-letter reason; a created
-  experiment or run records its creator in ``created_by``.
+  experiment or run records its creator in ``created_by``;
+* registry events go to :mod:`.registry_projection` (outcomes, never poison), logged-model
+  events and a run's inputs, outputs and model metrics to :mod:`.logged_model_projection`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from runstream.proto.codec import EventCodec
 from runstream.proto.vocabulary import ACTIVE, DELETED, RUN_STATUSES
 
 from .batch import PartitionBatch, TableData
+from .logged_model_projection import RUN_IO_PAYLOADS, LoggedModelProjector
 from .metric_columns import MetricAccumulator
-from .records import DeadLetter, Poison, PoisonReason, SourceRecord
+from .model_state import ModelDelta
+from .records import DeadLetter, Poison, PoisonReason, Refused, SourceRecord
+from .registry_projection import RegistryProjector
 from .state import (
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
@@ -59,10 +64,7 @@ PRODUCER_COLUMNS = ("topic", "partition", "producer_id", "seq", "offset")
 _codec = EventCodec()
 
 
-class _Refused(Exception):
-    def __init__(self, reason: PoisonReason, detail: str) -> None:
-        super().__init__(detail)
-        self.poison = Poison(reason, detail)
+_Refused = Refused
 
 
 def project(
@@ -88,6 +90,8 @@ class _BatchProjector:
         self._experiment_tags: dict[tuple[str, str], tuple[str, str, str, int, int]] = {}
         self._metrics = MetricAccumulator()
         self._audit: list[tuple[object, ...]] = []
+        self._registry = RegistryProjector(state.models)
+        self._logged = LoggedModelProjector(state.models)
         self._dead: list[DeadLetter] = []
         self._partial: list[tuple[Poison, ev.RunEvent]] = []  # refused parts of an event
         self._producers: dict[str, tuple[int, int]] = {}  # producer id -> (seq, offset)
@@ -111,7 +115,7 @@ class _BatchProjector:
                 self._duplicates += 1
                 continue
             outcome = APPLIED
-            skipped = self._skipped
+            skipped = self._skipped + self._logged.skipped
             try:
                 if record.key != record.event.kafka_key:
                     raise _Refused(
@@ -121,6 +125,8 @@ class _BatchProjector:
                     )
                 self._apply(record.offset, record.event)
                 self._events += 1
+                if isinstance(record.event.payload, ev.REGISTRY_PAYLOADS):
+                    outcome = self._registry.last_outcome or APPLIED  # a refusal's code
             except _Refused as refused:
                 self._dead.append(DeadLetter(record, refused.poison))
                 outcome = refused.poison.reason.value
@@ -128,7 +134,7 @@ class _BatchProjector:
                 part_record = replace(record, value=_codec.encode(part), event=part)
                 self._dead.append(DeadLetter(part_record, poison))
             self._partial.clear()
-            if self._skipped == skipped:  # a replayed event was audited when applied
+            if self._skipped + self._logged.skipped == skipped:  # audited when applied
                 self._audit.append(_audit_row(record, record.event, outcome))
         return PartitionBatch(
             topic=topic,
@@ -139,13 +145,14 @@ class _BatchProjector:
             dead_letters=tuple(self._dead),
             events=self._events,
             points=self._metrics.points,
-            skipped=self._skipped,
+            skipped=self._skipped + self._logged.skipped,
             duplicates=self._duplicates,
             state=StateDelta(
                 dict(self._runs),
                 self._params,
                 dict(self._experiments),
                 {p: seq for p, (seq, _) in self._producers.items()},
+                models=ModelDelta(self._registry.delta(), self._logged.delta()),
             ),
         )
 
@@ -180,7 +187,11 @@ class _BatchProjector:
 
     def _apply(self, offset: int, event: ev.RunEvent) -> None:
         p = event.payload
-        if isinstance(p, ev.EXPERIMENT_PAYLOADS):
+        if isinstance(p, ev.REGISTRY_PAYLOADS):
+            self._registry.apply(offset, event)
+        elif isinstance(p, ev.LOGGED_MODEL_PAYLOADS):
+            self._logged.apply(offset, event)
+        elif isinstance(p, ev.EXPERIMENT_PAYLOADS):
             self._apply_experiment(offset, event)
         elif isinstance(p, ev.RunCreated | ev.RunUpdated | ev.RunDeleted | ev.RunRestored):
             self._apply_run(offset, event)
@@ -203,6 +214,8 @@ class _BatchProjector:
                     offset,
                     1,
                 )
+            elif isinstance(p, RUN_IO_PAYLOADS):
+                self._logged.apply_run_io(offset, run.run_id, run.experiment_id, p)
             else:  # pragma: no cover - every payload type is handled above
                 raise _Refused(PoisonReason.INVALID_EVENT, f"unhandled payload {type(p).__name__}")
 
@@ -270,6 +283,8 @@ class _BatchProjector:
             updated = replace(updated, lifecycle_stage=ACTIVE)
         elif isinstance(p, ev.ExperimentTagSet):
             self._experiment_tags[(exp_id, p.key)] = (exp_id, p.key, p.value, offset, 0)
+        elif isinstance(p, ev.ExperimentTagDeleted):
+            self._experiment_tags[(exp_id, p.key)] = (exp_id, p.key, "", offset, 1)
         self._experiments[exp_id] = updated
 
     # -- runs ----------------------------------------------------------------------------------
@@ -369,6 +384,8 @@ class _BatchProjector:
                 ),
             )
         )
+        tables += self._registry.tables()
+        tables += self._logged.tables()
         return tuple(t for t in tables if t.rows)
 
 
@@ -384,6 +401,12 @@ def _items(payload: ev.Payload) -> int:
         return len(payload)
     if isinstance(payload, ev.ParamsLogged | ev.TagsSet):
         return len(payload.keys)
+    if isinstance(payload, ev.ModelMetricsLogged):
+        return len(payload.points)
+    if isinstance(payload, ev.InputsLogged):
+        return len(payload.datasets) + len(payload.model_ids)
+    if isinstance(payload, ev.OutputsLogged):
+        return len(payload.model_ids)
     return 1
 
 

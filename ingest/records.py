@@ -21,12 +21,22 @@ class PoisonReason(StrEnum):
     EXPERIMENT_EXISTS = "experiment-exists"
     EXPERIMENT_MISMATCH = "experiment-mismatch"  # header experiment is not the run's
     PARAM_CONFLICT = "param-conflict"  # a param logged again with another value
+    LOGGED_MODEL_NOT_FOUND = "logged-model-not-found"  # event for a logged model never created
+    LOGGED_MODEL_EXISTS = "logged-model-exists"  # a second LoggedModelCreated
 
 
 @dataclass(frozen=True, slots=True)
 class Poison:
     reason: PoisonReason
     detail: str
+
+
+class Refused(Exception):
+    """Raised by a projection step: the event is poison (it goes to the dead letters)."""
+
+    def __init__(self, reason: PoisonReason, detail: str) -> None:
+        super().__init__(detail)
+        self.poison = Poison(reason, detail)
 
 
 @dataclass(frozen=True, slots=True)

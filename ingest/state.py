@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .model_state import ModelCache, ModelDelta
+
 
 @dataclass(frozen=True, slots=True)
 class RunState:
@@ -77,6 +79,7 @@ class StateDelta:
     params: Mapping[str, Mapping[str, str]]  # run id -> params added by the batch
     experiments: Mapping[str, ExperimentState]
     producers: Mapping[str, int] = field(default_factory=dict)  # producer id -> last seq
+    models: ModelDelta = field(default_factory=ModelDelta)  # registry, logged models
 
 
 class PartitionState:
@@ -93,6 +96,7 @@ class PartitionState:
         self.experiments: dict[str, ExperimentState] = {}
         # producer id -> last seq applied in this partition (-1: none); LRU, as runs
         self._producers: OrderedDict[str, int] = OrderedDict()
+        self.models = ModelCache(max_runs)
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -154,4 +158,5 @@ class PartitionState:
         self.put_params(delta.params)
         self.experiments.update(delta.experiments)
         self.put_producers(delta.producers)
+        self.models.apply(delta.models)
         self.trim()

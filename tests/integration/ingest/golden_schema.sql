@@ -104,6 +104,66 @@ ENGINE = AggregatingMergeTree
 ORDER BY (experiment_id, key, run_id)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, deduplicate_merge_projection_mode = 'rebuild'
 ;
+CREATE TABLE logged_model_metrics
+(
+    `experiment_id` String,
+    `model_id` String,
+    `key` String,
+    `timestamp` Int64,
+    `step` Int64,
+    `run_id` String,
+    `value` Float64,
+    `dataset_name` String,
+    `dataset_digest` String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (experiment_id, model_id, key, timestamp, step, run_id, value, dataset_name, dataset_digest)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE logged_model_params
+(
+    `experiment_id` String,
+    `model_id` String,
+    `key` String,
+    `value` String,
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (experiment_id, model_id, key)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE logged_model_tags
+(
+    `experiment_id` String,
+    `model_id` String,
+    `key` String,
+    `value` String,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (experiment_id, model_id, key)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE logged_models
+(
+    `model_id` String,
+    `experiment_id` String,
+    `name` String,
+    `artifact_location` String,
+    `creation_timestamp` Int64,
+    `last_updated_timestamp` Int64,
+    `status` LowCardinality(String),
+    `status_message` String,
+    `lifecycle_stage` LowCardinality(String),
+    `model_type` Nullable(String),
+    `source_run_id` String,
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (experiment_id, model_id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
 CREATE TABLE metrics
 (
     `experiment_id` String,
@@ -116,6 +176,43 @@ CREATE TABLE metrics
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (experiment_id, run_id, key, step, timestamp, value)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE model_version_tags
+(
+    `name` String,
+    `model_version` Int64,
+    `key` String,
+    `value` String,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (name, model_version, key)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE model_versions
+(
+    `name` String,
+    `model_version` Int64,
+    `creation_time` Int64,
+    `last_updated_time` Int64,
+    `description` Nullable(String),
+    `user_id` String,
+    `current_stage` LowCardinality(String),
+    `source` String,
+    `storage_location` String,
+    `run_id` String,
+    `run_link` Nullable(String),
+    `status` LowCardinality(String),
+    `status_message` String,
+    `model_id` String,
+    `event_id` String,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (name, model_version)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
 ;
 CREATE TABLE params
@@ -136,6 +233,74 @@ CREATE TABLE params
 ENGINE = ReplacingMergeTree
 ORDER BY (experiment_id, key, run_id)
 SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
+;
+CREATE TABLE registered_model_aliases
+(
+    `name` String,
+    `alias` String,
+    `model_version` Int64,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (name, alias)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE registered_model_tags
+(
+    `name` String,
+    `key` String,
+    `value` String,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (name, key)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE registered_models
+(
+    `name` String,
+    `creation_time` Int64,
+    `last_updated_time` Int64,
+    `description` Nullable(String),
+    `max_version` Int64,
+    `version` UInt64,
+    `is_deleted` UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY name
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE run_inputs
+(
+    `experiment_id` String,
+    `run_id` String,
+    `dataset_name` String,
+    `dataset_digest` String,
+    `source_type` String,
+    `source` String,
+    `dataset_schema` Nullable(String),
+    `dataset_profile` Nullable(String),
+    `tags` Map(String, String),
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (experiment_id, run_id, dataset_name, dataset_digest, version)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
+CREATE TABLE run_model_links
+(
+    `experiment_id` String,
+    `run_id` String,
+    `direction` LowCardinality(String),
+    `model_id` String,
+    `step` Int64,
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (experiment_id, run_id, direction, model_id, step)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
 ;
 CREATE TABLE runs
 (
@@ -189,4 +354,17 @@ CREATE TABLE tags
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (experiment_id, key, run_id)
 SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
+;
+CREATE TABLE write_outcomes
+(
+    `event_id` String,
+    `offset` UInt64,
+    `error_code` LowCardinality(String),
+    `message` String,
+    `name` String,
+    `model_version` Int64
+)
+ENGINE = ReplacingMergeTree(offset)
+ORDER BY event_id
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
 ;

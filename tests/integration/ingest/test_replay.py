@@ -56,6 +56,64 @@ def mixed_events(seed: int = 11) -> list[ev.RunEvent]:
         event(runs[5][0], ev.ParamsLogged(("p0",), ("changed",)), runs[5][1])
     )  # maybe a conflict
     out.append(event("", ev.ExperimentDeleted(), "2"))
+    return out + model_events(runs[0][0], runs[0][1], rnd)
+
+
+def model_events(run_id: str, exp: str, rnd: random.Random) -> list[ev.RunEvent]:
+    """The model half: a registry with versions, aliases, stages, a rename and a delete;
+    a logged model with tags, params and metrics; a run's datasets and outputs."""
+    out = [event("", ev.RegisteredModelCreated(n, tags={"team": n}), "") for n in "abc"]
+    for i in range(30):
+        name = rnd.choice("abc")
+        out.append(
+            event("", ev.ModelVersionCreated(name, f"s3://m/{i}", run_id, tags={"i": str(i)}), "")
+        )
+        if rnd.random() < 0.3:
+            out.append(
+                event("", ev.RegisteredModelAliasSet(name, "champion", rnd.randint(1, 6)), "")
+            )
+        if rnd.random() < 0.3:
+            out.append(
+                event(
+                    "",
+                    ev.ModelVersionStageTransitioned(name, rnd.randint(1, 6), "Production", True),
+                    "",
+                )
+            )
+        if rnd.random() < 0.1:
+            out.append(event("", ev.ModelVersionDeleted(name, rnd.randint(1, 6)), ""))
+    out.append(event("", ev.RegisteredModelRenamed("a", "a2"), ""))
+    out.append(event("", ev.RegisteredModelDeleted("b"), ""))
+    out.append(event("", ev.RegisteredModelCreated("b"), ""))
+    out.append(event("", ev.ModelVersionCreated("b", "s3://again"), ""))
+    model = "m-" + "1" * 32
+    out.append(
+        event(
+            "",
+            ev.LoggedModelCreated(
+                model, "model", "file:///x", run_id, "sk", {"t": "1"}, {"p": "2"}
+            ),
+            exp,
+        )
+    )
+    out.append(event("", ev.LoggedModelFinalized(model, "READY"), exp))
+    out.append(event("", ev.LoggedModelTagsSet(model, {"u": "v"}), exp))
+    data = ev.DatasetInput(
+        "iris",
+        "abc123",
+        "code",
+        "{}",
+        '{"mlflow_colspec": []}',
+        None,
+        {"mlflow.data.context": "train"},
+    )
+    out.append(event(run_id, ev.InputsLogged((data,), ()), exp))
+    out.append(event(run_id, ev.OutputsLogged((model,), (0,)), exp))
+    pts = tuple(
+        ev.ModelMetricPoint("acc", 0.5 + i / 10, 1000 + i, i, model, "iris", "abc123")
+        for i in range(3)
+    )
+    out.append(event(run_id, ev.ModelMetricsLogged(pts), exp))
     return out
 
 
@@ -82,6 +140,8 @@ def test_replay_equals_live(
     c.close()
     assert worker.metrics.batches.labels(topic)._value.get() >= 12  # many small batches
     assert len(live["metrics"]) > 5000 and len(live["runs"]) == 12
+    assert len(live["model_versions"]) > 20 and len(live["run_inputs"]) == 1
+    assert {r[0] for r in live["registered_models"]} == {"a2", "b", "c"}
 
     rebuilt = f"{settings.database}_replay"
     target = ReplaySettings(

@@ -165,6 +165,23 @@ DUMPS: dict[str, str] = {
     ),
     "ingest_offsets": "SELECT topic, partition, max(next_offset) FROM ingest_offsets "
     "GROUP BY topic, partition ORDER BY partition",
+    # the model half (0004_models.sql)
+    "registered_models": "SELECT * FROM registered_models FINAL ORDER BY name",
+    "registered_model_tags": "SELECT * FROM registered_model_tags FINAL ORDER BY name, key",
+    "registered_model_aliases": "SELECT * FROM registered_model_aliases FINAL ORDER BY name, alias",
+    "model_versions": "SELECT * FROM model_versions FINAL ORDER BY name, model_version",
+    "model_version_tags": "SELECT * FROM model_version_tags FINAL "
+    "ORDER BY name, model_version, key",
+    "write_outcomes": "SELECT * FROM write_outcomes FINAL ORDER BY event_id",
+    "logged_models": "SELECT * FROM logged_models FINAL ORDER BY model_id",
+    "logged_model_tags": "SELECT * FROM logged_model_tags FINAL ORDER BY model_id, key",
+    "logged_model_params": "SELECT * FROM logged_model_params FINAL ORDER BY model_id, key",
+    "logged_model_metrics": "SELECT * FROM logged_model_metrics FINAL "
+    "ORDER BY model_id, key, timestamp, step, run_id, value",
+    "run_inputs": "SELECT * FROM run_inputs FINAL "
+    "ORDER BY run_id, dataset_name, dataset_digest, version",
+    "run_model_links": "SELECT * FROM run_model_links FINAL "
+    "ORDER BY run_id, direction, model_id, step",
 }
 
 

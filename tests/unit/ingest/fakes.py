@@ -17,6 +17,7 @@ import numpy as np
 
 from runstream.ingest.batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
 from runstream.ingest.errors import SinkUnavailable
+from runstream.ingest.model_state import LoggedModelState, ModelState, VersionState
 from runstream.ingest.records import DeadLetter, SourceRecord
 from runstream.ingest.state import ExperimentState, RunState
 from runstream.proto import events as ev
@@ -199,6 +200,60 @@ class FakeStore:
                 if pid in producer_ids:
                     found[pid] = max(row["seq"], found.get(pid, -1))
         return found
+
+    # -- the model half: latest row per key among rows written before ``before`` -----------
+
+    def _latest(self, table: str, key: Sequence[str], before: int) -> list[dict[str, Any]]:
+        best: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in self.rows[table]:
+            if row["version"] >= before:
+                continue
+            k = tuple(row[c] for c in key)
+            if k not in best or row["version"] >= best[k]["version"]:
+                best[k] = row
+        return [r for r in best.values() if not r.get("is_deleted", 0)]
+
+    def load_registry(self, names: Collection[str], before: int) -> dict[str, ModelState]:
+        models = {
+            r["name"]: {
+                "name": r["name"],
+                "creation_time": r["creation_time"],
+                "last_updated_time": r["last_updated_time"],
+                "description": r["description"],
+                "max_version": r["max_version"],
+                "tags": {},
+                "aliases": {},
+                "versions": {},
+                "version_tags": {},
+            }
+            for r in self._latest("registered_models", ["name"], before)
+            if r["name"] in names
+        }
+        for r in self._latest("registered_model_tags", ["name", "key"], before):
+            if r["name"] in models:
+                models[r["name"]]["tags"][r["key"]] = r["value"]
+        for r in self._latest("registered_model_aliases", ["name", "alias"], before):
+            if r["name"] in models:
+                models[r["name"]]["aliases"][r["alias"]] = r["model_version"]
+        for r in self._latest("model_versions", ["name", "model_version"], before):
+            if r["name"] in models:
+                fields = {k: v for k, v in r.items() if k not in ("version", "is_deleted")}
+                fields["number"] = fields.pop("model_version")
+                models[r["name"]]["versions"][fields["number"]] = VersionState(**fields)
+        for r in self._latest("model_version_tags", ["name", "model_version", "key"], before):
+            m = models.get(r["name"])
+            if m is not None and r["model_version"] in m["versions"]:
+                m["version_tags"].setdefault(r["model_version"], {})[r["key"]] = r["value"]
+        return {name: ModelState(**fields) for name, fields in models.items()}
+
+    def load_logged_models(
+        self, model_ids: Collection[str], before: int
+    ) -> dict[str, LoggedModelState]:
+        return {
+            r["model_id"]: LoggedModelState(**r)
+            for r in self._latest("logged_models", ["model_id"], before)
+            if r["model_id"] in model_ids
+        }
 
     def close(self) -> None:
         pass
