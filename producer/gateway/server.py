@@ -31,6 +31,7 @@ from ..transport import Transport
 from .access import WriteAccess
 from .core import ColumnsIn, GatewayCore, LogBatch, Origin, WriteResult
 from .directory import QueryDirectory
+from .model_writes import ModelWriteCore, ModelWritesServicer
 from .ports import RunDirectory
 from .settings import GatewaySettings
 
@@ -119,14 +120,16 @@ def _run_info(info: RunInfo) -> common_pb2.RunInfo:
     )
 
 
-class WriteServicer(write_pb2_grpc.WriteServiceServicer):
-    """``runstream.v1.WriteService``: converts and delegates to :class:`GatewayCore`, with
-    the caller's principal (attached by the auth interceptor) and what the RPC needs
+class WriteServicer(ModelWritesServicer, write_pb2_grpc.WriteServiceServicer):
+    """``runstream.v1.WriteService``: converts and delegates to :class:`GatewayCore` (the
+    model calls, inherited, to :class:`ModelWriteCore`), with the caller's principal
+    (attached by the auth interceptor) and what the RPC needs
     (``runstream.proto.permissions.NEEDS``).  Exceptions are ``RunstreamError``s;
     ``ErrorInterceptor`` maps them to statuses."""
 
-    def __init__(self, core: GatewayCore) -> None:
+    def __init__(self, core: GatewayCore, models: ModelWriteCore) -> None:
         self._core = core
+        self._models = models
 
     def _write(
         self,
@@ -265,7 +268,8 @@ def add_gateway(
         lifecycle_ttl_s=settings.run_facts_ttl_s,
         access=WriteAccess(directory),
     )
-    write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core), server)
+    models = ModelWriteCore(transport, publish_timeout_s=settings.publish_timeout_s)
+    write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core, models), server)
     return Gateway(core, transport, owns, remote)
 
 

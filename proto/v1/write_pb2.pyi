@@ -204,12 +204,14 @@ class LogModelMetricsRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ...) -> None: ...
 
 class ModelWriteResponse(_message.Message):
-    __slots__ = ("token", "event_id")
+    __slots__ = ("token", "event_id", "model_id")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     token: _common_pb2.WriteToken
     event_id: str
-    def __init__(self, token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ..., event_id: _Optional[str] = ...) -> None: ...
+    model_id: str
+    def __init__(self, token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ..., event_id: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class CreateLoggedModelRequest(_message.Message):
     __slots__ = ("model_id", "experiment_id", "name", "artifact_location", "source_run_id", "model_type", "tags", "params")
