@@ -9,6 +9,8 @@ from typing import Generic, TypeVar
 
 from runstream.proto.vocabulary import ACTIVE, DELETED
 
+from .model_entities import RunModelIO
+
 T = TypeVar("T")
 
 
@@ -69,6 +71,7 @@ class Run:
     metrics: tuple[MetricPoint, ...] = ()
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    io: RunModelIO = RunModelIO()  # datasets and logged models it consumed and produced
 
 
 @dataclass(frozen=True, slots=True)

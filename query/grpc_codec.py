@@ -21,6 +21,7 @@ from .entities import (
     XAxis,
 )
 from .errors import InvalidRequestError
+from .grpc_models import run_io
 
 _RANK_BY: dict[int, RankBy] = {
     query_pb2.RANK_BY_UNSPECIFIED: RankBy.LATEST,
@@ -119,7 +120,8 @@ def run(r: Run) -> common_pb2.Run:
         params=[common_pb2.Param(key=k, value=v) for k, v in r.params.items()],
         tags=[common_pb2.Tag(key=k, value=v) for k, v in r.tags.items()],
     )
-    return common_pb2.Run(info=info, data=data)
+    inputs, outputs = run_io(r.io)
+    return common_pb2.Run(info=info, data=data, inputs=inputs, outputs=outputs)
 
 
 def experiment(e: Experiment) -> common_pb2.Experiment:

@@ -26,6 +26,7 @@ from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
 from .entities import Experiment, RunSelection
+from .grpc_models import ModelQueriesServicer
 from .service import QueryService, open_query_service
 from .settings import QuerySettings
 
@@ -52,7 +53,7 @@ def _read_call(handler: Handler[Response]) -> Handler[Response]:
     return call
 
 
-class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
     """Every RPC checks the caller's principal (``runstream.proto.permissions.NEEDS``):
     reads of an experiment or of runs need READ on it, searches over named experiments
     need READ on each, and searches over all experiments see only the readable ones."""

@@ -22,6 +22,8 @@ from .entities import (
 )
 from .errors import InvalidRequestError, NotFoundError, clip
 from .keyset import decode_token, encode_token, fingerprint
+from .model_entities import RunModelIO, run_io_from_rows
+from .model_sql import run_io_sql
 from .ports import Row, SqlPort
 from .run_sql import RunSearch, RunSearchCompiler, run_data_sql
 from .search_filter import parse_group_by, parse_run_filter, parse_run_order_by
@@ -106,7 +108,9 @@ class RunReader:
         """Info, params, tags and latest metrics of some runs (four concurrent reads)."""
         if not run_ids:
             return {}
-        data = self._store.rows_many(run_data_sql(experiment_ids, run_ids))
+        io_sql = {f"io_{k}": v for k, v in run_io_sql(experiment_ids, run_ids).items()}
+        data = self._store.rows_many({**run_data_sql(experiment_ids, run_ids), **io_sql})
+        io = run_io_from_rows(data["io_datasets"], data["io_links"])
         params: dict[str, dict[str, str]] = {}
         for run_id, key, value in data["params"]:
             params.setdefault(run_id, {})[key] = value
@@ -125,6 +129,7 @@ class RunReader:
                 metrics=tuple(sorted(metrics.get(rid, ()), key=lambda m: m.key)),
                 params=params.get(rid, {}),
                 tags=tags.get(rid, {}),
+                io=io.get(rid, RunModelIO()),
             )
         return runs
 

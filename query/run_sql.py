@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .entities import RankBy, ViewType
 from .keyset import SortColumn, after_condition
+from .model_sql import run_dataset_condition
 from .search_filter import Condition, Entity, OrderKey
 from .sql_text import Binder, Sql, like_pattern
 
@@ -86,7 +87,7 @@ class RunSearchCompiler:
     def _condition(self, i: int, cond: Condition) -> None:
         op = cond.comparator
         if cond.entity is Entity.DATASET:
-            self._where.append("0")  # no dataset tables: a dataset filter matches no run
+            self._where.append(run_dataset_condition(self.b, self.exp, cond.key, op, cond.value))
             return
         if cond.entity is Entity.ATTRIBUTE:
             self._need(cond.key)

@@ -35,6 +35,7 @@ from .entities import (
 )
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader
+from .model_reader import ModelReader
 from .ports import LogEndPort, SqlPort
 from .read_your_writes import LogEnds, Stop, TokenWaiter
 from .run_reader import RunReader
@@ -62,6 +63,7 @@ class QueryService:
         self.runs = RunReader(store, **bounds)
         self.experiments = ExperimentReader(store, **bounds)
         self.history = HistoryReader(store)
+        self.models = ModelReader(store, **bounds)  # the registry, logged models, datasets
         self.admission = Admission(settings.max_calls, settings.max_waiting)
         self.log_ends = LogEnds(log_end)
         self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission)

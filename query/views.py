@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from .errors import QueryError
+from .model_views import MODEL_VIEWS
 from .ports import SqlPort
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ SELECT
     experiment_id, run_id, items, outcome, event_id, producer_id, topic, partition, offset
 FROM audit_events FINAL
 """,
+    **MODEL_VIEWS,
 }
 
 

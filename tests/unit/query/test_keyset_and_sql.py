@@ -110,9 +110,11 @@ def test_without_experiments_every_experiment_is_searched() -> None:
     assert "experiment_id IN" not in sql.text
 
 
-def test_dataset_filters_match_nothing() -> None:
-    sql = _compile("datasets.name = 'x'", []).search_sql(3, None)
-    assert " WHERE 0" in sql.text
+def test_dataset_filters_are_semi_joins_on_the_runs_inputs() -> None:
+    sql = _compile("datasets.name = 'x' AND datasets.context LIKE 'tr%'", []).search_sql(3, None)
+    assert sql.text.count("r.run_id IN (SELECT run_id FROM run_inputs WHERE") == 2
+    assert "mapContains(tags, 'mlflow.data.context')" in sql.text
+    assert "'x'" not in sql.text and "x" in sql.params.values()
 
 
 def test_other_statements_share_the_filter() -> None:
