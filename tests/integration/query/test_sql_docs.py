@@ -8,8 +8,9 @@ import os
 import re
 from pathlib import Path
 
+from runstream.proto import events as ev
 from runstream.query import QueryService
-from tests.integration.query.rows import Writer
+from tests.integration.query.rows import Writer, project_events
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "sql.md"
 _EXAMPLE = re.compile(r"```sql\n(?P<sql>.*?)```\n\n```text\n(?P<out>.*?)```", re.S)
@@ -65,6 +66,89 @@ def demo_dataset(w: Writer) -> None:
         w.audit(user, "RunUpdated", "1", rid, client_ts=started + 300_000)
     # a later attempt to change a param of someone else's run, refused by ingest
     w.audit("bob", "ParamsLogged", "1", "a2", client_ts=t0 + 3_600_000, outcome="param-conflict")
+    project_events(w.client, model_events(t0))
+
+
+def model_events(t0: int) -> list[ev.RunEvent]:
+    """The model half of the demo: each adam run logged a model and registered it; the
+    runs trained on one dataset and were evaluated on another."""
+    out: list[ev.RunEvent] = []
+
+    def add(payload: ev.Payload, run_id: str = "", experiment_id: str = "", at: int = 0) -> None:
+        out.append(
+            ev.RunEvent(
+                f"{len(out):032x}", run_id, experiment_id, "doc", len(out), t0 + at, payload
+            )
+        )
+
+    train = ev.DatasetInput(
+        "mnist-train",
+        "5f1a",
+        "http",
+        '{"url": "https://example.com/train"}',
+        None,
+        None,
+        {"mlflow.data.context": "training"},
+    )
+    test = ev.DatasetInput(
+        "mnist-test",
+        "9c2e",
+        "http",
+        '{"url": "https://example.com/test"}',
+        None,
+        None,
+        {"mlflow.data.context": "eval"},
+    )
+    for rid in ("a1", "a2", "s1", "s2", "s3"):
+        add(ev.InputsLogged((train, test), ()), rid, "1")
+    add(
+        ev.RegisteredModelCreated("mnist-classifier", "digits, 28x28", {"team": "vision"}),
+        at=3_600_000,
+    )
+    for i, rid in enumerate(("a1", "a2")):
+        model_id = f"m-{i + 1:032x}"
+        add(
+            ev.LoggedModelCreated(
+                model_id, "model", f"s3://mlruns/1/models/{model_id}/artifacts", rid, "sklearn"
+            ),
+            experiment_id="1",
+            at=i * 600_000 + 300_000,
+        )
+        add(ev.LoggedModelFinalized(model_id, "READY"), experiment_id="1", at=i * 600_000 + 301_000)
+        add(ev.OutputsLogged((model_id,), (9,)), rid, "1")
+        accuracy = 0.99 - i * 0.02
+        add(
+            ev.ModelMetricsLogged(
+                (
+                    ev.ModelMetricPoint(
+                        "accuracy",
+                        accuracy,
+                        t0 + i * 600_000 + 270_000,
+                        9,
+                        model_id,
+                        "mnist-test",
+                        "9c2e",
+                    ),
+                )
+            ),
+            rid,
+            "1",
+        )
+        add(
+            ev.ModelVersionCreated(
+                "mnist-classifier",
+                f"models:/{model_id}",
+                rid,
+                model_id=model_id,
+                storage_location=f"s3://mlruns/1/models/{model_id}/artifacts",
+            ),
+            at=3_600_000 + i * 60_000,
+        )
+    add(ev.ModelVersionStageTransitioned("mnist-classifier", 1, "Production"), at=3_700_000)
+    add(ev.ModelVersionStageTransitioned("mnist-classifier", 2, "Staging"), at=3_700_000)
+    add(ev.RegisteredModelAliasSet("mnist-classifier", "champion", 1), at=3_700_000)
+    add(ev.RegisteredModelAliasSet("mnist-classifier", "challenger", 2), at=3_700_000)
+    return out
 
 
 def _run(client: object, sql: str) -> str:
