@@ -30,6 +30,8 @@ from mlflow.utils.uri import append_to_uri_path
 from runstream.proto import vocabulary
 from runstream.proto.v1 import common_pb2
 
+from . import model_convert
+
 ARTIFACTS_FOLDER_NAME = "artifacts"
 
 _VIEW_TYPES: dict[int, common_pb2.ViewType] = {
@@ -111,8 +113,11 @@ def run_from_proto(pb: common_pb2.Run, experiment_location: str = "") -> Run:
     return Run(
         run_info_from_proto(pb.info, experiment_location),
         run_data_from_proto(pb.data),
-        RunInputs(dataset_inputs=[], model_inputs=[]),
-        RunOutputs(model_outputs=[]),
+        RunInputs(
+            dataset_inputs=model_convert.dataset_inputs_from_proto(pb.inputs),
+            model_inputs=model_convert.model_inputs_from_proto(pb.inputs),
+        ),
+        RunOutputs(model_outputs=model_convert.model_outputs_from_proto(pb.outputs)),
     )
 
 

@@ -19,12 +19,9 @@ This is the only module of the plugin that imports grpc.  It owns four things:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import Message
 from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2
 
@@ -33,6 +30,8 @@ from runstream.proto.rpc import error_code_of, open_channel
 from runstream.proto.tokens import TokenTracker
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
 
+from .model_rpc import ModelRpc
+from .rpc_methods import QUERY_SERVICE, WRITE_SERVICE, Unary, unary
 from .settings import ClientSettings
 
 # runstream ErrorCode name -> MLflow error code (databricks_pb2).  The one place.
@@ -89,39 +88,6 @@ def mlflow_error(error: grpc.RpcError, target: str, method: str) -> MlflowExcept
 
 ReqT = TypeVar("ReqT")
 RespT = TypeVar("RespT")
-_Q = TypeVar("_Q", bound=Message)
-_R = TypeVar("_R", bound=Message)
-
-WRITE_SERVICE: ServiceDescriptor = write_pb2.DESCRIPTOR.services_by_name["WriteService"]
-QUERY_SERVICE: ServiceDescriptor = query_pb2.DESCRIPTOR.services_by_name["QueryService"]
-
-
-@dataclass(frozen=True)
-class Unary(Generic[ReqT, RespT]):
-    """One unary RPC: its service, name and message classes.  Build with :func:`unary`."""
-
-    service: ServiceDescriptor
-    name: str
-    request: type[ReqT]
-    response: type[RespT]
-
-
-def unary(
-    service: ServiceDescriptor, name: str, request: type[_Q], response: type[_R]
-) -> Unary[_Q, _R]:
-    """The RPC ``service.name``, checked against the service's descriptor: a misspelt name
-    or a message class the proto does not declare fails here, at import."""
-    method = service.methods_by_name.get(name)
-    if method is None:
-        raise TypeError(f"{service.full_name} has no method {name!r}")
-    if method.client_streaming or method.server_streaming:
-        raise TypeError(f"{service.full_name}.{name} is a streaming method")
-    if method.input_type.full_name != request.DESCRIPTOR.full_name:
-        raise TypeError(f"{service.full_name}.{name} takes {method.input_type.full_name}")
-    if method.output_type.full_name != response.DESCRIPTOR.full_name:
-        raise TypeError(f"{service.full_name}.{name} returns {method.output_type.full_name}")
-    return Unary(service, name, request, response)
-
 
 _WRITE, _QUERY = WRITE_SERVICE, QUERY_SERVICE
 # WriteService
@@ -193,8 +159,9 @@ _AckT = TypeVar("_AckT", bound=_Acknowledged)
 _ReadT = TypeVar("_ReadT", bound=_Read)
 
 
-class RunstreamRpc:
-    """Both services on one channel: typed methods, error mapping, write tokens."""
+class RunstreamRpc(ModelRpc):
+    """Both services on one channel: typed methods (the model half's in
+    :class:`~.model_rpc.ModelRpc`), error mapping, write tokens."""
 
     def __init__(self, settings: ClientSettings) -> None:
         self.target = settings.channel.target

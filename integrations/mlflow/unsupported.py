@@ -5,93 +5,44 @@ MLflow answers a feature a store lacks with ``MlflowNotImplementedException``
 here" so that the UI pages that list such things still load.  The plugin does the same,
 from here:
 
-* :class:`UnsupportedTracking`: the tracking store's logged models, traces, assessments,
-  evaluation datasets, dataset/model inputs and outputs, experiment-tag deletion.
-  ``RunstreamStore`` inherits it; supporting one of these means overriding it there.
-* :class:`UnsupportedRegistry`: every model-registry call, naming the way out (a registry
-  store of MLflow's own).
+* :class:`UnsupportedTracking`: the tracking store's traces, spans, assessments and
+  evaluation datasets (MLflow's GenAI features).  ``RunstreamStore`` inherits it;
+  supporting one of these means overriding it there.
+* :class:`UnsupportedRegistry`: the registry store's webhooks.
+* :func:`fill_unsupported`: every other method MLflow's abstract stores define and the
+  plugin neither implements nor inherits on purpose (MLflow's defaults built on what the
+  plugin implements) answers ``NOT_IMPLEMENTED`` too — so a method a new MLflow release
+  adds is a clear error, never a bare ``NotImplementedError``
+  (``tests/unit/integrations/mlflow/test_abstract_stores.py`` enumerates both ABCs).
 
 Load through ``runstream.integrations.mlflow.entry_points`` (MLflow is imported here).
 """
 
 from __future__ import annotations
 
+import abc
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from mlflow.exceptions import MlflowException, MlflowNotImplementedException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+from mlflow.exceptions import MlflowNotImplementedException
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore as AbstractRegistryStore
 from mlflow.store.tracking.abstract_store import AbstractStore as AbstractTrackingStore
-from mlflow.utils.validation import _validate_run_id
 
 
 def not_supported(what: str) -> MlflowNotImplementedException:
     """``what`` is not something the runstream tracking store holds."""
     return MlflowNotImplementedException(
         f"{what} is not supported by the runstream tracking store: runstream stores "
-        "experiments, runs, params, metrics and tags only."
+        "experiments, runs (params, metrics, tags, datasets) and models (logged models and "
+        "the model registry); not MLflow's GenAI data (traces, assessments, evaluation "
+        "datasets, scorers)."
     )
 
 
 class UnsupportedTracking(AbstractTrackingStore):
     """The tracking-store calls runstream cannot answer (yet)."""
-
-    # ------------------------------------------------------------ experiments
-
-    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
-        raise not_supported("Deleting an experiment tag")
-
-    # ------------------------------------------- inputs, outputs, logged models
-
-    def _search_datasets(self, experiment_ids: Sequence[str]) -> list[Any]:
-        return []
-
-    def log_inputs(
-        self,
-        run_id: str,
-        datasets: Sequence[Any] | None = None,
-        models: Sequence[Any] | None = None,
-    ) -> None:
-        _validate_run_id(run_id)
-        if datasets:
-            raise not_supported("Logging dataset inputs")
-        if models:
-            raise not_supported("Logging model inputs")
-
-    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
-        if models:
-            raise not_supported("Logging model outputs")
-
-    def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
-        raise not_supported("Recording a logged model")
-
-    def create_logged_model(self, *args: Any, **kwargs: Any) -> Any:
-        raise not_supported("Logged models")
-
-    def search_logged_models(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
-        return PagedList([], None)
-
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any:
-        raise MlflowException(
-            f"Logged model with ID '{model_id}' not found: the runstream tracking store holds "
-            "no logged models.",
-            RESOURCE_DOES_NOT_EXIST,
-        )
-
-    def finalize_logged_model(self, *args: Any, **kwargs: Any) -> Any:
-        raise not_supported("Logged models")
-
-    def set_logged_model_tags(self, *args: Any, **kwargs: Any) -> None:
-        raise not_supported("Logged models")
-
-    def delete_logged_model_tag(self, *args: Any, **kwargs: Any) -> None:
-        raise not_supported("Logged models")
-
-    def delete_logged_model(self, *args: Any, **kwargs: Any) -> None:
-        raise not_supported("Logged models")
 
     # ------------------------------------------------------------------ traces
 
@@ -145,43 +96,58 @@ class UnsupportedTracking(AbstractTrackingStore):
 
 # ---------------------------------------------------------------- model registry
 
-REGISTRY_MESSAGE = (
-    "The runstream backend has no model registry ({method}). Point MLflow at a registry "
-    "store of its own: mlflow.set_registry_uri('sqlite:///registry.db') in code, or "
-    "`mlflow server --registry-store-uri ...`."
-)
-
 
 class UnsupportedRegistry(AbstractRegistryStore):
-    """Every model-registry call: searches find nothing, everything else raises
-    ``MlflowNotImplementedException`` naming the way out."""
+    """The registry calls runstream cannot answer: webhooks (filled in by
+    :func:`fill_unsupported`; listing them finds nothing, so the UI's pages load)."""
 
-    def search_registered_models(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
+    def list_webhooks(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
         return PagedList([], None)
 
-    def search_model_versions(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
-        return PagedList([], None)
-
-    def search_prompts(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
+    def list_webhooks_by_event(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
         return PagedList([], None)
 
 
-# Listing calls answer "nothing here" so that pages listing models or prompts still load.
-_EMPTY_REGISTRY_SEARCHES = frozenset(
-    {"search_registered_models", "search_model_versions", "search_prompts"}
-)
+# ----------------------------------------------------------------- the rest
 
 
-def _registry_unsupported(method: str) -> Callable[..., Any]:
-    def call(self: UnsupportedRegistry, *args: Any, **kwargs: Any) -> Any:
-        raise MlflowNotImplementedException(REGISTRY_MESSAGE.format(method=method))
+# Private hooks of MLflow's tracking store whose default raises NotImplementedError and
+# that public defaults call.
+PRIVATE_HOOKS = frozenset({"_delete_traces", "_load_dataset_records"})
+
+
+def _unsupported(method: str, message: str) -> Callable[..., Any]:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise MlflowNotImplementedException(message.format(method=method))
 
     call.__name__ = call.__qualname__ = method
+    call.runstream_unsupported = True  # type: ignore[attr-defined]
     return call
 
 
-# Every public method of MLflow's registry store, whichever MLflow version this is.
-for _name, _member in inspect.getmembers(AbstractRegistryStore, inspect.isfunction):
-    if _name.startswith("_") or _name in _EMPTY_REGISTRY_SEARCHES:
-        continue
-    setattr(UnsupportedRegistry, _name, _registry_unsupported(_name))
+def fill_unsupported(
+    store: type, abstract: type, inherited: frozenset[str], message: str
+) -> list[str]:
+    """Make every method of ``abstract`` that ``store`` does not override, and that is not
+    in ``inherited`` (MLflow's defaults the plugin keeps on purpose), raise
+    ``MlflowNotImplementedException``; returns their names."""
+    filled = []
+    for name, member in inspect.getmembers(abstract, inspect.isfunction):
+        if name.startswith("__") or name in inherited:
+            continue
+        if name.startswith("_") and name not in PRIVATE_HOOKS:
+            continue
+        if inspect.getattr_static(store, name) is not member:
+            continue  # the plugin implements it
+        setattr(store, name, _unsupported(name, message))
+        filled.append(name)
+    abc.update_abstractmethods(store)
+    return filled
+
+
+TRACKING_MESSAGE = (
+    "{method} is not supported by the runstream tracking store: runstream stores "
+    "experiments, runs and models, not MLflow's GenAI data (traces, assessments, "
+    "evaluation datasets, scorers, review queues)."
+)
+REGISTRY_MESSAGE = "{method} is not supported by the runstream model registry (webhooks)."

@@ -203,6 +203,31 @@ class StoreCore(UnsupportedTracking):
             state.info = RunInfo(**values)
             return state.info
 
+    def _log_model_metrics(self, run_id: str, state: RunState, metrics: list[Any]) -> None:
+        """Points that name a logged model also go to the model's metrics, as in MLflow's
+        SQL store (with the dataset they were computed on)."""
+        named = [m for m in metrics if getattr(m, "model_id", None)]
+        if not named:
+            return
+        self._rpc.log_model_metrics(
+            write_pb2.LogModelMetricsRequest(
+                run_id=run_id,
+                experiment_id=str(state.info.experiment_id),
+                metrics=[
+                    common_pb2.Metric(
+                        key=m.key,
+                        value=float(m.value),
+                        timestamp=int(m.timestamp),
+                        step=int(m.step or 0),
+                        model_id=m.model_id,
+                        dataset_name=m.dataset_name or "",
+                        dataset_digest=m.dataset_digest or "",
+                    )
+                    for m in named
+                ],
+            )
+        )
+
     @staticmethod
     def _check_run_is_active(run_id: str, state: RunState) -> None:
         if state.lifecycle_stage != ACTIVE:

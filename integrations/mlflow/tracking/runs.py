@@ -205,6 +205,7 @@ class RunMethods(StoreCore):
                 tags=convert.tags_to_proto(tags),
             )
         )
+        self._log_model_metrics(run_id, state, unique_metrics)
         with self._lock:
             for p in new_params:
                 state.params[p.key] = p.value

@@ -18,12 +18,46 @@ first, before MLflow finished registering its stores, would be circular.
 
 from __future__ import annotations
 
+from mlflow.store.tracking.abstract_store import AbstractStore
+
+from ..unsupported import TRACKING_MESSAGE, fill_unsupported
 from .experiments import ExperimentMethods
+from .models import ModelMethods
 from .runs import RunMethods
 
+# MLflow's default implementations the store keeps: each is built on calls the store
+# implements (search on _search_runs, the async forms on the sync ones, bulk histories on
+# get_metric_history, set_model_versions_tags on the logged-model calls, ...).
+INHERITED = frozenset(
+    {
+        "search_runs",
+        "log_metric_async",
+        "log_param_async",
+        "set_tag_async",
+        "log_batch_async",
+        "end_async_logging",
+        "flush_async_logging",
+        "shut_down_async_logging",
+        "get_metric_history_bulk_interval",
+        "get_metric_history_bulk_interval_from_steps",
+        "set_model_versions_tags",
+        "filter_active_experiment_ids",
+        "resolve_trace_archival_config",
+        # built on calls that answer NOT_IMPLEMENTED, so they do too
+        "delete_traces",
+        "log_spans_async",
+        "list_scorers_across_experiments",
+    }
+)
 
-class RunstreamStore(ExperimentMethods, RunMethods):
+
+class RunstreamStore(ExperimentMethods, RunMethods, ModelMethods):
     """MLflow tracking store for ``runstream://host:port`` (``runstream+tls://`` for TLS)."""
 
     def __repr__(self) -> str:
         return f"RunstreamStore({self.store_uri!r})"
+
+
+# Everything else MLflow's tracking store defines answers NOT_IMPLEMENTED (never a bare
+# NotImplementedError): traces, assessments, evaluation datasets, scorers, review queues.
+UNSUPPORTED = fill_unsupported(RunstreamStore, AbstractStore, INHERITED, TRACKING_MESSAGE)
