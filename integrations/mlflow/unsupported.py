@@ -67,6 +67,11 @@ class UnsupportedTracking(AbstractTrackingStore):
     def search_traces(self, *args: Any, **kwargs: Any) -> tuple[list[Any], str | None]:
         return [], None
 
+    def query_trace_metrics(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
+        """No traces, so no trace metrics: the UI's GenAI overview shows "no data" (as on
+        an MLflow store without traces) rather than failing."""
+        return PagedList([], None)
+
     def set_trace_tag(self, *args: Any, **kwargs: Any) -> None:
         raise not_supported("Tracing")
 

@@ -41,6 +41,7 @@ def test_model_lifecycle_gives_the_same_answers_as_on_sqlite(
         label for label, value in expected if isinstance(value, tuple) and value[0] == "error"
     ]
     assert len(errors) >= 10  # refusals are compared too (codes)
+    print(f"\n{len(expected)} answers compared, {len(errors)} of them refusals")
 
 
 WORKER = textwrap.dedent(
