@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidFilterError
+from .errors import InvalidFilterError, clip
 from .filter_scanner import RawComparison, RawValue, scan_filter, scan_order_by
 from .model_entities import LoggedModelOrder
 
@@ -124,15 +124,29 @@ def _registry_condition(term: RawComparison, versions: bool) -> ModelCondition:
     )
 
 
-def parse_registered_model_filter(text: str) -> tuple[ModelCondition, ...]:
-    """``name`` (= != LIKE ILIKE IN NOT IN) and ``tags.<key>`` (= != LIKE ILIKE)."""
-    return tuple(_registry_condition(t, versions=False) for t in scan_filter(text))
+def parse_registered_model_filter(
+    text: str, max_clauses: int | None = None
+) -> tuple[ModelCondition, ...]:
+    """``name`` (= != LIKE ILIKE IN NOT IN) and ``tags.<key>`` (= != LIKE ILIKE); at most
+    ``max_clauses`` comparisons."""
+    terms = scan_filter(text, max_terms=max_clauses)
+    return tuple(_registry_condition(t, versions=False) for t in terms)
 
 
-def parse_model_version_filter(text: str) -> tuple[ModelCondition, ...]:
+def parse_model_version_filter(
+    text: str, max_clauses: int | None = None
+) -> tuple[ModelCondition, ...]:
     """``name``, ``run_id`` (also IN, NOT IN), ``source_path``, ``version_number`` and
-    ``tags.<key>``."""
-    return tuple(_registry_condition(t, versions=True) for t in scan_filter(text))
+    ``tags.<key>``; at most ``max_clauses`` comparisons."""
+    terms = scan_filter(text, max_terms=max_clauses)
+    return tuple(_registry_condition(t, versions=True) for t in terms)
+
+
+def check_order_count(count: int, max_keys: int | None) -> None:
+    if max_keys is not None and count > max_keys:
+        raise InvalidFilterError(
+            f"order_by has {count} clauses; this service allows at most {max_keys}"
+        )
 
 
 _MODEL_ORDER = {
@@ -163,13 +177,18 @@ def _registry_order(
                 "order_by clause",
             )
         if any(k.key == column for k in keys):
-            raise InvalidFilterError(f"`order_by` contains duplicate fields: {list(clauses)}")
+            raise InvalidFilterError(
+                f"`order_by` contains duplicate fields: {clip(str(list(clauses)))}"
+            )
         keys.append(ModelOrderKey(column, raw.ascending))
     return keys
 
 
-def parse_registered_model_order_by(clauses: Sequence[str]) -> tuple[ModelOrderKey, ...]:
+def parse_registered_model_order_by(
+    clauses: Sequence[str], max_keys: int | None = None
+) -> tuple[ModelOrderKey, ...]:
     """MLflow's keys (``name``, ``timestamp`` = ``last_updated_timestamp``), then name."""
+    check_order_count(len(clauses), max_keys)
     keys = _registry_order(clauses, _MODEL_ORDER, frozenset())
     if not any(k.key == "name" for k in keys):
         keys.append(ModelOrderKey("name", True))
@@ -179,8 +198,11 @@ def parse_registered_model_order_by(clauses: Sequence[str]) -> tuple[ModelOrderK
 DEFAULT_VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
 
 
-def parse_model_version_order_by(clauses: Sequence[str]) -> tuple[ModelOrderKey, ...]:
+def parse_model_version_order_by(
+    clauses: Sequence[str], max_keys: int | None = None
+) -> tuple[ModelOrderKey, ...]:
     """MLflow's default order when none is given; then name ASC, version DESC."""
+    check_order_count(len(clauses), max_keys)
     keys = _registry_order(
         clauses or DEFAULT_VERSION_ORDER, _VERSION_ORDER, frozenset({"attribute"})
     )
@@ -237,10 +259,12 @@ def _logged_condition(term: RawComparison) -> ModelCondition:
     return ModelCondition(entity, key, term.comparator, _string_or_list(term, subject, True))
 
 
-def parse_logged_model_filter(text: str) -> tuple[ModelCondition, ...]:
+def parse_logged_model_filter(
+    text: str, max_clauses: int | None = None
+) -> tuple[ModelCondition, ...]:
     """Attributes, ``metrics.<key>`` (any point of the model), ``params.<key>``,
-    ``tags.<key>``."""
-    return tuple(_logged_condition(t) for t in scan_filter(text))
+    ``tags.<key>``; at most ``max_clauses`` comparisons."""
+    return tuple(_logged_condition(t) for t in scan_filter(text, max_terms=max_clauses))
 
 
 _LOGGED_ORDER_ATTRS = {
@@ -249,9 +273,12 @@ _LOGGED_ORDER_ATTRS = {
 }
 
 
-def parse_logged_model_order_by(order: Sequence[LoggedModelOrder]) -> tuple[ModelOrderKey, ...]:
+def parse_logged_model_order_by(
+    order: Sequence[LoggedModelOrder], max_keys: int | None = None
+) -> tuple[ModelOrderKey, ...]:
     """Attributes or ``metrics.<key>`` (the latest point, optionally on a dataset); then
     creation_timestamp DESC, model_id ASC."""
+    check_order_count(len(order), max_keys)
     keys: list[ModelOrderKey] = []
     for o in order:
         name = o.field_name.strip()

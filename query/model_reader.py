@@ -85,8 +85,12 @@ def _version(row: Row, tags: dict[str, str], aliases: Sequence[str] = ()) -> Mod
 
 
 class ModelReader:
-    def __init__(self, store: SqlPort) -> None:
+    def __init__(
+        self, store: SqlPort, *, max_clauses: int | None = None, max_order_keys: int | None = None
+    ) -> None:
         self._store = store
+        self._max_clauses = max_clauses
+        self._max_order_keys = max_order_keys
 
     # -- registered models ---------------------------------------------------------------
 
@@ -131,8 +135,8 @@ class ModelReader:
         self, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str
     ) -> Page[RegisteredModel]:
         n = check_max_results(max_results, MODELS_DEFAULT, MODELS_MAX)
-        conditions = parse_registered_model_filter(filter_string)
-        order = parse_registered_model_order_by(order_by)
+        conditions = parse_registered_model_filter(filter_string, self._max_clauses)
+        order = parse_registered_model_order_by(order_by, self._max_order_keys)
         fp = fingerprint("registered_models", repr(conditions), repr(order))
         probe = registered_model_search(conditions, order, n + 1, None)
         after = decode_token(page_token, fp, probe.columns) if page_token else None
@@ -206,8 +210,8 @@ class ModelReader:
         self, filter_string: str, max_results: int, order_by: Sequence[str], page_token: str
     ) -> Page[ModelVersion]:
         n = check_max_results(max_results, VERSIONS_DEFAULT, VERSIONS_MAX)
-        conditions = parse_model_version_filter(filter_string)
-        order = parse_model_version_order_by(order_by)
+        conditions = parse_model_version_filter(filter_string, self._max_clauses)
+        order = parse_model_version_order_by(order_by, self._max_order_keys)
         fp = fingerprint("model_versions", repr(conditions), repr(order))
         probe = model_version_search(conditions, order, n + 1, None)
         after = decode_token(page_token, fp, probe.columns) if page_token else None
@@ -298,8 +302,8 @@ class ModelReader:
         n = check_max_results(max_results, LOGGED_DEFAULT, LOGGED_MAX)
         if any(not d.name for d in datasets):
             raise InvalidRequestError("`dataset_name` in the `datasets` clause must be specified.")
-        conditions = parse_logged_model_filter(filter_string)
-        order = parse_logged_model_order_by(order_by)
+        conditions = parse_logged_model_filter(filter_string, self._max_clauses)
+        order = parse_logged_model_order_by(order_by, self._max_order_keys)
         ids = sorted(set(experiment_ids))
         fp = fingerprint("logged_models", ids, repr(conditions), repr(datasets), repr(order))
         probe = logged_model_search(ids, conditions, datasets, order, n + 1, None)
