@@ -114,7 +114,7 @@ def run_io(io: RunModelIO) -> tuple[common_pb2.RunInputs, common_pb2.RunOutputs]
 
 def outcome(o: WriteOutcome) -> query_pb2.GetWriteOutcomeResponse:
     message = query_pb2.GetWriteOutcomeResponse(
-        error_code=common_pb2.ErrorCode.Value(o.error_code) if o.error_code else 0,
+        error_code=o.error_code or "ERROR_CODE_UNSPECIFIED",  # the code's name
         message=o.message,
         name=o.name,
         version=o.version,

@@ -62,7 +62,7 @@ def registered_model_from_proto(pb: models_pb2.RegisteredModel) -> RegisteredMod
         # as MLflow's SQL store: the newest version per stage, without their aliases
         latest_versions=[model_version_from_proto(v, aliases=False) for v in pb.latest_versions],
         tags=[RegisteredModelTag(t.key, t.value) for t in pb.tags],
-        aliases=[RegisteredModelAlias(a.alias, int(a.version)) for a in pb.aliases],  # type: ignore[arg-type]
+        aliases=[RegisteredModelAlias(a.alias, int(a.version)) for a in pb.aliases],
     )
 
 

@@ -229,7 +229,7 @@ class RunstreamRegistryStore(UnsupportedRegistry):
                     run_id = run_id or logged.source_run_id
                 else:
                     storage_location = self.get_model_version_download_uri(
-                        parsed.name, parsed.version
+                        parsed.name or "", parsed.version or ""
                     )
             except Exception as e:
                 raise MlflowException(
