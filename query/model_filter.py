@@ -95,16 +95,16 @@ def _registry_condition(term: RawComparison, versions: bool) -> ModelCondition:
     entity = "attribute" if ident.entity is None else _REGISTRY_ENTITIES.get(ident.entity)
     if entity is None:
         raise _error(
-            f"expected an entity type (attribute, tag, tags), found {ident.entity!r}",
+            f"expected an entity type (attribute, tag, tags), found {clip(ident.entity or '')!r}",
             ident.position,
         )
     if entity == "tag":
-        subject = f"tag {ident.key!r}"
+        subject = f"tag {clip(ident.key)!r}"
         _op(term, _STRING_OPS, subject)
         return ModelCondition(
             "tag", ident.key, term.comparator, _string_or_list(term, subject, False)
         )
-    subject = f"attribute {ident.key!r}"
+    subject = f"attribute {clip(ident.key)!r}"
     if versions and ident.key == "version_number":
         _op(term, _NUMERIC_OPS, subject)
         return ModelCondition(
@@ -115,7 +115,7 @@ def _registry_condition(term: RawComparison, versions: bool) -> ModelCondition:
     if column is None:
         keys = sorted(valid) + (["version_number"] if versions else [])
         raise _error(
-            f"expected an attribute ({', '.join(keys)}), found {ident.key!r}", ident.position
+            f"expected an attribute ({', '.join(keys)}), found {clip(ident.key)!r}", ident.position
         )
     list_ok = ident.key in _VERSION_LIST_ATTRS if versions else True
     _op(term, _LIST_OPS if list_ok else _STRING_OPS, subject)
@@ -172,7 +172,7 @@ def _registry_order(
         column = valid.get(ident.key) if ident.entity is None or ident.entity in prefixes else None
         if column is None:
             raise _error(
-                f"expected one of {', '.join(sorted(valid))}, found {clause.strip()!r}",
+                f"expected one of {', '.join(sorted(valid))}, found {clip(clause.strip())!r}",
                 ident.position,
                 "order_by clause",
             )
@@ -235,10 +235,11 @@ def _logged_condition(term: RawComparison) -> ModelCondition:
     entity = "attribute" if ident.entity is None else _LOGGED_ENTITIES.get(ident.entity)
     if entity is None:
         raise _error(
-            f"expected an entity type (attributes, metrics, params, tags), found {ident.entity!r}",
+            "expected an entity type (attributes, metrics, params, tags), found "
+            f"{clip(ident.entity or '')!r}",
             ident.position,
         )
-    subject = f"{entity} {ident.key!r}"
+    subject = f"{entity} {clip(ident.key)!r}"
     if entity == "metric":
         _op(term, _NUMERIC_OPS, subject)
         return ModelCondition("metric", ident.key, term.comparator, _number(term, subject, False))
@@ -252,7 +253,8 @@ def _logged_condition(term: RawComparison) -> ModelCondition:
         if ident.key not in _LOGGED_STRING_ATTRS:
             valid = sorted(_LOGGED_STRING_ATTRS | set(_LOGGED_NUMERIC_ATTRS))
             raise _error(
-                f"expected an attribute ({', '.join(valid)}), found {ident.key!r}", ident.position
+                f"expected an attribute ({', '.join(valid)}), found {clip(ident.key)!r}",
+                ident.position,
             )
     _op(term, _LIST_OPS, subject)
     key = ident.key
@@ -292,7 +294,8 @@ def parse_logged_model_order_by(
             entity, key = name.split(".", 1)
             if entity != "metrics":
                 raise InvalidFilterError(
-                    f"Invalid order by field name: {entity}, only `metrics.<name>` is allowed."
+                    f"Invalid order by field name: {clip(entity)}, "
+                    "only `metrics.<name>` is allowed."
                 )
             keys.append(
                 ModelOrderKey(f"metrics.{key}", o.ascending, o.dataset_name, o.dataset_digest)
@@ -300,7 +303,7 @@ def parse_logged_model_order_by(
             continue
         column = _LOGGED_ORDER_ATTRS.get(name)
         if column is None:
-            raise InvalidFilterError(f"Invalid order by field name: {name}.")
+            raise InvalidFilterError(f"Invalid order by field name: {clip(name)}.")
         keys.append(ModelOrderKey(column, o.ascending))
     if not any(k.key == "creation_timestamp" for k in keys):
         keys.append(ModelOrderKey("creation_timestamp", False))

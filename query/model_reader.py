@@ -9,7 +9,7 @@ from dataclasses import replace
 from runstream.proto.vocabulary import MODEL_VERSION_STAGES, RESERVED_ALIAS, canonical_stage
 
 from .entities import Page
-from .errors import InvalidRequestError, NotFoundError
+from .errors import InvalidRequestError, NotFoundError, clip
 from .keyset import decode_token, encode_token, fingerprint
 from .model_entities import (
     DatasetFilter,
@@ -128,7 +128,7 @@ class ModelReader:
     def registered_model(self, name: str) -> RegisteredModel:
         found = self._models(self._store.rows(registered_models_by_name([_required(name, "name")])))
         if not found:
-            raise NotFoundError(f"Registered Model with name={name} not found")
+            raise NotFoundError(f"Registered Model with name={clip(name)} not found")
         return found[0]
 
     def search_registered_models(
@@ -165,13 +165,13 @@ class ModelReader:
 
     def _check_model(self, name: str) -> None:
         if not self._store.rows(registered_models_by_name([name])):
-            raise NotFoundError(f"Registered Model with name={name} not found")
+            raise NotFoundError(f"Registered Model with name={clip(name)} not found")
 
     def model_version(self, name: str, version: int) -> ModelVersion:
         _required(name, "name")
         found = self._versions(self._store.rows(model_versions_sql(name, [version])))
         if not found:
-            raise NotFoundError(f"Model Version (name={name}, version={version}) not found")
+            raise NotFoundError(f"Model Version (name={clip(name)}, version={version}) not found")
         return found[0]
 
     def model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
@@ -181,11 +181,11 @@ class ModelReader:
         if alias.lower() == RESERVED_ALIAS:
             versions = self._store.rows(model_versions_sql(name))
             if not versions:
-                raise NotFoundError(f"Latest version not found for model {name}.")
+                raise NotFoundError(f"Latest version not found for model {clip(name)}.")
             return self._versions([versions[-1]])[0]
         found = self._store.rows(alias_sql(name, alias))
         if not found:
-            raise InvalidRequestError(f"Registered model alias {alias} not found.")
+            raise InvalidRequestError(f"Registered model alias {clip(alias)} not found.")
         return self.model_version(name, int(found[0][0]))
 
     def latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
@@ -195,7 +195,7 @@ class ModelReader:
             canonical = canonical_stage(stage)
             if canonical is None:
                 raise InvalidRequestError(
-                    f"Invalid Model Version stage: {stage}. Value must be one of "
+                    f"Invalid Model Version stage: {clip(stage)}. Value must be one of "
                     f"{', '.join(MODEL_VERSION_STAGES)}."
                 )
             wanted.add(canonical)
@@ -226,7 +226,7 @@ class ModelReader:
         rows = self._store.rows(outcome_sql(_required(event_id, "event_id")))
         if not rows:
             raise NotFoundError(
-                f"No outcome for write {event_id}: not a registry write, or not applied yet "
+                f"No outcome for write {clip(event_id)}: not a registry write, or not applied yet "
                 "(pass its write token to wait for it)"
             )
         code, message, name, version = rows[0]
@@ -287,7 +287,7 @@ class ModelReader:
             self._store.rows(logged_models_by_id([_required(model_id, "model_id")]))
         )
         if not found or (found[0].lifecycle_stage == "deleted" and not allow_deleted):
-            raise NotFoundError(f"Logged model with ID '{model_id}' not found.")
+            raise NotFoundError(f"Logged model with ID '{clip(model_id)}' not found.")
         return found[0]
 
     def search_logged_models(

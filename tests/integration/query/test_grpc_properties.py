@@ -22,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from runstream.proto import events as ev
 from runstream.proto.rpc import error_code_of
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc
 from runstream.query import QueryServer, QuerySettings
-from tests.integration.query.rows import Writer, create_tables
+from tests.integration.query.rows import Writer, create_tables, project_events
 
 ALLOWED = {
     grpc.StatusCode.INVALID_ARGUMENT: "INVALID_PARAMETER_VALUE",
@@ -63,6 +64,7 @@ def server(chdb_dsn: str) -> Iterator[Server]:
             + [("nan", float("nan"), 0, 0), ("inf", float("inf"), 1, 1)],
         )
     w.offsets(TOPIC, 0, 10)
+    project_events(client, _model_events())
     query = QueryServer(
         QuerySettings(
             clickhouse=chdb_dsn,
@@ -87,6 +89,35 @@ def server(chdb_dsn: str) -> Iterator[Server]:
         channel.close()
         query.stop(grace=1)
         client.close()
+
+
+def _model_events() -> list[ev.RunEvent]:
+    """A registry with versions, aliases and a prompt; a logged model with metrics; a run's
+    dataset."""
+    out: list[ev.RunEvent] = []
+
+    def add(payload: ev.Payload, run_id: str = "", experiment_id: str = "") -> None:
+        out.append(
+            ev.RunEvent(f"{len(out):032x}", run_id, experiment_id, "p", len(out), 1, payload)
+        )
+
+    add(ev.RegisteredModelCreated("m1", "d", {"t": "x"}))
+    add(ev.RegisteredModelCreated("p1", None, {"mlflow.prompt.is_prompt": "true"}))
+    for i in range(3):
+        add(ev.ModelVersionCreated("m1", f"s3://{i}", "r0", tags={"t": str(i)}))
+    add(ev.RegisteredModelAliasSet("m1", "champion", 2))
+    add(ev.ModelVersionStageTransitioned("m1", 1, "Production"))
+    model = "m-" + "a" * 32
+    add(
+        ev.LoggedModelCreated(model, "model", "file:///x", "r0", "sk", {"t": "x"}, {"lr": "1"}),
+        experiment_id="e1",
+    )
+    add(
+        ev.ModelMetricsLogged((ev.ModelMetricPoint("acc", 0.5, 1, 1, model, "d", "g"),)), "r0", "e1"
+    )
+    data = ev.DatasetInput("d", "g", "code", "{}", None, None, {"mlflow.data.context": "train"})
+    add(ev.InputsLogged((data,), (model,)), "r0", "e1")
+    return out
 
 
 # -- strategies -------------------------------------------------------------------------
@@ -134,6 +165,18 @@ VOCAB = [
     "experiment_id",
     "tags.`k`",
     "attribute.name",
+    "version_number",
+    "source_path",
+    "model_id",
+    "model_type",
+    "source_run_id",
+    "creation_timestamp",
+    "last_updated_timestamp",
+    "timestamp",
+    "metrics.acc",
+    "attributes.status",
+    "tags.`mlflow.prompt.is_prompt`",
+    "'true'",
     "=",
     "!=",
     "<",
@@ -410,6 +453,107 @@ def _requests(srv: Server) -> dict[str, tuple[Callable[..., Any], st.SearchStrat
                 run_view_type=enums,
             ),
         ),
+        # -- the model half
+        "SearchDatasets": (
+            s.SearchDatasets,
+            build(query_pb2.SearchDatasetsRequest, experiment_ids=exps),
+        ),
+        "GetLoggedModel": (
+            s.GetLoggedModel,
+            build(
+                query_pb2.GetLoggedModelRequest,
+                model_id=st.one_of(st.just("m-" + "a" * 32), text),
+                allow_deleted=st.booleans(),
+            ),
+        ),
+        "SearchLoggedModels": (
+            s.SearchLoggedModels,
+            build(
+                query_pb2.SearchLoggedModelsRequest,
+                experiment_ids=exps,
+                filter=filters,
+                datasets=st.lists(
+                    st.builds(
+                        lambda n, d: query_pb2.DatasetFilter(
+                            dataset_name=n, **({} if d is None else {"dataset_digest": d})
+                        ),
+                        text,
+                        st.one_of(st.none(), text),
+                    ),
+                    max_size=3,
+                ),
+                max_results=int32,
+                order_by=st.lists(
+                    st.builds(
+                        lambda f, a, n: query_pb2.LoggedModelOrder(
+                            field_name=f, ascending=a, **({} if n is None else {"dataset_name": n})
+                        ),
+                        st.one_of(
+                            st.sampled_from(["metrics.acc", "name", "creation_time", "model_type"]),
+                            text,
+                        ),
+                        st.booleans(),
+                        st.one_of(st.none(), text),
+                    ),
+                    max_size=6,
+                ),
+                page_token=generic_tokens,
+            ),
+        ),
+        "GetRegisteredModel": (
+            s.GetRegisteredModel,
+            build(query_pb2.GetRegisteredModelRequest, name=st.one_of(st.just("m1"), text)),
+        ),
+        "SearchRegisteredModels": (
+            s.SearchRegisteredModels,
+            build(
+                query_pb2.SearchRegisteredModelsRequest,
+                filter=filters,
+                max_results=int32,
+                order_by=order_by,
+                page_token=generic_tokens,
+            ),
+        ),
+        "GetModelVersion": (
+            s.GetModelVersion,
+            build(
+                query_pb2.GetModelVersionRequest, name=st.one_of(st.just("m1"), text), version=int64
+            ),
+        ),
+        "GetModelVersionByAlias": (
+            s.GetModelVersionByAlias,
+            build(
+                query_pb2.GetModelVersionByAliasRequest,
+                name=st.one_of(st.just("m1"), text),
+                alias=st.one_of(st.sampled_from(["champion", "latest", "LATEST"]), text),
+            ),
+        ),
+        "GetLatestVersions": (
+            s.GetLatestVersions,
+            build(
+                query_pb2.GetLatestVersionsRequest,
+                name=st.one_of(st.just("m1"), text),
+                stages=st.lists(
+                    st.one_of(st.sampled_from(["production", "None"]), text), max_size=4
+                ),
+            ),
+        ),
+        "SearchModelVersions": (
+            s.SearchModelVersions,
+            build(
+                query_pb2.SearchModelVersionsRequest,
+                filter=filters,
+                max_results=int32,
+                order_by=order_by,
+                page_token=generic_tokens,
+            ),
+        ),
+        "GetWriteOutcome": (
+            s.GetWriteOutcome,
+            build(
+                query_pb2.GetWriteOutcomeRequest, event_id=st.one_of(st.just("0" * 31 + "2"), text)
+            ),
+        ),
     }
 
 
@@ -427,6 +571,16 @@ RPCS = [
     "GetMetricAggregates",
     "GetBestRuns",
     "CountRunsByStatus",
+    "SearchDatasets",
+    "GetLoggedModel",
+    "SearchLoggedModels",
+    "GetRegisteredModel",
+    "SearchRegisteredModels",
+    "GetModelVersion",
+    "GetModelVersionByAlias",
+    "GetLatestVersions",
+    "SearchModelVersions",
+    "GetWriteOutcome",
 ]
 
 
