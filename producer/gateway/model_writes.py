@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runstream.proto import events as ev
+from runstream.proto.errors import echo
 from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import write_pb2
 from runstream.proto.vocabulary import (
@@ -53,31 +54,31 @@ Pair = tuple[str, str]
 def check_model_name(name: object, field: str = "name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError.of(field, "must be a non-empty string")
-    if "/" in name or ":" in name:
-        raise ValidationError.of(field, f"{name!r}: names cannot contain '/' or ':'")
     if len(name) > MAX_MODEL_NAME_LENGTH:
         raise ValidationError.of(
             field, f"is {len(name)} characters long; at most {MAX_MODEL_NAME_LENGTH} are allowed"
         )
+    if "/" in name or ":" in name:
+        raise ValidationError.of(field, f"{echo(name)}: names cannot contain '/' or ':'")
     return name
 
 
 def check_version(version: object, field: str = "version") -> int:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValidationError.of(field, f"must be a positive integer, got {version!r}")
+        raise ValidationError.of(field, f"must be a positive integer, got {echo(version)}")
     return version
 
 
 def check_alias(alias: object, field: str = "alias") -> str:
     if not isinstance(alias, str) or not alias:
         raise ValidationError.of(field, "must be a non-empty string")
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise ValidationError.of(field, f"at most {MAX_ALIAS_LENGTH} characters are allowed")
     if not _ALIAS_RE.match(alias):
         raise ValidationError.of(
             field,
-            f"{alias!r}: may only contain alphanumerics, underscores (_), and dashes (-)",
+            f"{echo(alias)}: may only contain alphanumerics, underscores (_), and dashes (-)",
         )
-    if len(alias) > MAX_ALIAS_LENGTH:
-        raise ValidationError.of(field, f"at most {MAX_ALIAS_LENGTH} characters are allowed")
     return alias
 
 
@@ -97,7 +98,7 @@ def _tag_map(pairs: Iterable[Pair], field: str, limit: int) -> dict[str, str]:
 def check_logged_model_id(model_id: object, field: str = "model_id") -> str:
     if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
         raise ValidationError.of(
-            field, f"{model_id!r} is not a logged model id ('m-' and 32 lowercase hex digits)"
+            field, f"{echo(model_id)} is not a logged model id ('m-' and 32 lowercase hex digits)"
         )
     return model_id
 
@@ -147,7 +148,7 @@ class ModelWriteCore:
         if not name or any(c in name for c in _LOGGED_MODEL_NAME_BAD):
             raise ValidationError.of(
                 "name",
-                f"{name!r}: a model name must be a non-empty string without any of "
+                f"{echo(name)}: a model name must be a non-empty string without any of "
                 f"{' '.join(_LOGGED_MODEL_NAME_BAD)}",
             )
         if request.source_run_id:
@@ -177,7 +178,8 @@ class ModelWriteCore:
             if request.status not in LOGGED_MODEL_STATUSES:
                 raise ValidationError.of(
                     "status",
-                    f"must be one of {', '.join(LOGGED_MODEL_STATUSES)}; got {request.status!r}",
+                    f"must be one of {', '.join(LOGGED_MODEL_STATUSES)}; "
+                    f"got {echo(request.status)}",
                 )
             payload = ev.LoggedModelFinalized(model_id, request.status)
         elif kind == "SetLoggedModelTags":
@@ -258,7 +260,7 @@ def registry_payload(r: Any, kind: str) -> ev.Payload:
     if kind == "SetRegisteredModelAlias":
         alias = check_alias(r.alias)
         if is_reserved_alias(alias):
-            raise ValidationError.of("alias", f"alias name {alias!r} is reserved")
+            raise ValidationError.of("alias", f"alias name {echo(alias)} is reserved")
         return ev.RegisteredModelAliasSet(check_model_name(r.name), alias, check_version(r.version))
     if kind == "DeleteRegisteredModelAlias":
         return ev.RegisteredModelAliasDeleted(check_model_name(r.name), check_alias(r.alias))
@@ -283,7 +285,7 @@ def registry_payload(r: Any, kind: str) -> ev.Payload:
         stage = canonical_stage(r.stage)
         if stage is None:
             raise ValidationError.of(
-                "stage", f"{r.stage!r} is not one of None, Staging, Production, Archived"
+                "stage", f"{echo(r.stage)} is not one of None, Staging, Production, Archived"
             )
         return ev.ModelVersionStageTransitioned(name, version, stage, r.archive_existing_versions)
     if kind == "DeleteModelVersion":
