@@ -18,6 +18,8 @@ This is the only module of the plugin that imports grpc.  It owns four things:
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -264,13 +266,28 @@ class RunstreamRpc(ModelRpc):
         return response
 
     def _read(self, rpc: Unary[_ReadT, RespT], request: _ReadT) -> RespT:
-        """A QueryService call that waits for everything this client wrote."""
+        """A QueryService call that waits for everything this client wrote.
+
+        A query service that already has its allowed number of reads waiting for ingest
+        answers RESOURCE_EXHAUSTED ("retry later"): the read is retried, backing off from
+        20 ms to 1 s with jitter, for as long as the read may wait (``read_wait_ms``).
+        Reads change nothing, so a retry is always safe (a registry write's outcome is
+        read this way: the write itself is never repeated)."""
         request.read.CopyFrom(
             query_pb2.ReadOptions(
                 write_token=self.tokens.current().to_proto(), wait_timeout_ms=self._read_wait_ms
             )
         )
-        return self._invoke(rpc, request)
+        deadline = time.monotonic() + self._read_wait_ms / 1000.0
+        pause = 0.02
+        while True:
+            try:
+                return self._invoke(rpc, request)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_EXHAUSTED" or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 1.0)
 
     def _invoke(self, rpc: Unary[ReqT, RespT], request: ReqT) -> RespT:
         call: Callable[..., Any] = getattr(self._stubs[rpc.service.full_name], rpc.name)

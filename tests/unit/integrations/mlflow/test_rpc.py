@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow extra")
 
 from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.protos import databricks_pb2  # noqa: E402
 
 from runstream.integrations.mlflow import rpc  # noqa: E402
 from runstream.integrations.mlflow.entry_points import RunstreamStore  # noqa: E402
@@ -257,3 +258,68 @@ def test_a_write_without_offsets_leaves_the_token_alone() -> None:
     assert not tracker.current()
     tracker.observe(common_pb2.WriteToken(topic="t", offsets={1: 4}))
     assert tracker.current().offset_map == {1: 4}
+
+
+def test_every_model_method_is_typed_with_its_rpcs_messages() -> None:
+    from runstream.integrations.mlflow import model_rpc
+
+    declared = [v for v in vars(model_rpc).values() if isinstance(v, rpc.Unary)]
+    assert len(declared) == 34  # 24 writes, 10 reads of the model half
+    for unary in declared:
+        hints = typing.get_type_hints(getattr(rpc.RunstreamRpc, _snake(unary.name)))
+        assert hints == {"request": unary.request, "return": unary.response}, unary.name
+    every = set(rpc.WRITE_SERVICE.methods_by_name) | set(rpc.QUERY_SERVICE.methods_by_name)
+    covered = {u.name for u in declared} | {u.name for u in _declared()}
+    # the streaming call (the SDK's) and reads MLflow has no call for
+    assert every - covered == {
+        "LogStream",
+        "CountRunsByStatus",
+        "GetBestRuns",
+        "GetMetricAggregates",
+        "GetSampledMetricHistory",
+        "GetSampledMetricHistories",
+    }
+
+
+def test_an_overloaded_query_service_is_retried_for_reads_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RESOURCE_EXHAUSTED ("retry later": too many reads already waiting for ingest) is
+    retried with back-off within the read's wait budget; writes are never repeated."""
+    client = rpc.RunstreamRpc(
+        ClientSettings.from_uri(
+            "runstream://127.0.0.1:9", {"RUNSTREAM_MLFLOW_READ_WAIT_MS": "2000"}
+        )
+    )
+    calls: list[str] = []
+
+    def busy_twice(unary: typing.Any, request: typing.Any) -> typing.Any:
+        calls.append(unary.name)
+        if len(calls) <= 2:
+            raise MlflowException(
+                "4 reads are already waiting", error_code=databricks_pb2.RESOURCE_EXHAUSTED
+            )
+        return unary.response()
+
+    monkeypatch.setattr(client, "_invoke", busy_twice)
+    answer = client.get_write_outcome(query_pb2.GetWriteOutcomeRequest(event_id="e"))
+    assert isinstance(answer, query_pb2.GetWriteOutcomeResponse) and len(calls) == 3
+    calls.clear()
+    with pytest.raises(MlflowException) as exc:
+        client.create_registered_model(write_pb2.CreateRegisteredModelRequest(name="m"))
+    assert exc.value.error_code == "RESOURCE_EXHAUSTED" and calls == ["CreateRegisteredModel"]
+
+    def always_busy(unary: typing.Any, request: typing.Any) -> typing.Any:
+        calls.append(unary.name)
+        raise MlflowException("busy", error_code=databricks_pb2.RESOURCE_EXHAUSTED)
+
+    short = rpc.RunstreamRpc(
+        ClientSettings.from_uri("runstream://127.0.0.1:9", {"RUNSTREAM_MLFLOW_READ_WAIT_MS": "100"})
+    )
+    monkeypatch.setattr(short, "_invoke", always_busy)
+    calls.clear()
+    with pytest.raises(MlflowException) as exc:
+        short.get_registered_model(query_pb2.GetRegisteredModelRequest(name="m"))
+    assert exc.value.error_code == "RESOURCE_EXHAUSTED" and 1 < len(calls) < 10
+    client.close()
+    short.close()
