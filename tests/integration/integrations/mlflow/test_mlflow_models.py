@@ -158,6 +158,38 @@ def test_sklearn_autolog_with_its_defaults_matches_sqlite(
     assert actual == expected
 
 
+def _prompts(uri: str, prefix: str) -> list[Any]:
+    import mlflow
+
+    name = f"{prefix}greet"
+    out: list[Any] = []
+    with scenarios.tracking_uri(uri):
+        mlflow.set_registry_uri(uri)
+        try:
+            first = mlflow.genai.register_prompt(name=name, template="Hello {{who}}!")
+            second = mlflow.genai.register_prompt(name=name, template="Hi {{who}}!")
+            mlflow.genai.set_prompt_alias(name, alias="prod", version=1)
+            out.append((int(first.version), int(second.version)))
+            loaded = mlflow.genai.load_prompt(f"prompts:/{name}@prod")
+            out.append((int(loaded.version), loaded.format(who="Ann")))
+            out.append(mlflow.genai.load_prompt(f"prompts:/{name}/2").format(who="Bo"))
+            found = mlflow.genai.search_prompts(filter_string=f"name LIKE '{prefix}%'")
+            out.append([p.name.replace(prefix, "<p>") for p in found])
+            # prompts are not models: model searches leave them out
+            models = mlflow.MlflowClient().search_registered_models(f"name LIKE '{prefix}%'")
+            out.append([m.name for m in models])
+        finally:
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    return out
+
+
+def test_prompts_ride_on_the_registry_as_on_sqlite(runstream_uri: str, sqlite_uri: str) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}-"
+    expected = _prompts(sqlite_uri, prefix)
+    assert expected[0] == (1, 2) and expected[1] == (1, "Hello Ann!")
+    assert _prompts(runstream_uri, prefix) == expected
+
+
 def test_replay_rebuilds_the_model_half_exactly(runstream_stack: Any, chdb_dsn: str) -> None:
     """Last in the module: everything the tests above wrote through MLflow's client —
     registered models, versions (160 of one), aliases, stages, logged models, datasets —
