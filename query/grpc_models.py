@@ -4,10 +4,14 @@ servicer provides ``_svc`` and ``_wait``; errors are ``QueryError``s."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from runstream.proto.permissions import Principal, needed
+from runstream.proto.rpc.auth import principal_of
 from runstream.proto.v1 import common_pb2, models_pb2, query_pb2
 
+from .grpc_calls import read_call
 from .model_entities import (
     DatasetFilter,
     LoggedModel,
@@ -17,6 +21,8 @@ from .model_entities import (
     RunModelIO,
     WriteOutcome,
 )
+
+SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 
 
 def _tags(tags: dict[str, str]) -> list[common_pb2.Tag]:
@@ -127,16 +133,38 @@ def outcome(o: WriteOutcome) -> query_pb2.GetWriteOutcomeResponse:
 
 
 class ModelQueriesServicer:
-    """The model calls of ``runstream.v1.QueryService``."""
+    """The model calls of ``runstream.v1.QueryService``, each run like every other call
+    (:func:`~.grpc_calls.read_call`: an admission slot, then the read-your-writes wait)
+    and checked against the caller's principal (``runstream.proto.permissions``): the
+    registry's calls need READ on the registry (the principal's default permission),
+    logged models and datasets READ on their experiments."""
 
     _svc: Any  # the host's QueryService
 
     def _wait(self, read: query_pb2.ReadOptions, context: Any) -> None:  # the host's
         raise NotImplementedError
 
+    @staticmethod
+    def _registry(rpc: str, context: Any) -> None:
+        principal_of(context).require_registry(needed(SERVICE_NAME, rpc))
+
+    def _experiments(self, rpc: str, experiment_ids: Sequence[str], context: Any) -> None:
+        principal: Principal = principal_of(context)
+        if not principal.admin:
+            self._svc.access.require(principal, needed(SERVICE_NAME, rpc), experiment_ids)
+
+    @read_call
     def SearchDatasets(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
-        found = self._svc.models.dataset_summaries(list(request.experiment_ids))
+        ids = list(request.experiment_ids)
+        principal: Principal = principal_of(context)
+        if ids:
+            self._experiments("SearchDatasets", ids, context)
+        elif not principal.admin:
+            readable = self._svc.access.readable(principal)
+            ids = sorted(readable) if readable is not None else []
+            if readable is not None and not ids:
+                return query_pb2.SearchDatasetsResponse()
+        found = self._svc.models.dataset_summaries(ids)
         return query_pb2.SearchDatasetsResponse(
             datasets=[
                 query_pb2.DatasetSummary(
@@ -146,13 +174,15 @@ class ModelQueriesServicer:
             ]
         )
 
+    @read_call
     def GetLoggedModel(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
         found = self._svc.models.logged_model(request.model_id, request.allow_deleted)
+        self._experiments("GetLoggedModel", [found.experiment_id], context)
         return query_pb2.LoggedModelResponse(model=logged_model(found))
 
+    @read_call
     def SearchLoggedModels(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._experiments("SearchLoggedModels", list(request.experiment_ids), context)
         page = self._svc.models.search_logged_models(
             list(request.experiment_ids),
             request.filter,
@@ -178,13 +208,15 @@ class ModelQueriesServicer:
             models=[logged_model(m) for m in page.items], next_page_token=page.next_page_token
         )
 
+    @read_call
     def GetRegisteredModel(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("GetRegisteredModel", context)
         found = self._svc.models.registered_model(request.name)
         return query_pb2.RegisteredModelResponse(model=registered_model(found))
 
+    @read_call
     def SearchRegisteredModels(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("SearchRegisteredModels", context)
         page = self._svc.models.search_registered_models(
             request.filter, request.max_results, list(request.order_by), request.page_token
         )
@@ -193,23 +225,27 @@ class ModelQueriesServicer:
             next_page_token=page.next_page_token,
         )
 
+    @read_call
     def GetModelVersion(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("GetModelVersion", context)
         found = self._svc.models.model_version(request.name, request.version)
         return query_pb2.ModelVersionResponse(model_version=model_version(found))
 
+    @read_call
     def GetModelVersionByAlias(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("GetModelVersionByAlias", context)
         found = self._svc.models.model_version_by_alias(request.name, request.alias)
         return query_pb2.ModelVersionResponse(model_version=model_version(found))
 
+    @read_call
     def GetLatestVersions(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("GetLatestVersions", context)
         found = self._svc.models.latest_versions(request.name, list(request.stages))
         return query_pb2.GetLatestVersionsResponse(model_versions=[model_version(v) for v in found])
 
+    @read_call
     def SearchModelVersions(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("SearchModelVersions", context)
         page = self._svc.models.search_model_versions(
             request.filter, request.max_results, list(request.order_by), request.page_token
         )
@@ -218,6 +254,7 @@ class ModelQueriesServicer:
             next_page_token=page.next_page_token,
         )
 
+    @read_call
     def GetWriteOutcome(self, request: Any, context: Any) -> Any:
-        self._wait(request.read, context)
+        self._registry("GetWriteOutcome", context)
         return outcome(self._svc.models.write_outcome(request.event_id))

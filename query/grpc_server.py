@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -26,6 +25,7 @@ from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
 from .entities import Experiment, RunSelection
+from .grpc_calls import read_call as _read_call
 from .grpc_models import ModelQueriesServicer
 from .service import QueryService, open_query_service
 from .settings import QuerySettings
@@ -34,23 +34,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 _DEADLINE_MARGIN_S = 0.05
-
-Response = TypeVar("Response")
-Handler = Callable[["QueryServicer", Any, grpc.ServicerContext], Response]
-
-
-def _read_call(handler: Handler[Response]) -> Handler[Response]:
-    """Every QueryService call: a slot of the service's ``Admission`` for the whole call
-    (RESOURCE_EXHAUSTED when none is free, so reads never hold every server thread), then
-    the request's read-your-writes wait, then the read."""
-
-    @functools.wraps(handler)
-    def call(self: QueryServicer, request: Any, context: grpc.ServicerContext) -> Response:
-        with self._svc.admission.call():
-            self._wait(request.read, context)
-            return handler(self, request, context)
-
-    return call
 
 
 class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):

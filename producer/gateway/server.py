@@ -268,7 +268,9 @@ def add_gateway(
         lifecycle_ttl_s=settings.run_facts_ttl_s,
         access=WriteAccess(directory),
     )
-    models = ModelWriteCore(transport, publish_timeout_s=settings.publish_timeout_s)
+    models = ModelWriteCore(
+        transport, publish_timeout_s=settings.publish_timeout_s, access=core.access
+    )
     write_pb2_grpc.add_WriteServiceServicer_to_server(WriteServicer(core, models), server)
     return Gateway(core, transport, owns, remote)
 

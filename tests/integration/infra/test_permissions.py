@@ -424,3 +424,66 @@ def test_mlflow_clients_see_mlflow_s_permission_error(
     assert "'bob' lacks MANAGE" in info.value.message
     alice.delete_experiment(eid)
     assert alice.get_experiment(eid).lifecycle_stage == "deleted"
+
+
+def test_the_model_half_follows_the_same_rules(world: World) -> None:
+    """Logged models and a run's datasets follow their experiment; the registry, which
+    belongs to no experiment, follows each principal's default permission (admins
+    MANAGE): bob (EDIT) registers, reader and alice (READ) only read, the outsider
+    (NO_PERMISSIONS) cannot even read it; deleting needs MANAGE."""
+    alice, bob, reader, outsider, ops = (
+        world[n] for n in ("alice", "bob", "reader", "outsider", "ops")
+    )
+    suffix = uuid.uuid4().hex[:6]
+    mine = _experiment(alice, f"alices-models-{suffix}")
+    run = _run(alice, mine, "fit")
+    model = alice.w(
+        "CreateLoggedModel",
+        write_pb2.CreateLoggedModelRequest(
+            experiment_id=mine, name="m", artifact_location="file:///m", source_run_id=run
+        ),
+    ).model_id
+    assert "lacks EDIT" in _denied(
+        reader.w,
+        "FinalizeLoggedModel",
+        write_pb2.FinalizeLoggedModelRequest(model_id=model, experiment_id=mine, status="READY"),
+    )
+    data = common_pb2.DatasetInput(
+        dataset=common_pb2.Dataset(name="d", digest="g", source_type="code", source="{}")
+    )
+    _denied(reader.w, "LogInputs", write_pb2.LogInputsRequest(run_id=run, datasets=[data]))
+    alice.w("LogInputs", write_pb2.LogInputsRequest(run_id=run, datasets=[data]))
+    for other in (reader, outsider):  # read what alice wrote, once ingest applied it
+        other.token = other.token.merge(alice.token)
+    got = reader.q("GetLoggedModel", query_pb2.GetLoggedModelRequest(model_id=model))
+    assert got.model.experiment_id == mine
+    _denied(outsider.q, "GetLoggedModel", query_pb2.GetLoggedModelRequest(model_id=model))
+    _denied(
+        outsider.q, "SearchLoggedModels", query_pb2.SearchLoggedModelsRequest(experiment_ids=[mine])
+    )
+    _denied(
+        bob.w, "DeleteLoggedModel", write_pb2.LoggedModelRef(model_id=model, experiment_id=mine)
+    )
+
+    name = f"registry-{suffix}"
+    create = write_pb2.CreateRegisteredModelRequest(name=name)
+    assert "on the model registry" in _denied(alice.w, "CreateRegisteredModel", create)
+    _denied(reader.w, "CreateRegisteredModel", create)
+    created = bob.w("CreateRegisteredModel", create)
+    version = bob.w(
+        "CreateModelVersion", write_pb2.CreateModelVersionRequest(name=name, source="s")
+    )
+    outcome = bob.q("GetWriteOutcome", query_pb2.GetWriteOutcomeRequest(event_id=version.event_id))
+    assert outcome.version == 1 and created.event_id
+    for other in (reader, outsider):
+        other.token = other.token.merge(bob.token)
+    assert (
+        reader.q("GetRegisteredModel", query_pb2.GetRegisteredModelRequest(name=name)).model.name
+        == name
+    )
+    _denied(outsider.q, "GetRegisteredModel", query_pb2.GetRegisteredModelRequest(name=name))
+    _denied(outsider.q, "SearchModelVersions", query_pb2.SearchModelVersionsRequest())
+    assert "lacks MANAGE" in _denied(
+        bob.w, "DeleteRegisteredModel", write_pb2.RegisteredModelRef(name=name)
+    )
+    ops.w("DeleteRegisteredModel", write_pb2.RegisteredModelRef(name=name))

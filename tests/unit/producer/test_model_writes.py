@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from runstream.producer.errors import ValidationError
+from runstream.producer.gateway.access import WriteAccess
 from runstream.producer.gateway.model_writes import ModelWriteCore, ModelWritesServicer
 from runstream.proto import events as ev
+from runstream.proto.permissions import (
+    ANONYMOUS,
+    ExperimentFacts,
+    Permission,
+    PermissionDeniedError,
+    Principal,
+)
 from runstream.proto.v1 import common_pb2, write_pb2
 from tests.unit.producer.fakes import FakeTransport
+from tests.unit.producer.test_gateway_access import FakeDirectory
 
 MODEL = "m-" + "a" * 32
 
@@ -18,9 +29,14 @@ class Servicer(ModelWritesServicer):
         self._models = models
 
 
-def _servicer() -> tuple[Servicer, FakeTransport]:
+def _servicer(directory: FakeDirectory | None = None) -> tuple[Servicer, FakeTransport]:
     fake = FakeTransport()
-    return Servicer(ModelWriteCore(fake)), fake
+    return Servicer(ModelWriteCore(fake, access=WriteAccess(directory))), fake
+
+
+def call(principal: Principal = ANONYMOUS) -> object:
+    """A call context as the auth interceptor leaves it (the caller's principal)."""
+    return SimpleNamespace(runstream_principal=principal)
 
 
 def test_registry_calls_become_one_event_each_under_the_registry_key() -> None:
@@ -30,21 +46,21 @@ def test_registry_calls_become_one_event_each_under_the_registry_key() -> None:
             write_pb2.CreateRegisteredModelRequest(
                 name="iris", description="d", tags=[common_pb2.Tag(key="k", value="v")]
             ),
-            None,
+            call(),
         ),
         s.CreateModelVersion(
             write_pb2.CreateModelVersionRequest(name="iris", source="s3://m", run_id="r" * 32),
-            None,
+            call(),
         ),
         s.TransitionModelVersionStage(
             write_pb2.TransitionModelVersionStageRequest(
                 name="iris", version=1, stage="production", archive_existing_versions=True
             ),
-            None,
+            call(),
         ),
         s.SetRegisteredModelAlias(
             write_pb2.SetRegisteredModelAliasRequest(name="iris", alias="champion", version=1),
-            None,
+            call(),
         ),
     ]
     assert [a.event_id for a in answers] == [e.event_id for e in fake.events]
@@ -100,7 +116,7 @@ def test_bad_input_is_refused_before_anything_is_published(
 ) -> None:
     s, fake = _servicer()
     with pytest.raises(ValidationError) as info:
-        getattr(s, method)(request_, None)
+        getattr(s, method)(request_, call())
     assert info.value.problems[0].field == field
     assert info.value.error_code == common_pb2.INVALID_PARAMETER_VALUE
     assert fake.events == []
@@ -115,14 +131,14 @@ def test_logged_models_are_keyed_by_model_and_get_an_id() -> None:
             artifact_location="file:///a",
             params=[common_pb2.Param(key="alpha", value="0.5")],
         ),
-        None,
+        call(),
     )
     assert created.model_id.startswith("m-") and len(created.model_id) == 34
     s.FinalizeLoggedModel(
         write_pb2.FinalizeLoggedModelRequest(
             model_id=created.model_id, experiment_id="7", status="READY"
         ),
-        None,
+        call(),
     )
     assert [e.kafka_key for e in fake.events] == [f"logged-model:{created.model_id}".encode()] * 2
     assert fake.events[0].experiment_id == "7"
@@ -136,19 +152,21 @@ def test_inputs_outputs_and_model_metrics_go_with_the_run() -> None:
         tags=[common_pb2.Tag(key="mlflow.data.context", value="train")],
     )
     run = "r" * 32
-    s.LogInputs(write_pb2.LogInputsRequest(run_id=run, experiment_id="7", datasets=[dataset]), None)
+    s.LogInputs(
+        write_pb2.LogInputsRequest(run_id=run, experiment_id="7", datasets=[dataset]), call()
+    )
     s.LogOutputs(
         write_pb2.LogOutputsRequest(
             run_id=run, models=[common_pb2.ModelOutput(model_id=MODEL, step=2)]
         ),
-        None,
+        call(),
     )
     s.LogModelMetrics(
         write_pb2.LogModelMetricsRequest(
             run_id=run,
             metrics=[common_pb2.Metric(key="acc", value=0.9, timestamp=5, step=1, model_id=MODEL)],
         ),
-        None,
+        call(),
     )
     assert {e.kafka_key for e in fake.events} == {run.encode()}
     inputs = fake.events[0].payload
@@ -159,9 +177,51 @@ def test_inputs_outputs_and_model_metrics_go_with_the_run() -> None:
     with pytest.raises(ValidationError):  # a model metric must name its model
         s.LogModelMetrics(
             write_pb2.LogModelMetricsRequest(run_id=run, metrics=[common_pb2.Metric(key="acc")]),
-            None,
+            call(),
         )
     with pytest.raises(ValidationError):  # a dataset needs its name, digest, source
         s.LogInputs(
-            write_pb2.LogInputsRequest(run_id=run, datasets=[common_pb2.DatasetInput()]), None
+            write_pb2.LogInputsRequest(run_id=run, datasets=[common_pb2.DatasetInput()]), call()
         )
+
+
+def test_permissions_the_registry_is_the_default_and_models_follow_their_experiment() -> None:
+    """Registry calls need the principal's default permission (admins: MANAGE); a logged
+    model's and a run's writes need EDIT (delete: MANAGE) on the experiment they name, and
+    a refused call publishes nothing.  Every event carries the caller's principal."""
+    directory = FakeDirectory()
+    directory.experiments["7"] = ExperimentFacts("7", "theirs", "bob")
+    directory.runs["r" * 32] = "7"
+    s, fake = _servicer(directory)
+    reader = Principal("ann", default=Permission.READ)
+    editor = Principal("eve", default=Permission.EDIT)
+    create = write_pb2.CreateRegisteredModelRequest(name="iris")
+    with pytest.raises(PermissionDeniedError, match="model registry"):
+        s.CreateRegisteredModel(create, call(reader))
+    s.CreateRegisteredModel(create, call(editor))
+    with pytest.raises(PermissionDeniedError, match="lacks MANAGE on the model registry"):
+        s.DeleteRegisteredModel(write_pb2.RegisteredModelRef(name="iris"), call(editor))
+    assert [e.principal for e in fake.events] == ["eve"]
+    logged = write_pb2.CreateLoggedModelRequest(
+        experiment_id="7", name="m", artifact_location="file:///a"
+    )
+    with pytest.raises(PermissionDeniedError, match="lacks EDIT on experiment '7'"):
+        s.CreateLoggedModel(logged, call(reader))
+    model_id = s.CreateLoggedModel(logged, call(editor)).model_id
+    finalize = write_pb2.FinalizeLoggedModelRequest(model_id=model_id, status="READY")
+    with pytest.raises(ValidationError):  # the experiment must be named: it is checked
+        s.FinalizeLoggedModel(finalize, call(editor))
+    finalize.experiment_id = "7"
+    s.FinalizeLoggedModel(finalize, call(editor))
+    with pytest.raises(PermissionDeniedError, match="lacks MANAGE"):
+        s.DeleteLoggedModel(
+            write_pb2.LoggedModelRef(model_id=model_id, experiment_id="7"), call(editor)
+        )
+    outputs = write_pb2.LogOutputsRequest(
+        run_id="r" * 32, models=[common_pb2.ModelOutput(model_id=model_id)]
+    )
+    with pytest.raises(PermissionDeniedError):
+        s.LogOutputs(outputs, call(reader))  # the run's experiment, looked up
+    s.LogOutputs(outputs, call(editor))
+    assert fake.events[-1].experiment_id == "7"  # the header names the run's experiment
+    assert [e.principal for e in fake.events] == ["eve"] * 4
