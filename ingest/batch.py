@@ -27,7 +27,7 @@ TABLE_ORDER: tuple[str, ...] = (
     "latest_metrics",
     "params",
     "tags",
-    # the model half (0004_models.sql); write_outcomes after the registry tables it reports on
+    # the model half (0006_models.sql); write_outcomes after the registry tables it reports on
     "logged_model_metrics",
     "run_inputs",
     "run_model_links",

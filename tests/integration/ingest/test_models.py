@@ -28,9 +28,11 @@ def test_concurrent_writers_get_dense_unique_version_numbers(
     lock = threading.Lock()
 
     def writer(w: int) -> None:
-        sender = Sender(kafka_bootstrap, topic)  # a producer of its own, as a process has
+        # a producer of its own, as a process has: its own id, its own seq from 0
+        sender = Sender(kafka_bootstrap, topic)
         for i in range(VERSIONS):
-            e = event("", ev.ModelVersionCreated("iris", f"s3://m/{w}/{i}", tags={"w": str(w)}), "")
+            payload = ev.ModelVersionCreated("iris", f"s3://m/{w}/{i}", tags={"w": str(w)})
+            e = ev.RunEvent(ev.new_event_id(), "", "", f"writer-{w}", i, 1_000, payload)
             with lock:
                 sent[e.event_id] = w
             sender.send([e])
