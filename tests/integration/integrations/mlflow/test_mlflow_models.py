@@ -159,27 +159,25 @@ def test_sklearn_autolog_with_its_defaults_matches_sqlite(
 
 
 def _prompts(uri: str, prefix: str) -> list[Any]:
+    """Prompts through MLflow's fluent API; the registry URI is the tracking URI (MLflow's
+    default): setting it would leak MLFLOW_REGISTRY_URI into the environment."""
     import mlflow
 
     name = f"{prefix}greet"
     out: list[Any] = []
     with scenarios.tracking_uri(uri):
-        mlflow.set_registry_uri(uri)
-        try:
-            first = mlflow.genai.register_prompt(name=name, template="Hello {{who}}!")
-            second = mlflow.genai.register_prompt(name=name, template="Hi {{who}}!")
-            mlflow.genai.set_prompt_alias(name, alias="prod", version=1)
-            out.append((int(first.version), int(second.version)))
-            loaded = mlflow.genai.load_prompt(f"prompts:/{name}@prod")
-            out.append((int(loaded.version), loaded.format(who="Ann")))
-            out.append(mlflow.genai.load_prompt(f"prompts:/{name}/2").format(who="Bo"))
-            found = mlflow.genai.search_prompts(filter_string=f"name LIKE '{prefix}%'")
-            out.append([p.name.replace(prefix, "<p>") for p in found])
-            # prompts are not models: model searches leave them out
-            models = mlflow.MlflowClient().search_registered_models(f"name LIKE '{prefix}%'")
-            out.append([m.name for m in models])
-        finally:
-            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        first = mlflow.genai.register_prompt(name=name, template="Hello {{who}}!")
+        second = mlflow.genai.register_prompt(name=name, template="Hi {{who}}!")
+        mlflow.genai.set_prompt_alias(name, alias="prod", version=1)
+        out.append((int(first.version), int(second.version)))
+        loaded = mlflow.genai.load_prompt(f"prompts:/{name}@prod")
+        out.append((int(loaded.version), loaded.format(who="Ann")))
+        out.append(mlflow.genai.load_prompt(f"prompts:/{name}/2").format(who="Bo"))
+        found = mlflow.genai.search_prompts(filter_string=f"name LIKE '{prefix}%'")
+        out.append([p.name.replace(prefix, "<p>") for p in found])
+        # prompts are not models: model searches leave them out
+        models = mlflow.MlflowClient().search_registered_models(f"name LIKE '{prefix}%'")
+        out.append([m.name for m in models])
     return out
 
 
