@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from runstream.proto import events as ev
 from runstream.proto.codec import EventCodec
-from runstream.proto.vocabulary import ACTIVE, DELETED, RUN_STATUSES
+from runstream.proto.vocabulary import ACTIVE, AUDIT_APPLIED, DELETED, RUN_STATUSES
 
 from .batch import PartitionBatch, TableData
 from .logged_model_projection import RUN_IO_PAYLOADS, LoggedModelProjector
@@ -51,7 +51,7 @@ from .state import (
     StateDelta,
 )
 
-APPLIED = "applied"  # audit_events.outcome of an event the projection took
+APPLIED = AUDIT_APPLIED  # audit_events.outcome of an event the projection took
 AUDIT_COLUMNS = (
     "topic", "partition", "offset", "event_id", "principal", "producer_id", "event_type",
     "experiment_id", "run_id", "client_ts", "items", "outcome",

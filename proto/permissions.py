@@ -223,6 +223,7 @@ NEEDS: Mapping[str, Mapping[str, Permission]] = MappingProxyType(
                 "GetLatestVersions": Permission.READ,
                 "SearchModelVersions": Permission.READ,
                 "GetWriteOutcome": Permission.READ,
+                "Tail": Permission.READ,
             }
         ),
     }

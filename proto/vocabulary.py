@@ -120,3 +120,7 @@ LOGGED_MODEL_STATUSES: tuple[str, ...] = (
     LOGGED_MODEL_FAILED,
 )
 EXPERIMENT_KEY_PREFIX = "experiment:"
+
+# audit_events.outcome of an event ingest applied (any other outcome names why it did not:
+# a dead-letter reason or a registry refusal). The live tail reads only applied events.
+AUDIT_APPLIED = "applied"

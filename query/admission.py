@@ -37,11 +37,12 @@ class _Bound:
 
 class Admission:
     """``with admission.call():`` around a whole read; ``with admission.waiting():`` around
-    a read-your-writes wait inside one."""
+    a read-your-writes wait inside one; ``with admission.stream():`` around a live tail."""
 
-    def __init__(self, max_calls: int, max_waiting: int) -> None:
+    def __init__(self, max_calls: int, max_waiting: int, max_streams: int = 4) -> None:
         self._calls = _Bound(max_calls)
         self._waits = _Bound(min(max_waiting, max_calls))
+        self._streams = _Bound(max_streams)
 
     @property
     def calls(self) -> int:
@@ -52,6 +53,11 @@ class Admission:
     def waits(self) -> int:
         """Calls waiting for ingest now."""
         return self._waits.active
+
+    @property
+    def streams(self) -> int:
+        """Live tails open now."""
+        return self._streams.active
 
     @contextmanager
     def call(self) -> Iterator[None]:
@@ -75,3 +81,17 @@ class Admission:
             yield
         finally:
             self._waits.leave()
+
+    @contextmanager
+    def stream(self) -> Iterator[None]:
+        """Around a whole live tail: streams have a bound of their own (they last), apart
+        from the calls'."""
+        if not self._streams.try_enter():
+            raise OverloadedError(
+                f"{self._streams.limit} live tails are already open on this query service; "
+                "retry later"
+            )
+        try:
+            yield
+        finally:
+            self._streams.leave()

@@ -87,3 +87,15 @@ class StoreError(QueryError):
     """ClickHouse refused a query (a bug on our side: details go to the log only)."""
 
     error_code = common_pb2.INTERNAL_ERROR
+
+
+class SlowReaderError(OverloadedError):
+    """A live tail's reader fell behind and was cut off (RESOURCE_EXHAUSTED): it resumes
+    with the token of the last message it received."""
+
+
+class TailUnavailableError(QueryError):
+    """The live tail cannot run here (FAILED_PRECONDITION): this query service has no Kafka
+    to read events from, or the log no longer holds what a resume token asks for."""
+
+    error_code = common_pb2.INVALID_STATE

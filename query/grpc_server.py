@@ -24,6 +24,7 @@ from runstream.proto.rpc import RunningServer, principal_of, start_server, wait_
 from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
+from . import tail_codec
 from .entities import Experiment, RunSelection
 from .grpc_calls import read_call as _read_call
 from .grpc_models import ModelQueriesServicer
@@ -186,6 +187,24 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
         return query_pb2.GetBestRunsResponse(
             runs=[query_pb2.RankedRun(run=codec.run(r.run), value=r.value) for r in ranked]
         )
+
+    def Tail(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """The live tail: READ on the run's (or the experiment's) experiment, then messages
+        until the client goes; bounded by ``Admission.stream`` (not by the calls' bound:
+        a stream lasts)."""
+        target = tail_codec.target(request)
+        if request.HasField("after"):  # a write's token: the run it created is there
+            self._wait(query_pb2.ReadOptions(write_token=request.after), context)
+        experiment_id = self._svc.tail_experiment(target)
+        principal = principal_of(context)
+        if not principal.admin:
+            self._svc.access.require(principal, needed(SERVICE_NAME, "Tail"), [experiment_id])
+        topic = self._svc.settings.topic
+        batches = self._svc.tail(
+            target, tail_codec.after(request), context.is_active, context.cancel
+        )
+        for batch in batches:
+            yield tail_codec.message(batch, topic)
 
     @_read_call
     def CountRunsByStatus(self, request: Any, context: grpc.ServicerContext) -> Any:

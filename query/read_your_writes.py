@@ -188,7 +188,8 @@ class TokenWaiter:
         self._admission = admission
         self._clock = clock
 
-    def _validate(self, token: WaitToken) -> WaitToken:
+    def validate(self, token: WaitToken) -> WaitToken:
+        """``token`` with the service's topic, or InvalidRequestError."""
         topic = token.topic or self._topic
         if topic != self._topic:
             raise InvalidRequestError(
@@ -206,7 +207,7 @@ class TokenWaiter:
     def wait(self, token: WaitToken, timeout_s: float, stop: Stop | None = None) -> None:
         if not token.offsets:
             return
-        token = self._validate(token)
+        token = self.validate(token)
         sql = offsets_sql(token.topic, sorted(token.offsets))
         applied = {int(p): int(o) for p, o in self._store.rows(sql)}
         if not pending(token, applied):

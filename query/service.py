@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from runstream.proto.permissions import ExperimentFacts
 from runstream.proto.tokens import WaitToken, WriteToken
@@ -33,6 +33,7 @@ from .entities import (
     StepAggregates,
     ViewType,
 )
+from .errors import NotFoundError, TailUnavailableError
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
@@ -40,6 +41,8 @@ from .ports import LogEndPort, SqlPort
 from .read_your_writes import LogEnds, Stop, TokenWaiter
 from .run_reader import RunReader
 from .settings import QuerySettings
+from .tail import AppliedWatch, RecordsPort, TailLimits, TailStream, TailTarget, start_cursor
+from .tail_events import TailBatch
 from .views import ensure_views
 
 logger = logging.getLogger(__name__)
@@ -51,8 +54,14 @@ class QueryService:
     """Reads over the ClickHouse tables; ``close()`` releases the store."""
 
     def __init__(
-        self, store: SqlPort, settings: QuerySettings, log_end: LogEndPort | None = None
+        self,
+        store: SqlPort,
+        settings: QuerySettings,
+        log_end: LogEndPort | None = None,
+        records: Callable[[], RecordsPort] | None = None,
     ) -> None:
+        """``records`` opens the reader of events a live tail needs (one per stream); without
+        it ``tail`` is refused."""
         self.settings = settings
         self._store = store
         self._log_end = log_end
@@ -64,10 +73,14 @@ class QueryService:
         self.experiments = ExperimentReader(store, **bounds)
         self.history = HistoryReader(store)
         self.models = ModelReader(store, **bounds)  # the registry, logged models, datasets
-        self.admission = Admission(settings.max_calls, settings.max_waiting)
+        self.admission = Admission(settings.max_calls, settings.max_waiting, settings.max_streams)
         self.log_ends = LogEnds(log_end)
         self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission)
         self.access = ReadAccess(store)
+        self._records = records
+        self.tail_watch = AppliedWatch(
+            store, settings.topic, settings.tail_poll_s, settings.tail_abandon_s
+        )
         self._stop = threading.Event()
         self._views_thread: threading.Thread | None = None
         if settings.create_views and not ensure_views(store):
@@ -84,6 +97,7 @@ class QueryService:
 
     def close(self) -> None:
         self._stop.set()
+        self.tail_watch.close()
         if self._views_thread is not None:
             self._views_thread.join(timeout=5)
         if self._log_end is not None:
@@ -102,6 +116,43 @@ class QueryService:
             return
         asked = self.settings.wait_timeout_s if timeout_s is None else timeout_s
         self._waiter.wait(token, min(asked, self.settings.max_wait_s), stop)
+
+    # -- the live tail -------------------------------------------------------------------
+    def tail_experiment(self, target: TailTarget) -> str:
+        """The experiment whose READ a tail of ``target`` needs (NotFoundError if none)."""
+        if target.run_id:
+            found = self.access.run_experiments([target.run_id])
+            if target.run_id not in found:
+                raise NotFoundError(f"run {target.run_id!r} not found")
+            return found[target.run_id]
+        return self.experiments.get(target.experiment_id).experiment_id
+
+    def tail(
+        self,
+        target: TailTarget,
+        after: WaitToken | None,
+        alive: Callable[[], bool],
+        cancel: Callable[[], object],
+    ) -> Iterator[TailBatch]:
+        """The live tail of ``target`` (``docs/query.md``, "Live tail"): exactly after
+        ``after`` where it names a partition, else from what ingest has applied now; until
+        ``alive()`` turns false.  Holds a slot of ``admission.stream()`` throughout."""
+        with self.admission.stream():
+            if self._records is None:
+                raise TailUnavailableError(
+                    "the live tail reads events from Kafka: start the query service with "
+                    "--kafka (RUNSTREAM_KAFKA)"
+                )
+            if after is not None and after.offsets:
+                after = self._waiter.validate(after)
+                self.log_ends.check(after)
+            cursor = start_cursor(self.tail_watch.read_now(), after)
+            s = self.settings
+            limits = TailLimits(heartbeat_s=s.tail_heartbeat_s, stall_s=s.tail_stall_s)
+            stream = TailStream(
+                self._store, self._records(), self.tail_watch, s.topic, target, cursor, limits
+            )
+            yield from stream.messages(alive, cancel)
 
     # -- the gateway's permission directory ----------------------------------------------
     def experiment_facts(
@@ -196,4 +247,12 @@ def open_query_service(settings: QuerySettings) -> QueryService:
         from .kafka_log_end import KafkaLogEnd
 
         log_end = KafkaLogEnd(settings.kafka)
+        bootstrap = settings.kafka
+
+        def records() -> RecordsPort:
+            from .kafka_records import KafkaRecords
+
+            return KafkaRecords(bootstrap)
+
+        return QueryService(store, settings, log_end, records)
     return QueryService(store, settings, log_end)

@@ -50,6 +50,15 @@ class QuerySettings:
     max_execution_time_s: float = 30.0  # per ClickHouse query (max_execution_time)
     max_memory_bytes: int = 2 * 1024**3  # per ClickHouse query (max_memory_usage)
     max_query_bytes: int = 256 * 1024  # SQL text of one query (max_query_size)
+    # The live tail (Tail): streams open at once (each holds a gRPC thread: keep
+    # workers > max_calls + max_streams), how often the applied offsets are polled, the
+    # heartbeat, how long a message may wait for its reader before the stream is cut off
+    # (RESOURCE_EXHAUSTED), and after how long a reader that takes nothing is cancelled.
+    max_streams: int = 4
+    tail_poll_s: float = 0.05
+    tail_heartbeat_s: float = 1.0
+    tail_stall_s: float = 5.0
+    tail_abandon_s: float = 60.0
 
     def server_options(self) -> ServerOptions:
         """How the standalone query server listens (``serve_query``)."""
@@ -94,6 +103,13 @@ class QuerySettings:
             max_query_bytes=e.integer(
                 "RUNSTREAM_QUERY_MAX_QUERY_SIZE", base.max_query_bytes, minimum=1
             ),
+            max_streams=e.integer("RUNSTREAM_QUERY_MAX_STREAMS", base.max_streams, minimum=1),
+            tail_poll_s=e.number("RUNSTREAM_TAIL_POLL", base.tail_poll_s, minimum=0.005),
+            tail_heartbeat_s=e.number(
+                "RUNSTREAM_TAIL_HEARTBEAT", base.tail_heartbeat_s, minimum=0.05
+            ),
+            tail_stall_s=e.number("RUNSTREAM_TAIL_STALL", base.tail_stall_s, minimum=0.1),
+            tail_abandon_s=e.number("RUNSTREAM_TAIL_ABANDON", base.tail_abandon_s, minimum=1.0),
         )
 
     def limits(self) -> dict[str, int | float]:

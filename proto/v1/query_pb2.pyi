@@ -551,3 +551,86 @@ class GetWriteOutcomeResponse(_message.Message):
     registered_model: _models_pb2.RegisteredModel
     model_version: _models_pb2.ModelVersion
     def __init__(self, error_code: _Optional[_Union[_common_pb2.ErrorCode, str]] = ..., message: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., registered_model: _Optional[_Union[_models_pb2.RegisteredModel, _Mapping]] = ..., model_version: _Optional[_Union[_models_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
+
+class TailRequest(_message.Message):
+    __slots__ = ("run_id", "experiment_id", "after")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    experiment_id: str
+    after: _common_pb2.WriteToken
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., after: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ...) -> None: ...
+
+class TailPoint(_message.Message):
+    __slots__ = ("run_id", "key", "value", "step", "timestamp", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    key: str
+    value: float
+    step: int
+    timestamp: int
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[float] = ..., step: _Optional[int] = ..., timestamp: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TailRunChange(_message.Message):
+    __slots__ = ("run_id", "experiment_id", "kind", "status", "run_name", "start_time", "end_time", "params", "tags", "deleted_tags", "timestamp")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_TAGS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    experiment_id: str
+    kind: str
+    status: str
+    run_name: str
+    start_time: int
+    end_time: int
+    params: _containers.ScalarMap[str, str]
+    tags: _containers.ScalarMap[str, str]
+    deleted_tags: _containers.RepeatedScalarFieldContainer[str]
+    timestamp: int
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., run_name: _Optional[str] = ..., start_time: _Optional[int] = ..., end_time: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., deleted_tags: _Optional[_Iterable[str]] = ..., timestamp: _Optional[int] = ...) -> None: ...
+
+class TailMessage(_message.Message):
+    __slots__ = ("points", "changes", "token")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[TailPoint]
+    changes: _containers.RepeatedCompositeFieldContainer[TailRunChange]
+    token: _common_pb2.WriteToken
+    def __init__(self, points: _Optional[_Iterable[_Union[TailPoint, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[TailRunChange, _Mapping]]] = ..., token: _Optional[_Union[_common_pb2.WriteToken, _Mapping]] = ...) -> None: ...

@@ -94,6 +94,11 @@ class QueryServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.FromString,
                 _registered_method=True)
+        self.Tail = channel.unary_stream(
+                '/runstream.v1.QueryService/Tail',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.TailRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.TailMessage.FromString,
+                _registered_method=True)
         self.GetLoggedModel = channel.unary_unary(
                 '/runstream.v1.QueryService/GetLoggedModel',
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLoggedModelRequest.SerializeToString,
@@ -224,6 +229,16 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tail(self, request, context):
+        """The live tail: a run's (or an experiment's) new metric points and run changes as ingest
+        applies them, in log order. Every message carries the token to resume from; a stream
+        resumed with it starts exactly after it (no gaps, no repeats). A reader that falls
+        behind is cut off with RESOURCE_EXHAUSTED (docs/query.md, "Live tail").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetLoggedModel(self, request, context):
         """Logged models (MLflow 3).
         """
@@ -346,6 +361,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.SearchDatasets,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.SerializeToString,
+            ),
+            'Tail': grpc.unary_stream_rpc_method_handler(
+                    servicer.Tail,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.TailRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.TailMessage.SerializeToString,
             ),
             'GetLoggedModel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLoggedModel,
@@ -717,6 +737,33 @@ class QueryService:
             '/runstream.v1.QueryService/SearchDatasets',
             runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_query__pb2.SearchDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runstream.v1.QueryService/Tail',
+            runstream_dot_proto_dot_v1_dot_query__pb2.TailRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.TailMessage.FromString,
             options,
             channel_credentials,
             insecure,

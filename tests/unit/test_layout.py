@@ -136,6 +136,7 @@ ADAPTERS: dict[str, frozenset[str]] = {
     "runstream.query.clickhouse_store": frozenset({"clickhouse_connect"}),
     "runstream.query.grpc_server": frozenset({"grpc"}),
     "runstream.query.kafka_log_end": frozenset({"kafka"}),  # LogEndPort (read-your-writes)
+    "runstream.query.kafka_records": frozenset({"kafka"}),  # RecordsPort (the live tail)
 }
 
 
