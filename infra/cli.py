@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.producer.cli",  # runstream spool
     "runstream.ingest.cli",  # runstream ingest, runstream replay
     "runstream.query.cli",  # runstream query
+    "runstream.query.tail_cli",  # runstream tail
 )
 
 

@@ -137,6 +137,7 @@ ADAPTERS: dict[str, frozenset[str]] = {
     "runstream.query.grpc_server": frozenset({"grpc"}),
     "runstream.query.kafka_log_end": frozenset({"kafka"}),  # LogEndPort (read-your-writes)
     "runstream.query.kafka_records": frozenset({"kafka"}),  # RecordsPort (the live tail)
+    "runstream.query.tail_client": frozenset({"grpc"}),  # runstream tail's stream
 }
 
 

@@ -9,8 +9,10 @@ the gRPC query service), and a writer in another process.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -336,3 +338,46 @@ def test_bad_requests_are_named(stack: Stack, run_id: str) -> None:
             with pytest.raises(grpc.RpcError) as refused:
                 next(iter(stub.Tail(request, timeout=30)))
             assert refused.value.code() == code, (request, refused.value.details())
+
+
+def _cli(stack: Stack, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNSTREAM_")}
+    command = [sys.executable, "-m", "runstream.infra.cli", "tail", *args]
+    return subprocess.Popen(
+        [*command, "--server", f"grpc://{stack.address}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _json_lines(proc: subprocess.Popen[str], count: int) -> list[dict[str, object]]:
+    assert proc.stdout is not None
+    return [json.loads(proc.stdout.readline()) for _ in range(count)]
+
+
+def test_runstream_tail_prints_points_logged_elsewhere_and_resumes(
+    stack: Stack, run_id: str
+) -> None:
+    writer = Writer(stack, run_id)
+    with grpc.insecure_channel(stack.address) as channel:  # "now", as a token
+        probe = _tail(query_pb2_grpc.QueryServiceStub(channel), run_id=run_id)
+        now = WriteToken.from_proto(probe.take().token).encode()
+        probe.call.cancel()
+    tail = _cli(stack, run_id, "--plain", "--after", now)
+    writer.do("log loss 0 20")
+    got = _json_lines(tail, 20)
+    writer.do("tag team vision")
+    (change,) = _json_lines(tail, 1)
+    tail.send_signal(signal.SIGINT)
+    _, err = tail.communicate(timeout=60)
+    resume = err.split("resume with: --after ")[1].split()[0]
+    writer.do("log loss 20 5")
+    again = _cli(stack, run_id, "--after", resume)  # not a terminal: plain lines
+    more = _json_lines(again, 5)
+    again.send_signal(signal.SIGINT)
+    again.communicate(timeout=60)
+    writer.close()
+    assert [(p["key"], p["step"], p["value"]) for p in got] == [
+        ("loss", s, float(s)) for s in range(20)
+    ]
+    assert change == {"run_id": run_id, "change": "tags_set", "tags": {"team": "vision"}}
+    assert [p["step"] for p in more] == list(range(20, 25))
