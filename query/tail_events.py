@@ -98,40 +98,40 @@ def points_of(event: ev.RunEvent) -> list[TailPoint]:
     ]
 
 
+def _change(event: ev.RunEvent, kind: str, **fields: Any) -> TailChange:
+    return TailChange(event.run_id, event.experiment_id, kind, event.client_ts, **fields)
+
+
 def change_of(event: ev.RunEvent) -> TailChange | None:
     """The run change ``event`` makes; None for events that change no run."""
     p = event.payload
-    base = {"run_id": event.run_id, "experiment_id": event.experiment_id}
-    ts = event.client_ts
     if isinstance(p, ev.RunCreated):
-        return TailChange(
-            **base,
-            kind=RUN_CREATED,
-            timestamp=ts,
+        return _change(
+            event,
+            RUN_CREATED,
             status=p.status,
             run_name=p.run_name,
             start_time=p.start_time,
             tags=dict(p.tags),
         )
     if isinstance(p, ev.RunUpdated):
-        return TailChange(
-            **base,
-            kind=RUN_UPDATED,
-            timestamp=ts,
+        return _change(
+            event,
+            RUN_UPDATED,
             status=p.status or "",
             run_name=p.run_name or "",
             end_time=p.end_time,
         )
     if isinstance(p, ev.ParamsLogged):
-        return TailChange(**base, kind=PARAMS_LOGGED, timestamp=ts, params=_pairs(p))
+        return _change(event, PARAMS_LOGGED, params=_pairs(p))
     if isinstance(p, ev.TagsSet):
-        return TailChange(**base, kind=TAGS_SET, timestamp=ts, tags=_pairs(p))
+        return _change(event, TAGS_SET, tags=_pairs(p))
     if isinstance(p, ev.TagDeleted):
-        return TailChange(**base, kind=TAG_DELETED, timestamp=ts, deleted_tags=(p.key,))
+        return _change(event, TAG_DELETED, deleted_tags=(p.key,))
     if isinstance(p, ev.RunDeleted):
-        return TailChange(**base, kind=RUN_DELETED, timestamp=ts)
+        return _change(event, RUN_DELETED)
     if isinstance(p, ev.RunRestored):
-        return TailChange(**base, kind=RUN_RESTORED, timestamp=ts)
+        return _change(event, RUN_RESTORED)
     return None
 
 
