@@ -46,8 +46,11 @@ class KafkaRecords:
         found: dict[int, bytes] = {}
         try:
             consumer = self._open()
-            consumer.assign([tp])
-            consumer.seek(tp, first)
+            if consumer.assignment() != {tp}:
+                consumer.assign([tp])
+                consumer.seek(tp, first)
+            elif consumer.position(tp) != first:  # reading on keeps what was prefetched
+                consumer.seek(tp, first)
             deadline = time.monotonic() + self._timeout_s
             while len(found) < len(wanted) and time.monotonic() < deadline:
                 batch = consumer.poll(timeout_ms=200, max_records=5000)
