@@ -278,6 +278,7 @@ def test_every_model_method_is_typed_with_its_rpcs_messages() -> None:
         "GetMetricAggregates",
         "GetSampledMetricHistory",
         "GetSampledMetricHistories",
+        "Tail",
     }
 
 
