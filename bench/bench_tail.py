@@ -9,7 +9,9 @@ on free ports unless --kafka is given, with default settings otherwise), creates
 opens a Tail stream on it, and starts a training process that logs one point every
 1/--rate s, its value the wall clock of the log call.  For every point the stream delivers,
 latency = arrival wall clock - value.  Prints p50, p90, p99 and max, and the count (every
-point must arrive exactly once).  Both processes run on one machine, so the clocks agree.
+point must arrive exactly once); beside it, the same points' freshness through polling
+(GetRun every --poll s shows the step), to tell the tail's own share from ingest's.  Both
+processes run on one machine, so the clocks agree.
 """
 
 from __future__ import annotations
@@ -88,6 +90,23 @@ def measure(bootstrap: str, args: argparse.Namespace, data_dir: Path) -> dict[st
             arrivals.put(None)
 
         threading.Thread(target=read, daemon=True).start()
+        readable: dict[int, float] = {}  # step -> when GetRun first showed it (freshness)
+        polling = threading.Event()
+
+        def poll() -> None:
+            seen = -1
+            while not polling.wait(args.poll):
+                try:
+                    run = stub.GetRun(query_pb2.GetRunRequest(run_id=run_id), timeout=10).run
+                except grpc.RpcError:
+                    continue
+                now = time.time()
+                latest = max((m.step for m in run.data.metrics if m.key == "wall"), default=-1)
+                for step in range(seen + 1, latest + 1):
+                    readable[step] = now
+                seen = max(seen, latest)
+
+        threading.Thread(target=poll, daemon=True).start()
         env = dict(os.environ, URI=f"kafka://{bootstrap}", TOPIC=settings.topic, RUN_ID=run_id)
         env.update(RATE=str(args.rate), SECONDS=str(args.seconds))
         trainer = subprocess.run(
@@ -95,6 +114,7 @@ def measure(bootstrap: str, args: argparse.Namespace, data_dir: Path) -> dict[st
         )
         logged = int(trainer.stdout.split()[-1])
         latencies: list[float] = []
+        logged_at: dict[int, float] = {}  # step -> wall clock of its log call
         deadline = time.monotonic() + 60
         while len(latencies) < logged and time.monotonic() < deadline:
             try:
@@ -104,9 +124,13 @@ def measure(bootstrap: str, args: argparse.Namespace, data_dir: Path) -> dict[st
             if got is None:
                 break
             latencies.append(got[0] - got[1])
+            logged_at[len(latencies) - 1] = got[1]
+        time.sleep(2 * args.poll)
+        polling.set()
         call.cancel()
         channel.close()
     ms = [x * 1000 for x in latencies]
+    fresh = [(readable[s] - at) * 1000 for s, at in logged_at.items() if s in readable]
     return {
         "logged": logged,
         "delivered": len(ms),
@@ -116,6 +140,9 @@ def measure(bootstrap: str, args: argparse.Namespace, data_dir: Path) -> dict[st
         "p90_ms": round(_percentile(ms, 90), 1) if ms else None,
         "p99_ms": round(_percentile(ms, 99), 1) if ms else None,
         "max_ms": round(max(ms), 1) if ms else None,
+        # the same points' freshness: log call -> GetRun (polled every --poll s) shows them
+        "getrun_p50_ms": round(statistics.median(fresh), 1) if fresh else None,
+        "getrun_p99_ms": round(_percentile(fresh, 99), 1) if fresh else None,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -125,6 +152,9 @@ def main() -> int:
     parser.add_argument("--kafka", help="bootstrap servers (default: start a broker)")
     parser.add_argument("--rate", type=float, default=20.0, help="points per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to log")
+    parser.add_argument(
+        "--poll", type=float, default=0.05, help="seconds between GetRun polls (freshness)"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tail-") as tmp, contextlib.ExitStack() as stop:

@@ -55,7 +55,7 @@ class QuerySettings:
     # heartbeat, how long a message may wait for its reader before the stream is cut off
     # (RESOURCE_EXHAUSTED), and after how long a reader that takes nothing is cancelled.
     max_streams: int = 4
-    tail_poll_s: float = 0.05
+    tail_poll_s: float = 0.1
     tail_heartbeat_s: float = 1.0
     tail_stall_s: float = 5.0
     tail_abandon_s: float = 60.0

@@ -79,8 +79,12 @@ def events_sql(
     b = Binder()
     if target.run_id:
         who = f"run_id = {b.bind(target.run_id, 'String')}"
-    else:
-        who = f"experiment_id = {b.bind(target.experiment_id, 'String')} AND run_id != ''"
+    else:  # a process that joined a run by its id alone writes events without experiment id
+        experiment = target.experiment_id
+        who = (
+            f"run_id != '' AND (experiment_id = {b.bind(experiment, 'String')} OR run_id IN "
+            f"(SELECT run_id FROM runs WHERE experiment_id = {b.bind(experiment, 'String')}))"
+        )
     where = " OR ".join(
         f"(partition = {b.bind(p, 'Int64')} AND offset >= {b.bind(a, 'Int64')} "
         f"AND offset < {b.bind(e, 'Int64')})"

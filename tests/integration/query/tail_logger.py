@@ -19,7 +19,8 @@ from runstream.producer import RunstreamClient
 
 run_id = os.environ["TAIL_RUN_ID"]
 with RunstreamClient(os.environ["RUNSTREAM_URI"], topic=os.environ["RUNSTREAM_TOPIC"]) as client:
-    client.join_run(run_id, os.environ["TAIL_EXPERIMENT_ID"])
+    # joined by its id alone, as a rank does (RUNSTREAM_RUN_ID): its events name no experiment
+    client.join_run(run_id, os.environ.get("TAIL_EXPERIMENT_ID") or None)
     for line in sys.stdin:
         words = line.split()
         if not words:

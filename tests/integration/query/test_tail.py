@@ -68,13 +68,13 @@ def stack(
 class Writer:
     """The logging process: one command in, its write token and wall clock out."""
 
-    def __init__(self, stack: Stack, run_id: str) -> None:
+    def __init__(self, stack: Stack, run_id: str, experiment_id: str = EXPERIMENT) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNSTREAM_")}
         env.update(
             RUNSTREAM_URI=f"kafka://{stack.bootstrap}",
             RUNSTREAM_TOPIC=stack.settings.topic,
             TAIL_RUN_ID=run_id,
-            TAIL_EXPERIMENT_ID=EXPERIMENT,
+            TAIL_EXPERIMENT_ID=experiment_id,
         )
         self.proc = subprocess.Popen(
             [sys.executable, LOGGER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -163,7 +163,7 @@ def run_id(stack: Stack) -> str:
 def test_points_and_run_changes_logged_elsewhere_arrive_on_the_stream(
     stack: Stack, run_id: str
 ) -> None:
-    writer = Writer(stack, run_id)
+    writer = Writer(stack, run_id, experiment_id="")  # the experiment's tail finds it anyway
     with grpc.insecure_channel(stack.address) as channel:
         stub = query_pb2_grpc.QueryServiceStub(channel)
         run_tail = _tail(stub, run_id=run_id)
