@@ -205,3 +205,29 @@ def test_points_of_an_event_without_contexts_have_an_empty_one() -> None:
     points = points_of(_metrics(RUN, 0, 3))
     assert [(p.step, dict(p.context)) for p in points] == [(0, {}), (1, {}), (2, {})]
     assert np.array_equal([p.value for p in points], [0.0, 1.0, 2.0])
+
+
+def test_points_carry_their_context_once_events_have_contexts() -> None:
+    """Point contexts (schema version 4) ride along as they are; before they exist this
+    tail's points have empty contexts (the test above)."""
+    if "contexts" not in getattr(ev.MetricsLogged, "__dataclass_fields__", {}):
+        pytest.skip("events carry no point contexts yet (schema version 4)")
+    from runstream.query.tail_events import points_of
+
+    base = _metrics(RUN, 0, 3).payload
+    assert isinstance(base, ev.MetricsLogged)
+    payload = ev.MetricsLogged(  # type: ignore[call-arg]
+        keys=base.keys,
+        key_index=base.key_index,
+        values=base.values,
+        steps=base.steps,
+        timestamps=base.timestamps,
+        contexts=((("rank", "0"),), (("node", "a"), ("rank", "1"))),
+        context_index=np.asarray([0, 1, 0], dtype=np.uint16),
+    )
+    event = ev.RunEvent("e", RUN, "1", "p", 0, 0, payload)
+    assert [dict(p.context) for p in points_of(event)] == [
+        {"rank": "0"},
+        {"node": "a", "rank": "1"},
+        {"rank": "0"},
+    ]
