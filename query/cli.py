@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
         "--kafka",
         default=base.kafka,
         help="Kafka bootstrap servers, asked for the log end: write tokens beyond it are "
-        "refused at once (unset: not checked) [RUNSTREAM_KAFKA]",
+        "refused at once (unset: not checked); the live tail reads its events there "
+        "(unset: Tail is refused) [RUNSTREAM_KAFKA]",
     )
     p.add_argument(
         "--no-views",

@@ -34,7 +34,7 @@ from runstream.proto.codec import EventCodec
 from runstream.proto.tokens import WaitToken, WriteToken
 from runstream.proto.vocabulary import AUDIT_APPLIED
 
-from .errors import QueryError, SlowReaderError
+from .errors import SlowReaderError, StoreUnavailableError
 from .ports import SqlPort
 from .sql_text import Binder, Sql
 from .tail_events import TailBatch, TailChange, TailPoint, deliverable
@@ -163,7 +163,7 @@ class AppliedWatch:
         stream = OpenStream(cancel)
         with self._cond:
             if self._closed:
-                raise QueryError("the query service is stopping")
+                raise StoreUnavailableError("the query service is stopping")
             self._streams.add(stream)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="tail-watch", daemon=True)
@@ -174,6 +174,10 @@ class AppliedWatch:
     def close_stream(self, stream: OpenStream) -> None:
         with self._cond:
             self._streams.discard(stream)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def open_streams(self) -> int:
@@ -277,6 +281,8 @@ class TailStream:
                 if self.clock() - last_sent >= self.limits.heartbeat_s:
                     yield from self._send(handle, self._batch([], []))
                     last_sent = self.clock()
+                if self.watch.closed:
+                    raise StoreUnavailableError("the query service is stopping: resume elsewhere")
                 if self._more:
                     continue
                 version, _ = self.watch.wait(version, self.limits.heartbeat_s)
