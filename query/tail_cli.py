@@ -21,14 +21,15 @@ def register(subparsers: Any) -> None:
         "tail",
         help="follow a run (or an experiment) live: latest value per key and context",
         description=(
-            "Follow a run live through the query service's Tail stream: its metric points "
-            "and run changes (status, params, tags) as ingest applies them. In a terminal, "
-            "a table of the latest value per key (and per context: rank, node, ... when "
-            "points carry one), refreshed in place; with --plain, or when stdout is not a "
-            "terminal, one JSON line per point and per run change. Starts from now (or "
-            "right after --after); when the server cuts a slow reader off, resumes from the "
-            "last token by itself. On exit it prints the token to resume with (--after). "
-            "Needs a query service with Kafka (runstream up has it)."
+            "Follow a run live through the query service's Tail stream: its metric points and run"
+            " changes (status, params, tags) as ingest applies them. In a terminal, a table of "
+            "the latest value per key (and per context: rank, node, ... when points carry one), "
+            "refreshed in place, starting from the run as it stands (its latest value per key, "
+            "marked 'at start' until a new point comes); with --plain, or when stdout is not a "
+            "terminal, one JSON line per point and per run change. Starts from now (or right "
+            "after --after); when the server cuts a slow reader off, resumes from the last token "
+            "by itself. On exit it prints the token to resume with (--after). Needs a query "
+            "service with Kafka (runstream up has it)."
         ),
     )
     p.add_argument("run_id", nargs="?", default="", metavar="RUN_ID", help="the run to follow")
@@ -133,6 +134,7 @@ def _live(follow: Any, title: str) -> None:
     state = TailState()
     with Live(table(state, title), refresh_per_second=4, auto_refresh=True) as live:
         for message in follow.messages():
+            if state.messages == 0 and follow.run_id:  # where the run stands as the tail starts
+                state.seed(follow.run_now())
             state.apply(message)
-            if message.points or message.changes:
-                live.update(table(state, title))
+            live.update(table(state, title))

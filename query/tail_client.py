@@ -40,6 +40,20 @@ class Follow:
     resumes: int = 0
     max_resumes: int = 100
 
+    def run_now(self) -> Any:
+        """The followed run as ``GetRun`` reads it once ingest applied ``token`` (its name,
+        status, params, tags, latest value per key): what the table starts from."""
+        read = query_pb2.ReadOptions(wait_timeout_ms=10_000)
+        if self.token is not None:
+            read.write_token.CopyFrom(self.token.to_proto())
+        with open_channel(self.options) as channel:
+            stub = query_pb2_grpc.QueryServiceStub(channel)
+            request = query_pb2.GetRunRequest(run_id=self.run_id, read=read)
+            try:
+                return stub.GetRun(request, metadata=self.options.metadata, timeout=30).run
+            except grpc.RpcError as exc:
+                raise TailClientError(exc.code().name, exc.details() or "", self.token) from None
+
     def messages(self) -> Iterator[Any]:
         """TailMessages, across resumes, until the caller stops or an error that is not
         a slow-reader cut-off (:class:`TailClientError`)."""

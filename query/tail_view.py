@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from runstream.proto.vocabulary import status_from_proto
+
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # run, key, context pairs
 
 
@@ -40,6 +42,31 @@ class TailState:
     runs: dict[str, RunState] = field(default_factory=dict)
     points: int = 0
     messages: int = 0
+    # (run, key) -> the latest value GetRun showed when the tail started (over every
+    # context); shown until a point of that key arrives
+    before: dict[tuple[str, str], Latest] = field(default_factory=dict)
+
+    def seed(self, run: Any) -> None:
+        """Start from a GetRun answer: the run's name, status, params, tags, latest values."""
+        info = run.info
+        state = self.runs.setdefault(info.run_id, RunState())
+        state.name, state.status = info.run_name, _status_name(info.status)
+        state.params.update({p.key: p.value for p in run.data.params})
+        state.tags.update({t.key: t.value for t in run.data.tags})
+        for m in run.data.metrics:
+            self.before[(info.run_id, m.key)] = Latest(m.step, m.timestamp, m.value, count=0)
+
+    def rows(self) -> list[tuple[SeriesKey, Latest, bool]]:
+        """(series, latest, from the start) in order; a key's start value while no point
+        of it arrived."""
+        live = {(run, key) for run, key, _ in self.latest}
+        rows = [(series, latest, False) for series, latest in self.latest.items()]
+        rows += [
+            ((run, key, ()), latest, True)
+            for (run, key), latest in self.before.items()
+            if (run, key) not in live
+        ]
+        return sorted(rows, key=lambda row: row[0])
 
     def apply(self, message: Any) -> None:
         """Fold one TailMessage in."""
@@ -70,6 +97,10 @@ class TailState:
                 run.deleted = False
 
 
+def _status_name(value: int) -> str:
+    return status_from_proto(value) or ""
+
+
 def context_text(context: tuple[tuple[str, str], ...]) -> str:
     return " ".join(f"{k}={v}" for k, v in context)
 
@@ -86,9 +117,9 @@ def table(state: TailState, title: str, max_rows: int = 200) -> Any:
         grid.add_column("run")
     for name in ("key", "context", "step", "value", "points"):
         grid.add_column(name, justify="right" if name in ("step", "value", "points") else "left")
-    for (run, key, context), latest in sorted(state.latest.items())[:max_rows]:
-        cells = [key, context_text(context), str(latest.step), f"{latest.value:.6g}"]
-        cells.append(str(latest.count))
+    for (run, key, context), latest, before in state.rows()[:max_rows]:
+        where = "(at start)" if before else context_text(context)
+        cells = [key, where, str(latest.step), f"{latest.value:.6g}", str(latest.count)]
         grid.add_row(*([run[:12]] if many_runs else []), *cells)
     status = "; ".join(
         f"{run[:12]} {r.name or ''} {r.status or ''}{' (deleted)' if r.deleted else ''}".strip()

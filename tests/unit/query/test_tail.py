@@ -14,7 +14,7 @@ from rich.console import Console
 from runstream.proto import events as ev
 from runstream.proto.codec import EventCodec
 from runstream.proto.tokens import WaitToken
-from runstream.proto.v1 import query_pb2
+from runstream.proto.v1 import common_pb2, query_pb2
 from runstream.query import tail_codec
 from runstream.query.errors import InvalidRequestError, SlowReaderError
 from runstream.query.sql_text import Sql
@@ -231,3 +231,23 @@ def test_points_carry_their_context_once_events_have_contexts() -> None:
         {"node": "a", "rank": "1"},
         {"rank": "0"},
     ]
+
+
+def test_the_view_starts_from_the_run_as_it_stands() -> None:
+    state = TailState()
+    run = common_pb2.Run(
+        info=common_pb2.RunInfo(run_id=RUN, run_name="lr-0.1", status=common_pb2.RUNNING),
+        data=common_pb2.RunData(
+            metrics=[
+                common_pb2.Metric(key="loss", value=0.3, step=7, timestamp=7),
+                common_pb2.Metric(key="acc", value=0.8, step=7, timestamp=7),
+            ]
+        ),
+    )
+    state.seed(run)
+    state.apply(_message([(RUN, "loss", 8, 0.25, {"rank": "0"})]))
+    rows = [
+        (key, context, latest.step, before) for (_, key, context), latest, before in state.rows()
+    ]
+    assert rows == [("acc", (), 7, True), ("loss", (("rank", "0"),), 8, False)]
+    assert state.runs[RUN].name == "lr-0.1"
