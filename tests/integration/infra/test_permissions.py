@@ -221,6 +221,16 @@ def test_the_permission_rules_hold_on_every_write(world: World) -> None:
     assert {p.key for p in by_name["first"].data.params} == {"lr"}  # reader's 'x' is not
 
 
+def _first_tail(caller: Caller, **target: str) -> Any:
+    """The first message of a live tail (after the caller's writes), then cancelled."""
+    request = query_pb2.TailRequest(after=caller.token.to_proto(), **target)
+    stream = caller.query.Tail(request, timeout=60, metadata=caller.metadata)
+    try:
+        return next(iter(stream))
+    finally:
+        stream.cancel()
+
+
 def test_searches_show_only_what_the_principal_may_read(world: World) -> None:
     alice, outsider, ops = world["alice"], world["outsider"], world["ops"]
     suffix = uuid.uuid4().hex[:6]
@@ -273,6 +283,11 @@ def test_searches_show_only_what_the_principal_may_read(world: World) -> None:
     _denied(outsider.q, "GetSampledMetricHistories", query_pb2.GetSampledMetricHistoriesRequest(
         run_ids=[own_run, hidden_run], metric_key="loss", max_points=10))  # fmt: skip
     outsider.q("GetRun", query_pb2.GetRunRequest(run_id=ops_run))  # granted by name
+    # the live tail: the same READ check, on the run's or the named experiment
+    _denied(lambda: _first_tail(outsider, run_id=hidden_run))
+    _denied(lambda: _first_tail(outsider, experiment_id=hidden))
+    assert _first_tail(outsider, run_id=ops_run).token.topic == world.stack.settings.topic
+    assert _first_tail(outsider, experiment_id=shared).token.offsets
 
     # an admin sees everything, a READ-by-default principal too
     every = ops.q("SearchRuns", query_pb2.SearchRunsRequest(max_results=50_000))
