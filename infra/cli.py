@@ -21,6 +21,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.producer.gateway.cli",  # runstream gateway
     "runstream.producer.cli",  # runstream spool
     "runstream.ingest.cli",  # runstream ingest, runstream replay
+    "runstream.ingest.migrations.cli",  # runstream migrations print [--cluster NAME]
     "runstream.query.cli",  # runstream query
     "runstream.query.tail_cli",  # runstream tail
 )

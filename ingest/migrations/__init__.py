@@ -4,6 +4,8 @@ A file holds statements separated by a line with only ``;``.  Every statement mu
 idempotent (``IF NOT EXISTS``, settings that can be set twice): two workers starting at
 once may both apply a migration.  ``schema_migrations`` records what was applied, with a
 checksum of the file; a changed file that was already applied is reported, not re-run.
+The same files give the DDL of a ClickHouse cluster (:mod:`.cluster`, ``runstream
+migrations print --cluster NAME``).
 """
 
 from __future__ import annotations
@@ -92,10 +94,22 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(runner: SqlRunner, migrations: Sequence[Migration] | None = None) -> list[int]:
-    """Apply every migration not yet recorded; returns the versions applied now."""
+def apply_migrations(
+    runner: SqlRunner, migrations: Sequence[Migration] | None = None, *, cluster: str | None = None
+) -> list[int]:
+    """Apply every migration not yet recorded; returns the versions applied now.
+
+    With ``cluster``, the ``ON CLUSTER`` form of each (:mod:`.cluster`), sent to one node.
+    """
     todo = list(load_migrations() if migrations is None else migrations)
-    runner.command(SCHEMA_MIGRATIONS_DDL)
+    schema_ddl: tuple[str, ...] = (SCHEMA_MIGRATIONS_DDL,)
+    if cluster is not None:
+        from .cluster import cluster_migrations, schema_migrations_ddl
+
+        todo = cluster_migrations(cluster, todo)
+        schema_ddl = schema_migrations_ddl(cluster)
+    for statement in schema_ddl:
+        runner.command(statement)
     applied = {
         int(str(v)): str(c)
         for v, c in runner.rows(

@@ -169,9 +169,9 @@ CREATE TABLE metrics
     `experiment_id` String,
     `run_id` String,
     `key` LowCardinality(String),
-    `step` Int64,
-    `timestamp` Int64,
-    `value` Float64,
+    `step` Int64 CODEC(DoubleDelta, ZSTD(1)),
+    `timestamp` Int64 CODEC(DoubleDelta, ZSTD(1)),
+    `value` Float64 CODEC(Gorilla(8), ZSTD(1)),
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree

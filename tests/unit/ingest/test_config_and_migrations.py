@@ -98,7 +98,10 @@ def test_statements_split_on_semicolon_lines() -> None:
 
 def test_shipped_migrations_are_ordered_and_named() -> None:
     found = load_migrations()
-    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    versions = [m.version for m in found]
+    # numbers are handed out ahead of time, so one may land before a lower one: no gap
+    # is required, only a strict order from 1
+    assert versions[0] == 1 and versions == sorted(set(versions))
     assert found[0].name == "init" and all(m.statements for m in found)
     with pytest.raises(IngestError):
         parse_migration("init.sql", "SELECT 1")
