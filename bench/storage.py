@@ -254,9 +254,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="insert repeats (default: 3)")
     p.add_argument("--block", type=int, default=100_000, help="points per insert (default: 100000)")
     p.add_argument("--calls", type=int, default=20, help="timed calls per read (default: 20)")
-    p.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help="curve,noise (default: both)"
-    )
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="curve,noise (default: both)")
     p.add_argument("--dsn", default=None, help="chdb:///DIR (default: a temporary directory)")
     args = p.parse_args(argv)
     for name in ("runs", "keys", "steps", "repeats", "block", "calls"):
@@ -280,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         results = {
-            w: measure(dsn, shape, w, args.repeats, args.block, args.calls)
-            for w in args.workloads
+            w: measure(dsn, shape, w, args.repeats, args.block, args.calls) for w in args.workloads
         }
     finally:
         if tmp is not None:

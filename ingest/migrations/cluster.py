@@ -46,7 +46,8 @@ MERGE_TREE_ENGINES = frozenset(
     }
 )
 
-_WINDOW, _REPLICATED_WINDOW = "non_replicated_deduplication_window", "replicated_deduplication_window"
+_WINDOW = "non_replicated_deduplication_window"
+_REPLICATED_WINDOW = "replicated_deduplication_window"
 _CLUSTER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
 _CREATE_RE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\s*\(")
 _ENGINE_RE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?")

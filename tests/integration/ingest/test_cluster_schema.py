@@ -75,8 +75,10 @@ class StandInRunner(PlainRunner):
             assert table == local, sql
             self.shard_keys[table] = key
             sql = DISTRIBUTED.sub(
-                lambda _: f"AS {table}{LOCAL_SUFFIX}\n"
-                f"ENGINE = Merge(currentDatabase(), '^{table}{LOCAL_SUFFIX}$')",
+                lambda _: (
+                    f"AS {table}{LOCAL_SUFFIX}\n"
+                    f"ENGINE = Merge(currentDatabase(), '^{table}{LOCAL_SUFFIX}$')"
+                ),
                 sql,
             )
         elif inserted := re.match(r"INSERT INTO (\w+) ", sql):
