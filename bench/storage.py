@@ -22,8 +22,11 @@ reported); then merges the last tables (OPTIMIZE FINAL) and reads:
   byte of the active parts on disk (``system.parts.bytes_on_disk``: columns, marks and
   primary index), over the point count, as written and after the merge;
 * reads, with the query service's own SQL: a full series page (``history_page_sql``)
-  and an M4-sampled series (``m4_sql``, 1,000 points), median of --calls calls each,
-  plus a scan of every point (min, max, count per series).
+  and an M4-sampled series (``m4_sql``, 1,000 points), plus a scan of every point (min,
+  max, count per series): --calls calls each, the two tables' calls interleaved.
+
+Every time is given as wall time and as CPU time of this process (chDB runs in it, so its
+threads count): on a shared machine the CPU figure is the steadier one.
 
 Prints a markdown table.  Timings are on whatever else the machine is doing: the load
 average at start and end is printed with them.
@@ -140,17 +143,15 @@ def _bytes(client, database: str) -> dict[str, float]:  # type: ignore[no-untype
     return found
 
 
-def _median_ms(fn: Callable[[], object], calls: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of one call (chDB runs in this process: its threads' CPU is
+    counted, so the CPU figure does not depend on what else the machine runs)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _reads(client, shape: Shape, calls: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _queries(client, shape: Shape) -> dict[str, Callable[[], object]]:  # type: ignore[no-untyped-def]
     from runstream.query.entities import XAxis
     from runstream.query.history_sql import Bucketing, history_page_sql, m4_sql
 
@@ -158,40 +159,61 @@ def _reads(client, shape: Shape, calls: int) -> dict[str, float]:  # type: ignor
     page = history_page_sql("1", run_id, key, shape.steps, None)
     width = max(1, -(-shape.steps // 250))
     m4 = m4_sql(["1"], key, XAxis.STEP, None, None, Bucketing([run_id], [0], [width]))
+    scan = "SELECT run_id, key, min(value), max(value), count() FROM metrics GROUP BY run_id, key"
 
     def run(sql) -> int:  # type: ignore[no-untyped-def]
         return len(client.query(sql.text, parameters=sql.params, settings=sql.settings).result_rows)
 
     if run(page) != shape.steps:
         raise SystemExit("the full series page did not return every step")
-    scan = "SELECT run_id, key, min(value), max(value), count() FROM metrics GROUP BY run_id, key"
     return {
-        "full series (ms)": _median_ms(lambda: run(page), calls),
-        "M4-sampled series (ms)": _median_ms(lambda: run(m4), calls),
-        "scan of every point (ms)": _median_ms(lambda: client.query(scan).result_rows, calls),
+        "full series": lambda: run(page),
+        "M4-sampled series": lambda: run(m4),
+        "scan of every point": lambda: client.query(scan).result_rows,
     }
+
+
+def _reads(clients: dict[str, object], shape: Shape, calls: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU ms per read, the two sides' calls interleaved (same load)."""
+    queries = {side: _queries(c, shape) for side, c in clients.items()}
+    out: dict[str, dict[str, float]] = {side: {} for side in clients}
+    for name in next(iter(queries.values())):
+        samples: dict[str, list[tuple[float, float]]] = {side: [] for side in clients}
+        for side in clients:
+            queries[side][name]()  # warm-up
+        for i in range(calls):
+            sides = list(clients) if i % 2 == 0 else list(reversed(list(clients)))
+            for side in sides:
+                samples[side].append(_timed(queries[side][name]))
+        for side, got in samples.items():
+            out[side][f"read: {name}, wall ms"] = statistics.median(w for w, _ in got) * 1000
+            out[side][f"read: {name}, CPU ms"] = statistics.median(c for _, c in got) * 1000
+    return out
 
 
 def measure(dsn: str, shape: Shape, workload: str, repeats: int, block: int, calls: int) -> dict:
     cols = make_columns(shape, workload)
     blocks = _arrow_blocks(shape, cols, block)
-    inserts: dict[str, list[float]] = {"before": [], "after": []}
+    inserts: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
     clients: dict[str, object] = {}
     for r in range(repeats):
         order = ("before", "after") if r % 2 == 0 else ("after", "before")
         for side in order:
             name = f"storage_{workload}_{side}"
             client = _database(dsn, name, with_codecs=side == "after")
-            started = time.perf_counter()
-            for part in blocks:
-                client.insert_arrow("metrics", part)  # type: ignore[attr-defined]
-            inserts[side].append(shape.points / (time.perf_counter() - started))
+
+            def insert(c=client) -> None:  # type: ignore[no-untyped-def]
+                for part in blocks:
+                    c.insert_arrow("metrics", part)
+
+            inserts[side].append(_timed(insert))
             if r < repeats - 1:
                 client.close()  # type: ignore[attr-defined]
             else:
                 clients[side] = client
     out: dict = {}
-    for side, client in clients.items():
+    for side in ("before", "after"):
+        client = clients[side]
         name = f"storage_{workload}_{side}"
         written = _bytes(client, name)
         client.command("OPTIMIZE TABLE metrics FINAL")  # type: ignore[attr-defined]
@@ -199,12 +221,17 @@ def measure(dsn: str, shape: Shape, workload: str, repeats: int, block: int, cal
         count = int(client.command("SELECT count() FROM metrics"))  # type: ignore[attr-defined]
         if count != shape.points:
             raise SystemExit(f"{name}: {count} rows, expected {shape.points}")
+        wall = statistics.median(w for w, _ in inserts[side])
+        cpu = statistics.median(c for _, c in inserts[side])
         out[side] = {
-            "insert (points/s)": statistics.median(inserts[side]),
+            "insert: points/s (wall)": shape.points / wall,
+            "insert: CPU s per million points": cpu / shape.points * 1e6,
             "written": {k: v / count for k, v in written.items()},
             "merged": {k: v / count for k, v in merged.items()},
-            **_reads(client, shape, calls),
         }
+    for side, figures in _reads(clients, shape, calls).items():
+        out[side].update(figures)
+    for client in clients.values():
         client.close()  # type: ignore[attr-defined]
     return out
 
@@ -234,10 +261,12 @@ def report(shape: Shape, results: dict[str, dict]) -> str:
                 lines.append(
                     _row(f"— `{column}`, merged", b["merged"][column], a["merged"][column], ".2f")
                 )
-        lines.append(_row("insert (points/s, median)", b["insert (points/s)"],
-                          a["insert (points/s)"], ",.0f"))  # fmt: skip
-        for read in ("full series (ms)", "M4-sampled series (ms)", "scan of every point (ms)"):
-            lines.append(_row(f"read: {read}, median", b[read], a[read], ".1f"))
+        lines.append(_row("insert: points/s (wall, median)", b["insert: points/s (wall)"],
+                          a["insert: points/s (wall)"], ",.0f"))  # fmt: skip
+        key = "insert: CPU s per million points"
+        lines.append(_row(key + " (median)", b[key], a[key], ".2f"))
+        for figure in [k for k in b if k.startswith("read: ")]:
+            lines.append(_row(f"{figure} (median)", b[figure], a[figure], ".1f"))
         lines.append("")
     return "\n".join(lines)
 
