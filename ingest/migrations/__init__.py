@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Protocol
 
 from ..errors import MigrationError
+from ..settings import DEFAULT_DATABASE
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +96,24 @@ def load_migrations() -> list[Migration]:
 
 
 def apply_migrations(
-    runner: SqlRunner, migrations: Sequence[Migration] | None = None, *, cluster: str | None = None
+    runner: SqlRunner,
+    migrations: Sequence[Migration] | None = None,
+    *,
+    cluster: str | None = None,
+    database: str = DEFAULT_DATABASE,
 ) -> list[int]:
     """Apply every migration not yet recorded; returns the versions applied now.
 
-    With ``cluster``, the ``ON CLUSTER`` form of each (:mod:`.cluster`), sent to one node.
+    With ``cluster``, the ``ON CLUSTER`` form of each (:mod:`.cluster`) for ``database``
+    (the runner's database), sent to one node.
     """
     todo = list(load_migrations() if migrations is None else migrations)
     schema_ddl: tuple[str, ...] = (SCHEMA_MIGRATIONS_DDL,)
     if cluster is not None:
         from .cluster import cluster_migrations, schema_migrations_ddl
 
-        todo = cluster_migrations(cluster, todo)
-        schema_ddl = schema_migrations_ddl(cluster)
+        todo = cluster_migrations(cluster, database, todo)
+        schema_ddl = schema_migrations_ddl(cluster, database)
     for statement in schema_ddl:
         runner.command(statement)
     applied = {

@@ -36,15 +36,23 @@ def register(subparsers: Any) -> None:
         "each table T becomes T_local (the Replicated* counterpart of its engine) and T "
         "(Distributed over T_local on every shard); default: the DDL of one server",
     )
+    show.add_argument(
+        "--database",
+        metavar="NAME",
+        default=None,
+        help="with --cluster: the database the Distributed tables point into, the one the "
+        "script runs in (default: runstream)",
+    )
     show.set_defaults(func=_print)
 
 
 def _print(args: argparse.Namespace) -> int:
     from ..errors import MigrationError
+    from ..settings import DEFAULT_DATABASE
     from .cluster import render
 
     try:
-        text = render(args.cluster)
+        text = render(args.cluster, args.database or DEFAULT_DATABASE)
     except MigrationError as exc:
         print(f"runstream migrations: {exc}", file=sys.stderr)
         return 2

@@ -8,10 +8,12 @@ Every ``CREATE TABLE name`` of a migration becomes two tables on every node of t
   '{replica}', v)``; ``{shard}`` and ``{replica}`` are each node's macros), with the insert
   deduplication window of replicated tables (``replicated_deduplication_window``) where
   the embedded table sets ``non_replicated_deduplication_window``;
-* ``name``: a ``Distributed`` table over ``name_local`` on every shard, so every query of
+* ``name``: a ``Distributed`` table over ``database.name_local`` on every shard (the
+  database is named: ``currentDatabase()`` would be evaluated by each node's DDL worker,
+  not by the caller), so every query of
   ingest and of the query service runs unchanged, by the same names.  Rows are sharded by
-  a hash of a sort-key column (:data:`SHARD_COLUMNS`, first found): every version of one
-  row then lands on one shard, where ReplacingMergeTree and ``FINAL`` can collapse it.
+  a hash of a sort-key column (:func:`shard_key`): every version of one row then lands on
+  one shard, where ReplacingMergeTree and ``FINAL`` can collapse it.
 
 ``ALTER TABLE name`` goes to ``name_local``; a change of the columns (add, drop, rename,
 a new type) goes to ``name`` as well, so both keep the same columns.  ``INSERT`` (the
@@ -26,14 +28,19 @@ import re
 from collections.abc import Sequence
 
 from ..errors import MigrationError
+from ..settings import DEFAULT_DATABASE
 from . import SCHEMA_MIGRATIONS_DDL, Migration, load_migrations
 
 LOCAL_SUFFIX = "_local"
 REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 REPLICA_NAME = "{replica}"
-# The shard key: a hash of the first of these in the table's sort key (all events of one
-# run, one model or one experiment are one entity's history).
-SHARD_COLUMNS = ("run_id", "model_id", "name", "experiment_id", "event_id", "partition")
+# The shard key: a hash of the entity column that comes first in the table's sort key
+# (experiment_id only when the table has no other): every row of one run, one model
+# (logged or registered) or one partition's bookkeeping lands on one shard, so the tables
+# of one entity are co-sharded and a subquery from one into another can run shard-locally
+# (``distributed_product_mode = 'local'``).
+SHARD_COLUMNS = ("run_id", "model_id", "name", "event_id", "partition")
+FALLBACK_SHARD_COLUMN = "experiment_id"
 MERGE_TREE_ENGINES = frozenset(
     {
         "MergeTree",
@@ -49,6 +56,7 @@ MERGE_TREE_ENGINES = frozenset(
 _WINDOW = "non_replicated_deduplication_window"
 _REPLICATED_WINDOW = "replicated_deduplication_window"
 _CLUSTER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+_DATABASE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CREATE_RE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\s*\(")
 _ENGINE_RE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\(([^)]*)\))?")
 _ORDER_RE = re.compile(r"\bORDER BY\s+(\([^)]*\)|\w+)")
@@ -78,6 +86,12 @@ def check_cluster_name(cluster: str) -> str:
     return cluster
 
 
+def check_database_name(database: str) -> str:
+    if not _DATABASE_RE.match(database):
+        raise MigrationError(f"database name must be an identifier: {database!r}")
+    return database
+
+
 def strip_comments(statement: str) -> str:
     """The statement without its whole-line ``--`` comments."""
     lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
@@ -86,8 +100,12 @@ def strip_comments(statement: str) -> str:
 
 def shard_key(order_by: str) -> str:
     columns = [c.strip() for c in order_by.strip("()").split(",")]
-    chosen = next((c for c in SHARD_COLUMNS if c in columns), columns[0])
-    return f"cityHash64({chosen})"
+    entity = [c for c in columns if c in SHARD_COLUMNS]
+    if entity:
+        return f"cityHash64({entity[0]})"
+    return (
+        f"cityHash64({FALLBACK_SHARD_COLUMN if FALLBACK_SHARD_COLUMN in columns else columns[0]})"
+    )
 
 
 def _replicated_engine(name: str, args: str | None, table: str) -> str:
@@ -99,7 +117,7 @@ def _replicated_engine(name: str, args: str | None, table: str) -> str:
     return f"ENGINE = Replicated{name}({', '.join(inner)})"
 
 
-def _create(table: str, sql: str, on: str, cluster: str) -> list[str]:
+def _create(table: str, sql: str, on: str, cluster: str, database: str) -> list[str]:
     engine = _ENGINE_RE.search(sql)
     order = _ORDER_RE.search(sql)
     if engine is None or order is None:
@@ -110,7 +128,7 @@ def _create(table: str, sql: str, on: str, cluster: str) -> list[str]:
     body = _ENGINE_RE.sub(_replicated_engine(engine.group(1), engine.group(2), table), body, 1)
     distributed = (
         f"CREATE TABLE IF NOT EXISTS {table} {on} AS {local}\n"
-        f"ENGINE = Distributed('{cluster}', currentDatabase(), {local}, "
+        f"ENGINE = Distributed('{cluster}', '{database}', {local}, "
         f"{shard_key(order.group(1))})"
     )
     return [body, distributed]
@@ -125,13 +143,14 @@ def _alter(table: str, action: str, on: str) -> list[str]:
     raise MigrationError(f"ALTER TABLE {table}: no cluster form for {action.split()[:3]}")
 
 
-def cluster_statement(statement: str, cluster: str) -> list[str]:
+def cluster_statement(statement: str, cluster: str, database: str) -> list[str]:
     """The ``ON CLUSTER`` statements that do on ``cluster`` what ``statement`` does on one
-    server (comments dropped)."""
+    server, in ``database`` (comments dropped)."""
     on = f"ON CLUSTER '{check_cluster_name(cluster)}'"
+    check_database_name(database)
     sql = strip_comments(statement).replace(_WINDOW, _REPLICATED_WINDOW)
     if created := _CREATE_RE.match(sql):
-        return _create(created.group(1), sql, on, cluster)
+        return _create(created.group(1), sql, on, cluster, database)
     if altered := _ALTER_RE.match(sql):
         return _alter(altered.group(1), " ".join(altered.group(2).split()), on)
     if _INSERT_RE.match(sql):
@@ -145,40 +164,47 @@ def cluster_statement(statement: str, cluster: str) -> list[str]:
     raise MigrationError(f"no cluster form for the statement: {sql.splitlines()[0][:80]!r}")
 
 
-def cluster_migration(migration: Migration, cluster: str) -> Migration:
-    statements = tuple(s for st in migration.statements for s in cluster_statement(st, cluster))
+def cluster_migration(migration: Migration, cluster: str, database: str) -> Migration:
+    statements = tuple(
+        s for st in migration.statements for s in cluster_statement(st, cluster, database)
+    )
     checksum = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
     return Migration(migration.version, migration.name, statements, checksum)
 
 
 def cluster_migrations(
-    cluster: str, migrations: Sequence[Migration] | None = None
+    cluster: str, database: str, migrations: Sequence[Migration] | None = None
 ) -> list[Migration]:
     """Every migration (the shipped ones by default) in its ``ON CLUSTER`` form."""
     todo = load_migrations() if migrations is None else migrations
-    return [cluster_migration(m, cluster) for m in todo]
+    return [cluster_migration(m, cluster, database) for m in todo]
 
 
-def schema_migrations_ddl(cluster: str | None) -> tuple[str, ...]:
+def schema_migrations_ddl(cluster: str | None, database: str) -> tuple[str, ...]:
     """The bookkeeping table :func:`~runstream.ingest.migrations.apply_migrations` makes."""
     if cluster is None:
         return (SCHEMA_MIGRATIONS_DDL,)
-    return tuple(cluster_statement(SCHEMA_MIGRATIONS_DDL, cluster))
+    return tuple(cluster_statement(SCHEMA_MIGRATIONS_DDL, cluster, database))
 
 
-def render(cluster: str | None = None, migrations: Sequence[Migration] | None = None) -> str:
+def render(
+    cluster: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    migrations: Sequence[Migration] | None = None,
+) -> str:
     """The whole schema as one script: the embedded DDL, or with ``cluster`` the cluster
-    DDL (statements separated by a line holding only ``;``, as in the migration files)."""
+    DDL for ``database`` (statements separated by a line holding only ``;``, as in the
+    migration files).  Run it in ``database`` (on a cluster: on one node)."""
     todo = list(load_migrations() if migrations is None else migrations)
     if cluster is not None:
-        todo = cluster_migrations(cluster, todo)
-    where = f"cluster '{cluster}'" if cluster else "one server (chDB or ClickHouse)"
+        todo = cluster_migrations(cluster, database, todo)
+    where = f"cluster '{cluster}', database {database}" if cluster else "one server"
     out = [
         f"-- runstream schema for {where}, generated from the ingest migrations.",
         "-- Statements are separated by a line holding only ';'.",
         "",
         "-- schema_migrations: the versions applied",
-        "\n;\n".join(schema_migrations_ddl(cluster)),
+        "\n;\n".join(schema_migrations_ddl(cluster, database)),
     ]
     for m in todo:
         out += [";", "", f"-- {m.version:04d}_{m.name}", "\n;\n".join(m.statements)]

@@ -29,7 +29,7 @@ REPLICATED = re.compile(
     r"(?:, ([^)]*))?\)"
 )
 DISTRIBUTED = re.compile(
-    rf"AS (\w+){LOCAL_SUFFIX}\nENGINE = Distributed\('{CLUSTER}', currentDatabase\(\), "
+    rf"AS (\w+){LOCAL_SUFFIX}\nENGINE = Distributed\('{CLUSTER}', '(\w+)', "
     rf"(\w+){LOCAL_SUFFIX}, cityHash64\((\w+)\)\)$"
 )
 
@@ -48,8 +48,9 @@ class PlainRunner:
 class StandInRunner(PlainRunner):
     """Runs cluster DDL on one chDB database, undoing only what needs a cluster."""
 
-    def __init__(self, c: Any) -> None:
+    def __init__(self, c: Any, database: str) -> None:
         super().__init__(c)
+        self.database = database
         self.replicated: dict[str, str] = {}  # local table -> engine it replicates
         self.shard_keys: dict[str, str] = {}  # Distributed table -> shard key column
         self.statements = 0
@@ -71,13 +72,13 @@ class StandInRunner(PlainRunner):
             args = f"({engine.group(2)})" if engine.group(2) else ""
             sql = REPLICATED.sub(lambda _: f"ENGINE = {engine.group(1)}{args}", sql)
         elif distributed := DISTRIBUTED.search(sql):
-            table, local, key = distributed.groups()
-            assert table == local, sql
+            table, database, local, key = distributed.groups()
+            assert table == local and database == self.database, sql
             self.shard_keys[table] = key
             sql = DISTRIBUTED.sub(
                 lambda _: (
                     f"AS {table}{LOCAL_SUFFIX}\n"
-                    f"ENGINE = Merge(currentDatabase(), '^{table}{LOCAL_SUFFIX}$')"
+                    f"ENGINE = Merge('{database}', '^{table}{LOCAL_SUFFIX}$')"
                 ),
                 sql,
             )
@@ -137,9 +138,10 @@ def test_cluster_ddl_makes_the_embedded_schema(chdb_dsn: str, fresh_database: st
     embedded_c, cluster_c = client(chdb_dsn, embedded_db), client(chdb_dsn, cluster_db)
     try:
         applied = apply_migrations(PlainRunner(embedded_c))
-        stand_in = StandInRunner(cluster_c)
-        assert apply_migrations(stand_in, cluster=CLUSTER) == applied
-        assert apply_migrations(stand_in, cluster=CLUSTER) == []  # recorded, as embedded
+        stand_in = StandInRunner(cluster_c, cluster_db)
+        assert apply_migrations(stand_in, cluster=CLUSTER, database=cluster_db) == applied
+        # recorded, as embedded
+        assert apply_migrations(stand_in, cluster=CLUSTER, database=cluster_db) == []
 
         embedded = catalog(embedded_c, embedded_db)
         cluster = catalog(cluster_c, cluster_db)

@@ -19,6 +19,7 @@ def test_a_table_becomes_a_replicated_local_table_and_a_distributed_one() -> Non
         ") ENGINE = ReplacingMergeTree(v)\nORDER BY (experiment_id, run_id)\n"
         "SETTINGS non_replicated_deduplication_window = 10000",
         "c1",
+        "rs",
     )
     assert local.startswith(f"CREATE TABLE IF NOT EXISTS t_local {ON} (\n    run_id String")
     assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/" \
@@ -27,7 +28,7 @@ def test_a_table_becomes_a_replicated_local_table_and_a_distributed_one() -> Non
     assert "comment" not in local
     assert front == (
         f"CREATE TABLE IF NOT EXISTS t {ON} AS t_local\n"
-        "ENGINE = Distributed('c1', currentDatabase(), t_local, cityHash64(run_id))"
+        "ENGINE = Distributed('c1', 'rs', t_local, cityHash64(run_id))"
     )
 
 
@@ -48,7 +49,7 @@ def test_a_table_becomes_a_replicated_local_table_and_a_distributed_one() -> Non
 def test_column_changes_go_to_both_tables_storage_changes_to_the_local_one(
     action: str, both: bool
 ) -> None:
-    out = cluster_statement(f"ALTER TABLE metrics {action}", "c1")
+    out = cluster_statement(f"ALTER TABLE metrics {action}", "c1", "rs")
     assert out[0].startswith(f"ALTER TABLE metrics_local {ON} ")
     assert "non_replicated" not in out[0]
     assert len(out) == (2 if both else 1)
@@ -67,13 +68,19 @@ def test_column_changes_go_to_both_tables_storage_changes_to_the_local_one(
 )
 def test_a_statement_without_a_cluster_form_is_refused_by_name(statement: str) -> None:
     with pytest.raises(MigrationError, match="cluster"):
-        cluster_statement(statement, "c1")
+        cluster_statement(statement, "c1", "rs")
 
 
 @pytest.mark.parametrize("name", ["", "a b", "x'; DROP", "1abc"])
 def test_a_bad_cluster_name_is_refused(name: str) -> None:
     with pytest.raises(MigrationError, match="cluster name"):
-        cluster_statement("ALTER TABLE t MATERIALIZE PROJECTION p", name)
+        cluster_statement("ALTER TABLE t MATERIALIZE PROJECTION p", name, "rs")
+
+
+@pytest.mark.parametrize("name", ["", "a-b", "x'; DROP"])
+def test_a_bad_database_name_is_refused(name: str) -> None:
+    with pytest.raises(MigrationError, match="database name"):
+        cluster_statement("ALTER TABLE t MATERIALIZE PROJECTION p", "c1", name)
 
 
 def test_shard_key_is_a_sort_key_column() -> None:
@@ -81,6 +88,11 @@ def test_shard_key_is_a_sort_key_column() -> None:
     assert shard_key("experiment_id") == "cityHash64(experiment_id)"
     assert shard_key("(topic, partition, offset)") == "cityHash64(partition)"
     assert shard_key("(a, b)") == "cityHash64(a)"
+    # the entity that comes first: logged-model metrics go with their model
+    assert shard_key("(experiment_id, model_id, key, timestamp, step, run_id)") == (
+        "cityHash64(model_id)"
+    )
+    assert shard_key("(experiment_id, run_id, direction, model_id)") == "cityHash64(run_id)"
 
 
 def test_every_shipped_migration_has_a_cluster_form() -> None:
@@ -88,7 +100,8 @@ def test_every_shipped_migration_has_a_cluster_form() -> None:
     for m in load_migrations():
         assert f"-- {m.version:04d}_{m.name}\n" in text
     assert "non_replicated" not in text
-    assert " ENGINE = ReplacingMergeTree" not in text and "Distributed('prod'" in text
+    assert " ENGINE = ReplacingMergeTree" not in text
+    assert "ENGINE = Distributed('prod', 'runstream', metrics_local, cityHash64(run_id))" in text
     assert render(None).count("ON CLUSTER") == 0
 
 
@@ -96,6 +109,10 @@ def test_the_cli_prints_the_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["migrations", "print", "--cluster", "prod"])
     assert args.func(args) == 0
     assert capsys.readouterr().out == render("prod")
+    argv = ["migrations", "print", "--cluster", "prod", "--database", "rs2"]
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == render("prod", "rs2") != render("prod")
     args = build_parser().parse_args(["migrations", "print", "--cluster", "a b"])
     assert args.func(args) == 2
     assert "cluster name" in capsys.readouterr().err
