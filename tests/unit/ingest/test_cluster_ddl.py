@@ -3,6 +3,8 @@ the embedded one against chDB in tests/integration/ingest/test_cluster_schema.py
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runstream.infra.cli import build_parser
@@ -116,3 +118,13 @@ def test_the_cli_prints_the_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["migrations", "print", "--cluster", "a b"])
     assert args.func(args) == 2
     assert "cluster name" in capsys.readouterr().err
+
+
+def test_the_cluster_ddl_in_the_docs_is_the_generated_one() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "ingest.md").read_text()
+    block = docs.split("<!-- cluster-ddl:metrics")[1].split("```sql\n")[1].split("```")[0]
+    generated = render("runstream_cluster", "runstream").split("\n;\n")
+    shown = block.strip().split("\n;\n")
+    assert len(shown) >= 6
+    for statement in shown:
+        assert any(statement in g for g in generated), statement
