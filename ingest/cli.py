@@ -27,7 +27,8 @@ _INGEST_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--dlq-topic", st.ENV_DLQ_TOPIC, "dead-letter topic (default: <topic>.dlq)"),
     ("--group", st.ENV_GROUP, f"consumer group (default: {st.DEFAULT_GROUP})"),
     ("--partitions", st.ENV_PARTITIONS, "partitions of a new event topic (default: 8)"),
-    ("--replication-factor", st.ENV_REPLICATION, "replication of new topics (default: 1)"),
+    ("--replication-factor", st.ENV_REPLICATION, "replication of new topics; 0: min(3, brokers) "
+     "with min.insync.replicas one less, at least 1 (default: 0)"),
     ("--metrics-port", st.ENV_METRICS_PORT, "Prometheus endpoint port, 0 = none (default: 0)"),
     ("--instance-id", st.ENV_INSTANCE_ID, "static group membership id (default: none)"),
     ("--session-timeout-ms", st.ENV_SESSION_TIMEOUT, "group session timeout (default: 10000)"),

@@ -16,6 +16,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from runstream.proto.vocabulary import min_insync_replicas, replicas_for
+
 from .errors import DeadLetterError, SourceError
 from .records import DeadLetter
 
@@ -75,6 +77,11 @@ class KafkaDeadLetters:
 def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int, int]]) -> list[str]:
     """Create the topics ``(name, partitions, replication factor)`` that do not exist yet.
 
+    A replication factor of 0 means as many replicas as the cluster allows, up to 3
+    (:func:`~runstream.proto.vocabulary.replicas_for` its broker count).  Every topic
+    created gets ``min.insync.replicas`` to match (2 of 3, else 1), so an ``acks=all``
+    write is on two brokers before it is acknowledged.
+
     Returns the names created.  An existing topic is left as it is, whatever its
     partition count (never add partitions to the event topic: a run's events must stay
     in one partition).
@@ -88,13 +95,22 @@ def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int, int]]) -> lis
     created: list[str] = []
     try:
         existing = set(admin.list_topics())
+        brokers = 0
         for name, partitions, replication in topics:
             if name in existing:
                 continue
+            if replication < 1:
+                brokers = brokers or len(admin.describe_cluster().get("brokers") or ()) or 1
+                replication = replicas_for(brokers)
+            configs = {"min.insync.replicas": str(min_insync_replicas(replication))}
             try:
-                admin.create_topics([NewTopic(name, partitions, replication)])
+                topic = NewTopic(name, partitions, replication, topic_configs=configs)
+                admin.create_topics([topic])
                 created.append(name)
-                logger.info("created topic %s (%d partitions)", name, partitions)
+                logger.info(
+                    "created topic %s (%d partitions, %d replicas, min.insync.replicas %s)",
+                    name, partitions, replication, configs["min.insync.replicas"],
+                )  # fmt: skip
             except TopicAlreadyExistsError:
                 pass
     except KafkaError as exc:

@@ -104,7 +104,7 @@ class IngestSettings:
     instance_id: str | None = None
     session_timeout_ms: int = 10_000
     partitions: int = 8  # of the event topic, when the worker creates it
-    replication_factor: int = 1  # of topics the worker creates
+    replication_factor: int = 0  # of topics the worker creates; 0: min(3, brokers)
     create_topics: bool = True
     batch: BatchSettings = field(default_factory=BatchSettings)
     metrics_port: int = 0  # 0: no Prometheus endpoint
@@ -115,8 +115,10 @@ class IngestSettings:
         for topic in (self.topic, self.dead_letter_topic):
             if not _TOPIC_RE.match(topic):
                 raise ConfigError(f"invalid Kafka topic name {topic!r}")
-        if self.partitions < 1 or self.replication_factor < 1:
-            raise ConfigError("partitions and replication factor must be at least 1")
+        if self.partitions < 1 or self.replication_factor < 0:
+            raise ConfigError(
+                "partitions must be at least 1, replication factor at least 0 (0: automatic)"
+            )
         if self.session_timeout_ms < 1000:
             raise ConfigError("session timeout must be at least 1000 ms")
         if not self.kafka:
@@ -147,7 +149,7 @@ class IngestSettings:
             instance_id=e.optional(ENV_INSTANCE_ID),
             session_timeout_ms=e.integer(ENV_SESSION_TIMEOUT, 10_000),
             partitions=e.integer(ENV_PARTITIONS, 8),
-            replication_factor=e.integer(ENV_REPLICATION, 1),
+            replication_factor=e.integer(ENV_REPLICATION, 0),
             batch=batch_from_env(env),
             metrics_port=e.integer(ENV_METRICS_PORT, 0),
             state_cache_runs=e.integer(ENV_STATE_CACHE, 100_000),

@@ -43,6 +43,21 @@ LIFECYCLE_STAGES: tuple[str, ...] = (ACTIVE, DELETED)
 # -- the event log -------------------------------------------------------------------------
 DEFAULT_TOPIC = "runstream.events"
 DEAD_LETTER_SUFFIX = ".dlq"
+# Replicas of the topics runstream creates: up to 3, as the cluster's brokers allow; an
+# acknowledged write (acks=all) is on min_insync_replicas(replicas) of them.
+MAX_TOPIC_REPLICAS = 3
+
+
+def replicas_for(brokers: int) -> int:
+    """Replication factor of a new topic on a cluster of ``brokers``: min(3, brokers)."""
+    return max(1, min(MAX_TOPIC_REPLICAS, brokers))
+
+
+def min_insync_replicas(replicas: int) -> int:
+    """``min.insync.replicas`` for a replication factor: 2 of 3, 1 of 1 or 2 (a write
+    survives the loss of any one broker, and one broker down does not stop writes)."""
+    return max(1, min(2, replicas - 1))
+
 
 # -- experiments ---------------------------------------------------------------------------
 DEFAULT_EXPERIMENT_ID = "0"

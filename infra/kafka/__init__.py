@@ -1,4 +1,5 @@
-"""A local single-node Apache Kafka 4.x broker in KRaft mode, without Docker.
+"""A local single-node Apache Kafka 4.x broker in KRaft mode, without Docker (a local
+cluster of several such nodes: :mod:`.cluster`).
 
 The broker's jars come from Maven (:func:`fetch_jars`) and it runs on plain
 ``java``.  Everything a broker owns lives in one data directory::
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
+
+from runstream.proto.vocabulary import min_insync_replicas, replicas_for
 
 from ..errors import (
     BrokerConfigError,
@@ -94,6 +97,10 @@ class BrokerConfig:
     heap: str = "512m"
     lib_dir: Path = field(default_factory=default_lib_dir)
     num_partitions: int = 8
+    node_id: int = 1
+    # (node id, controller port) of every controller of a cluster; empty: a single node
+    # that is its own quorum (formatted ``--standalone``).
+    voters: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("port", "controller_port"):
@@ -107,6 +114,16 @@ class BrokerConfig:
     @property
     def bootstrap(self) -> str:
         return f"{_HOST}:{self.port}"
+
+    @property
+    def replicas(self) -> int:
+        """Replication factor of topics: 1 on a single node, min(3, nodes) on a cluster."""
+        return replicas_for(len(self.voters) or 1)
+
+    @property
+    def min_insync(self) -> int:
+        """``min.insync.replicas``: 2 of 3 replicas, else 1."""
+        return min_insync_replicas(self.replicas)
 
     @property
     def properties_file(self) -> Path:
@@ -239,9 +256,16 @@ def _template(name: str) -> str:
 
 def render_server_properties(config: BrokerConfig) -> str:
     """The broker's ``server.properties``."""
+    if config.voters:
+        voters = ",".join(f"{node}@{_HOST}:{port}" for node, port in config.voters)
+        quorum = f"controller.quorum.voters={voters}"
+    else:
+        quorum = f"controller.quorum.bootstrap.servers={_HOST}:{config.controller_port}"
     return Template(_template("server.properties")).substitute(
         port=config.port, controller_port=config.controller_port,
         log_dirs=config.log_dirs, num_partitions=config.num_partitions,
+        node_id=config.node_id, quorum=quorum, replicas=config.replicas,
+        min_isr=config.min_insync,
     )  # fmt: skip
 
 
@@ -313,18 +337,25 @@ def _java_command(java: str, config: BrokerConfig, main: str, *args: str) -> lis
     ]  # fmt: skip
 
 
-def _format_storage(java: str, config: BrokerConfig) -> None:
-    """Format the KRaft storage once: ``random-uuid``, then ``format --standalone``."""
+def _format_storage(java: str, config: BrokerConfig, cluster_id: str | None = None) -> None:
+    """Format the KRaft storage once: ``format --standalone`` for a single node; a node of
+    a cluster is formatted with the cluster's id (its voters are in its properties)."""
     if (config.log_dirs / "meta.properties").is_file():
         return
+    cluster_id = cluster_id or new_cluster_id(java, config)
+    standalone = () if config.voters else ("--standalone",)
+    _storage_tool(java, config, "format", "-t", cluster_id, "-c", str(config.properties_file),
+                  *standalone)  # fmt: skip
+    log.info("formatted kafka storage in %s (cluster id %s)", config.log_dirs, cluster_id)
+
+
+def new_cluster_id(java: str, config: BrokerConfig) -> str:
+    """A fresh KRaft cluster id (``StorageTool random-uuid``)."""
     new_id = _storage_tool(java, config, "random-uuid")
     ids = re.findall(r"^[A-Za-z0-9_-]{22}$", new_id, re.M)  # base64 of a 16-byte uuid
     if not ids:
         raise BrokerStartError("StorageTool random-uuid printed no cluster id", _tail(new_id, 20))
-    cluster_id = ids[-1]
-    _storage_tool(java, config, "format", "-t", cluster_id, "-c", str(config.properties_file),
-                  "--standalone")  # fmt: skip
-    log.info("formatted kafka storage in %s (cluster id %s)", config.log_dirs, cluster_id)
+    return ids[-1]
 
 
 def _storage_tool(java: str, config: BrokerConfig, *args: str) -> str:
@@ -383,6 +414,11 @@ def up(
         controller_port=controller_port, heap=heap,
         lib_dir=Path(lib_dir or default_lib_dir()).expanduser().resolve(),
     )  # fmt: skip
+    if (config.data_dir / "node-1").is_dir():
+        raise BrokerConflictError(
+            f"{config.data_dir} holds a cluster (runstream kafka up --brokers N): give the "
+            "single broker another folder"
+        )
     pid = _broker_pid(config)
     if pid is not None:
         return _existing(config, pid, timeout)
