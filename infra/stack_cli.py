@@ -32,8 +32,9 @@ def _add_stack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kafka",
         default=env.optional("RUNSTREAM_KAFKA"),
-        metavar="HOST:PORT",
-        help="use this Kafka broker instead of starting a local one (env RUNSTREAM_KAFKA)",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="use these Kafka brokers (one, or a cluster's list) instead of starting a local "
+        "one (env RUNSTREAM_KAFKA)",
     )
     p.add_argument(
         "--kafka-port",

@@ -20,12 +20,14 @@ every node is formatted with the same cluster id.  Topics get min(3, N) replicas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from . import (
@@ -205,7 +207,10 @@ def _cluster_id(java: str, configs: list[BrokerConfig]) -> str:
 
 
 def _node_config(data_dir: Path, node_id: int) -> BrokerConfig:
-    return BrokerConfig(data_dir=node_dir(data_dir.expanduser().resolve(), node_id))
+    """Enough of a node's config to find its process (pid file, properties, logs)."""
+    return BrokerConfig(
+        data_dir=node_dir(data_dir.expanduser().resolve(), node_id), node_id=node_id
+    )
 
 
 def node_pid(data_dir: Path | str, node_id: int) -> int | None:
@@ -234,9 +239,23 @@ def stop_node(
 
 
 def down(data_dir: Path | str, timeout: float = 60.0) -> int:
-    """Stop every node (SIGTERM, SIGKILL after ``timeout``); returns how many ran."""
+    """Stop every node: SIGTERM to all at once (one by one, the last ones would wait for a
+    quorum that is gone), SIGKILL to those still running after ``timeout``; returns how
+    many ran."""
     root = Path(data_dir)
-    return sum(stop_node(root, node, timeout=timeout) for node in node_ids(root))
+    nodes = [
+        (config, _broker_pid(config)) for config in map(partial(_node_config, root), node_ids(root))
+    ]
+    for _, pid in nodes:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for config, pid in nodes:
+        if pid is not None:
+            _stop(pid, max(1.0, deadline - time.monotonic()))
+        config.pid_file.unlink(missing_ok=True)
+    return sum(pid is not None for _, pid in nodes)
 
 
 def status(data_dir: Path | str) -> dict[int, KafkaStatus]:

@@ -1,7 +1,9 @@
 """Fault tests: real processes killed, real filesystems filled (see stack.py).
 
 Every test under this folder is marked ``faults`` (besides ``integration``), so CI runs
-them as a step of their own: ``pytest -m faults`` (and the rest with ``-m "not faults"``).
+them as a step of their own: ``pytest -m "faults and not cluster"`` (and the rest with
+``-m "not faults"``); the tests on a three-node Kafka cluster (test_cluster_faults.py,
+marked ``cluster``) run as one more step: ``pytest -m cluster``.
 """
 
 from __future__ import annotations

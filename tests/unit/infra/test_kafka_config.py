@@ -90,6 +90,8 @@ def test_server_properties_make_a_single_node_kraft_broker(tmp_path: Path) -> No
         "transaction.state.log.min.isr",
         "share.coordinator.state.topic.replication.factor",
         "share.coordinator.state.topic.min.isr",
+        "default.replication.factor",
+        "min.insync.replicas",
     ):
         assert props[key] == "1", key
 
