@@ -53,6 +53,8 @@ class LocalCluster:
 
     data_dir: Path
     port: int
+    # When each kill or stop was signalled (the fault's moments; the caller clears it).
+    signalled: list[float] = field(default_factory=list)
 
     @property
     def bootstrap(self) -> str:
@@ -66,10 +68,12 @@ class LocalCluster:
         cluster.down(self.data_dir)
 
     def kill(self, node: int) -> None:
+        self.signalled.append(time.monotonic())
         assert cluster.stop_node(self.data_dir, node, kill=True), f"node {node} did not run"
 
     def stop(self, node: int) -> None:
         """A controlled shutdown (SIGTERM): the node hands its leaderships over first."""
+        self.signalled.append(time.monotonic())
         assert cluster.stop_node(self.data_dir, node), f"node {node} did not run"
 
     def active_controller(self) -> int:
@@ -241,32 +245,62 @@ class Ranks:
                 proc.wait()
 
 
-def longest_gap(times: list[float]) -> tuple[float, float]:
-    """The longest interval between consecutive moments, and when it began."""
+def longest_gap(
+    times: list[float], since: float = float("-inf"), until: float = float("inf")
+) -> tuple[float, float]:
+    """The longest interval between consecutive moments that begins in [since, until],
+    and when it began."""
     ordered = sorted(times)
-    gaps = [(b - a, a) for a, b in zip(ordered, ordered[1:], strict=False)]
-    return max(gaps) if gaps else (0.0, ordered[0] if ordered else 0.0)
+    gaps = [(b - a, a) for a, b in zip(ordered, ordered[1:], strict=False) if since <= a <= until]
+    return max(gaps) if gaps else (0.0, since)
+
+
+@dataclass(frozen=True)
+class Gap:
+    seconds: float
+    began_s: float  # after the fault's first kill or stop
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.2f} s (from {self.began_s:+.1f} s)"
 
 
 @dataclass(frozen=True)
 class Pauses:
-    """What a fault cost: the longest gap in acknowledged writes and in applied offsets
-    (seconds), when each began (seconds after the fault), and the scenario's duration."""
+    """What a fault cost: the longest gaps in acknowledged writes and in applied offsets,
+    during the fault (beginning between its first kill or stop and the end of the settling
+    time after it) and over the whole load."""
 
     name: str
-    fault_s: float  # from the fault's start to its end (the restarts of a rolling restart)
-    write_gap_s: float
-    write_gap_at_s: float
-    applied_gap_s: float
-    applied_gap_at_s: float
+    fault_s: float  # from the first kill or stop to the fault's end (a rolling restart's)
+    writes: Gap
+    applied: Gap
+    writes_anywhere: Gap
+    applied_anywhere: Gap
     load_s: float
     duplicates_dropped: float
 
+    @classmethod
+    def measure(
+        cls, name: str, acks: list[float], applied: list[float], fault: tuple[float, float],
+        settle_s: float, load_s: float, duplicates: float,
+    ) -> Pauses:  # fmt: skip
+        start, end = fault
+
+        def gap(times: list[float], since: float, until: float) -> Gap:
+            seconds, began = longest_gap(times, since, until)
+            return Gap(seconds, began - start)
+
+        window = (start - 1.0, end + settle_s)
+        return cls(
+            name, end - start, gap(acks, *window), gap(applied, *window),
+            gap(acks, float("-inf"), float("inf")), gap(applied, float("-inf"), float("inf")),
+            load_s, duplicates,
+        )  # fmt: skip
+
     def line(self) -> str:
         return (
-            f"[{self.name}] fault {self.fault_s:.1f} s; "
-            f"longest gap in acknowledged writes {self.write_gap_s:.2f} s "
-            f"(from {self.write_gap_at_s:+.1f} s after the fault), in applied offsets "
-            f"{self.applied_gap_s:.2f} s (from {self.applied_gap_at_s:+.1f} s); load took "
+            f"[{self.name}] fault {self.fault_s:.1f} s; longest gap in acknowledged writes "
+            f"{self.writes} (whole load: {self.writes_anywhere}), in applied offsets "
+            f"{self.applied} (whole load: {self.applied_anywhere}); load took "
             f"{self.load_s:.1f} s; resent events dropped by ingest: {self.duplicates_dropped:.0f}"
         )

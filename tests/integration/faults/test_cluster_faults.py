@@ -37,7 +37,6 @@ from tests.integration.faults.cluster import (
     Pauses,
     Ranks,
     consecutive_free_ports,
-    longest_gap,
 )
 from tests.integration.faults.cluster_rank import values
 from tests.integration.faults.stack import probe, runstream_up
@@ -101,9 +100,10 @@ def run_scenario(
             go = ranks.go()
             time.sleep(fault_after_s)
             ranks.check_alive()
-            fault_at = time.monotonic()
+            nodes.signalled.clear()
             what = fault(topic)
             fault_end = time.monotonic()
+            fault_at = nodes.signalled[0]  # the first kill or stop
             print(f"[{name}] {what} at {fault_at - go:.1f} s into the load")
             time.sleep(SETTLE_S)
             ranks.check_alive()
@@ -123,11 +123,9 @@ def run_scenario(
     # The ranks were still pacing their writes after the fault ended: the load spans it.
     settling = [t for t in acks if fault_end + 1 < t < fault_end + SETTLE_S - 1]
     assert len(settling) >= RANKS, f"the load ended before the fault did ({len(settling)})"
-    write_gap, write_at = longest_gap(acks)
-    applied_gap, applied_at = longest_gap([t for t in watch.changes if t >= go])
-    pauses = Pauses(
-        name, fault_end - fault_at, write_gap, write_at - fault_at, applied_gap,
-        applied_at - fault_at, loaded - go, watch.duplicates,
+    pauses = Pauses.measure(
+        name, acks, [t for t in watch.changes if t >= go], (fault_at, fault_end), SETTLE_S,
+        loaded - go, watch.duplicates,
     )  # fmt: skip
     print(pauses.line())
     print(f"[{name}] test took {time.monotonic() - started:.0f} s")
