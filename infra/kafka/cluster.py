@@ -123,7 +123,7 @@ def node_configs(
             lib_dir=lib,
             node_id=i + 1,
             voters=voters,
-        )  # fmt: skip
+        )
         for i in range(brokers)
     ]
 

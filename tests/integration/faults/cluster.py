@@ -12,10 +12,12 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaAdminClient
+from kafka.partitioner.default import murmur2
 from prometheus_client.parser import text_string_to_metric_families
 
 from runstream.infra.kafka import cluster
@@ -93,6 +95,19 @@ class LocalCluster:
 
     def leaders(self, topic: str) -> dict[int, int]:
         return {p["partition_index"]: p["leader_id"] for p in self.describe(topic)}
+
+    def run_led_by_a_follower(self, topic: str) -> str:
+        """A run id whose partition (the producer's murmur2 of the key, as Kafka's default
+        partitioner) is led by a node that is not the active controller, so killing that
+        leader and killing the controller are two different faults."""
+        controller = self.active_controller()
+        leaders = self.leaders(topic)
+        for _ in range(1000):
+            run_id = uuid.uuid4().hex
+            partition = (murmur2(run_id.encode()) & 0x7FFFFFFF) % len(leaders)
+            if leaders[partition] != controller:
+                return run_id
+        raise AssertionError(f"every partition of {topic} is led by the controller: {leaders}")
 
     def min_insync(self, topic: str) -> str:
         from kafka.admin import ConfigResource, ConfigResourceType

@@ -5,8 +5,11 @@ points each into one run, flushing every few hundred points at a steady pace unt
 fault is over (and ``SETTLE_S`` more), then the rest at full speed, while ``runstream up
 --kafka h1:p1,h2:p2,h3:p3`` ingests into chDB and one of these faults happens:
 
-(a) the leader of the busiest partition is SIGKILLed (and restarted after the load);
+(a) the leader of the busiest partition (the run's) is SIGKILLed (and restarted after
+    the load);
 (b) the active controller (the KRaft quorum's leader) is SIGKILLed (and restarted after);
+    in (a) and (b) the run's id is chosen so that its partition's leader is not the active
+    controller: the two faults hit different nodes;
 (c) the three nodes are restarted one after another (SIGTERM, start, wait until every
     replica of the topic is back in sync, next).
 
@@ -74,8 +77,10 @@ def run_scenario(
     tmp_path: Path,
     topic_prefix: str,
     ports: list[int],
+    apart: bool = False,
 ) -> Pauses:
-    """The load, ``fault(topic)`` ``fault_after_s`` into it, the exact check; the pauses."""
+    """The load, ``fault(topic)`` ``fault_after_s`` into it, the exact check; the pauses.
+    With ``apart``, the run's partition is led by a node that is not the active controller."""
     started = time.monotonic()
     topic = f"{topic_prefix}.cluster-{name}.{uuid.uuid4().hex[:6]}"
     env = {"RUNSTREAM_GROUP": f"{topic}-group", "RUNSTREAM_INGEST_BATCH_INTERVAL": "0.2"}
@@ -86,7 +91,8 @@ def run_scenario(
         assert nodes.min_insync(topic) == "2"
         client = RunstreamClient(uri=f"kafka://{nodes.bootstrap}", topic=topic)
         experiment = client.create_experiment(f"cluster-{name}-{uuid.uuid4().hex[:6]}")
-        run = client.create_run(experiment, run_name=name)
+        run_id = nodes.run_led_by_a_follower(topic) if apart else None
+        run = client.create_run(experiment, run_name=name, run_id=run_id)
         client.flush()
         client.close()
         watch = AppliedWatch(up.metrics_port, topic)
@@ -161,13 +167,13 @@ def test_leader_of_the_busiest_partition_sigkilled(
         busiest = max(ends, key=lambda p: ends[p])
         leader = local_cluster.leaders(topic)[busiest]
         controller = local_cluster.active_controller()
+        assert leader != controller, "the run's partition was chosen led by a follower"
         local_cluster.kill(leader)
-        role = " (also the active controller)" if leader == controller else ""
-        return f"node {leader}{role}, leader of partition {busiest}, SIGKILLed"
+        return f"node {leader}, leader of partition {busiest} (not the controller), SIGKILLed"
 
     run_scenario(
         "leader", local_cluster, kill_leader, chunk=250, pause_s=0.25, fault_after_s=5.0,
-        tmp_path=tmp_path, topic_prefix=topic_prefix, ports=free_ports(2),
+        tmp_path=tmp_path, topic_prefix=topic_prefix, ports=free_ports(2), apart=True,
     )  # fmt: skip
 
 
@@ -179,13 +185,19 @@ def test_active_controller_sigkilled(
 ) -> None:
     def kill_controller(topic: str) -> str:
         controller = local_cluster.active_controller()
+        ends = end_offsets(local_cluster.bootstrap, topic)
+        busiest = max(ends, key=lambda p: ends[p])
         leads = sorted(p for p, n in local_cluster.leaders(topic).items() if n == controller)
+        assert busiest not in leads, "the run's partition was chosen led by a follower"
         local_cluster.kill(controller)
-        return f"node {controller}, the active controller (leader of partitions {leads}), SIGKILLed"
+        return (
+            f"node {controller}, the active controller (leader of partitions {leads}, not of "
+            f"the busiest, {busiest}), SIGKILLed"
+        )
 
     run_scenario(
         "controller", local_cluster, kill_controller, chunk=250, pause_s=0.25, fault_after_s=5.0,
-        tmp_path=tmp_path, topic_prefix=topic_prefix, ports=free_ports(2),
+        tmp_path=tmp_path, topic_prefix=topic_prefix, ports=free_ports(2), apart=True,
     )  # fmt: skip
 
 
