@@ -25,6 +25,7 @@ from .state import StateDelta
 TABLE_ORDER: tuple[str, ...] = (
     "metrics",
     "latest_metrics",
+    "latest_context_metrics",  # 0008_point_contexts.sql
     "params",
     "tags",
     # the model half (0006_models.sql); write_outcomes after the registry tables it reports on

@@ -1,4 +1,5 @@
-"""Metric points of one batch, in columns: the ``metrics`` rows and the ``latest_metrics`` summary.
+"""Metric points of one batch, in columns: the ``metrics`` rows and the ``latest_metrics``
+summary (per run and key), and ``latest_context_metrics`` (per run, key and point context).
 
 The summary of a batch holds, per (experiment, key, run), the max of the tuple
 (step, timestamp, value), the min and max value and the number of points.  Every one of
@@ -17,12 +18,23 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from runstream.proto.contexts import canonical
 from runstream.proto.events import MetricsLogged
 
 from .batch import DictColumn, TableData
 
-METRIC_COLUMNS = ("experiment_id", "run_id", "key", "step", "timestamp", "value")
+METRIC_COLUMNS = ("experiment_id", "run_id", "key", "step", "timestamp", "value", "context")
 LATEST_COLUMNS = ("experiment_id", "key", "run_id", "latest", "min_value", "max_value", "count")
+CONTEXT_LATEST_COLUMNS = (
+    "experiment_id",
+    "run_id",
+    "key",
+    "context",
+    "latest",
+    "min_value",
+    "max_value",
+    "count",
+)
 
 
 class MetricAccumulator:
@@ -39,6 +51,9 @@ class MetricAccumulator:
         self._values: list[npt.NDArray[np.float64]] = []
         self._steps: list[npt.NDArray[np.int64]] = []
         self._timestamps: list[npt.NDArray[np.int64]] = []
+        self._context_codes: dict[str, int] = {"": 0}
+        self._contexts: list[str] = [""]
+        self._context_index: list[npt.NDArray[np.int64]] = []
         self.points = 0
 
     def add(self, run_id: str, experiment_id: str, event: MetricsLogged) -> None:
@@ -58,7 +73,19 @@ class MetricAccumulator:
         self._values.append(event.values)
         self._steps.append(event.steps)
         self._timestamps.append(event.timestamps)
+        table = event.context_table()
+        ctx_lut = np.fromiter(
+            (self._context_code(canonical(c)) for c in table), dtype=np.int64, count=len(table)
+        )
+        self._context_index.append(ctx_lut[event.context_codes()])
         self.points += n
+
+    def _context_code(self, text: str) -> int:
+        code = self._context_codes.get(text)
+        if code is None:
+            code = self._context_codes[text] = len(self._contexts)
+            self._contexts.append(text)
+        return code
 
     def _key_code(self, key: str) -> int:
         code = self._key_codes.get(key)
@@ -68,7 +95,8 @@ class MetricAccumulator:
         return code
 
     def tables(self) -> tuple[TableData, ...]:
-        """The ``metrics`` and ``latest_metrics`` inserts (none when no points)."""
+        """The ``metrics``, ``latest_metrics`` and ``latest_context_metrics`` inserts (none
+        when no points)."""
         if not self.points:
             return ()
         runs = np.concatenate(self._runs)
@@ -76,6 +104,7 @@ class MetricAccumulator:
         values = np.ascontiguousarray(np.concatenate(self._values), dtype=np.float64)
         steps = np.ascontiguousarray(np.concatenate(self._steps), dtype=np.int64)
         timestamps = np.ascontiguousarray(np.concatenate(self._timestamps), dtype=np.int64)
+        contexts = np.concatenate(self._context_index)
         experiments = sorted(set(self._run_experiments))
         exp_code = {e: i for i, e in enumerate(experiments)}
         run_exp = np.asarray([exp_code[e] for e in self._run_experiments], dtype=np.int32)
@@ -89,10 +118,54 @@ class MetricAccumulator:
                 steps,
                 timestamps,
                 values,
+                DictColumn(contexts.astype(np.int32), list(self._contexts)),
             ],
             self.points,
         )
-        return metrics, self._latest(runs, keys, values, steps, timestamps)
+        return (
+            metrics,
+            self._latest(runs, keys, values, steps, timestamps),
+            self._context_latest(runs, keys, contexts, values, steps, timestamps),
+        )
+
+    def _context_latest(
+        self,
+        runs: npt.NDArray[np.int64],
+        keys: npt.NDArray[np.int64],
+        contexts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        steps: npt.NDArray[np.int64],
+        timestamps: npt.NDArray[np.int64],
+    ) -> TableData:
+        nk, nc = len(self._keys), len(self._contexts)
+        summary = summarise((runs * nk + keys) * nc + contexts, values, steps, timestamps)
+        series = summary.groups // nc
+        run_of = (series // nk).tolist()
+        key_of = (series % nk).tolist()
+        ctx_of = (summary.groups % nc).tolist()
+        latest = list(
+            zip(
+                summary.latest_step.tolist(),
+                summary.latest_timestamp.tolist(),
+                summary.latest_value.tolist(),
+                strict=True,
+            )
+        )
+        return TableData(
+            "latest_context_metrics",
+            CONTEXT_LATEST_COLUMNS,
+            [
+                [self._run_experiments[r] for r in run_of],
+                [self._run_ids[r] for r in run_of],
+                [self._keys[k] for k in key_of],
+                [self._contexts[c] for c in ctx_of],
+                latest,
+                summary.min_value,
+                summary.max_value,
+                summary.count,
+            ],
+            int(summary.groups.shape[0]),
+        )
 
     def _latest(
         self,

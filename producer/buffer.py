@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from runstream.proto.contexts import Context
 from runstream.proto.events import Payload
 
 from .columns import Chunk
@@ -41,10 +42,11 @@ class RowBlock:
     """Consecutive scalar points of one run, as parallel lists (cheap to append to,
     cheap to turn into numpy columns)."""
 
-    __slots__ = ("run_id", "keys", "values", "steps", "timestamps")
+    __slots__ = ("run_id", "context", "keys", "values", "steps", "timestamps")
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, context: Context = ()) -> None:
         self.run_id = run_id
+        self.context = context
         self.keys: list[str] = []
         self.values: list[float] = []
         self.steps: list[int] = []
@@ -90,16 +92,24 @@ class EventBuffer:
 
     # -- producers ------------------------------------------------------------------------
 
-    def put_row(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """One scalar point (the hot path of ``log_metric``)."""
+    def put_row(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        step: int,
+        timestamp: int,
+        context: Context = (),
+    ) -> None:
+        """One scalar point (the hot path of ``log_metric``) under a checked context."""
         with self._lock:
             put = self._put
             if put - self._released >= self.capacity or self._closed:
                 self._admit(1)
                 put = self._put
             block = self._block
-            if block is None or block.run_id != run_id:
-                block = self._block = RowBlock(run_id)
+            if block is None or block.run_id != run_id or block.context != context:
+                block = self._block = RowBlock(run_id, context)
                 self._entries.append(block)
             block.keys.append(key)
             block.values.append(value)

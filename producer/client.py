@@ -21,6 +21,7 @@ from runstream.proto.tokens import WriteToken
 from . import commands
 from . import system_tags as st
 from .columns import Chunk
+from .contexts import call_context, process_context
 from .entities import Metric, Param, RunInfo, RunTag
 from .errors import FieldProblem, ValidationError
 from .ids import now_ms
@@ -70,12 +71,19 @@ class RunstreamClient:
         self._put_row = self._pipeline.put_row
         self._runs = self._pipeline.runs
         self._params: dict[str, dict[str, str]] = {}
+        self._context = process_context() if settings.process_context else ()
 
     # -- identity -------------------------------------------------------------------------
 
     @property
     def producer_id(self) -> str:
         return self._pipeline.producer_id
+
+    @property
+    def context(self) -> tuple[tuple[str, str], ...]:
+        """The context every point of this process carries (rank, node from the launcher's
+        variables; empty for a plain single process)."""
+        return self._context
 
     @property
     def uri(self) -> str:
@@ -261,8 +269,11 @@ class RunstreamClient:
         value: Any,
         timestamp: int | None = None,
         step: int | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
-        """One point; NaN and ±inf are valid values.  Returns at once (buffered)."""
+        """One point; NaN and ±inf are valid values.  Returns at once (buffered).
+        ``context``: dimensions of the point (``rank``, ``node``, ``device``, free string
+        pairs; at most 8 with the process's own), on top of the process context."""
         # The hot path of a training loop: the common cases are checked inline.
         if type(key) is not str or key not in _valid_keys:
             check_key(key)
@@ -273,9 +284,10 @@ class RunstreamClient:
         elif type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
             step = check_step(step)
         timestamp = _time_ns() // 1_000_000 if timestamp is None else check_timestamp(timestamp)
+        ctx = self._context if context is None else call_context(self._context, context)
         if run_id not in self._runs:
             self._known(run_id)
-        self._put_row(run_id, key, value, step, timestamp)
+        self._put_row(run_id, key, value, step, timestamp, ctx)
 
     def log_metrics(
         self,
@@ -283,7 +295,9 @@ class RunstreamClient:
         metrics: Mapping[str, Any],
         step: int | None = None,
         timestamp: int | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
+        ctx = call_context(self._context, context)
         step = 0 if step is None else check_step(step)
         timestamp = now_ms() if timestamp is None else check_timestamp(timestamp)
         self._known(run_id)
@@ -296,7 +310,7 @@ class RunstreamClient:
             if type(value) is not float and (p := metric_value_problem(value)) is not None:
                 problems.append(FieldProblem(f"metrics[{echo(key)}]", f"value {p}"))
                 continue
-            self._put_row(run_id, key, float(value), step, timestamp)
+            self._put_row(run_id, key, float(value), step, timestamp, ctx)
             accepted += 1
         if problems:
             raise ValidationError(problems, accepted=accepted)
@@ -309,7 +323,8 @@ class RunstreamClient:
         tags: Iterable[RunTag | Any] = (),
     ) -> None:
         """MLflow's ``log_batch``: objects with ``key``/``value`` (and ``timestamp``,
-        ``step`` for metrics).  Refused items are named; the others are accepted."""
+        ``step``, optionally ``context`` for metrics).  Refused items are named; the others
+        are accepted."""
         self._known(run_id)
         problems: list[FieldProblem] = []
         accepted = 0
@@ -321,10 +336,12 @@ class RunstreamClient:
                 stamp = getattr(metric, "timestamp", None)
                 ts = now if stamp is None else check_timestamp(stamp, f"metrics[{i}].timestamp")
                 step = check_step(getattr(metric, "step", 0) or 0, f"metrics[{i}].step")
+                own = getattr(metric, "context", None)
+                ctx = call_context(self._context, own, f"metrics[{i}].context")
             except ValidationError as exc:
                 problems += exc.problems
                 continue
-            self._put_row(run_id, key, value, step, ts)
+            self._put_row(run_id, key, value, step, ts, ctx)
             accepted += 1
         pairs = [(getattr(p, "key", None), getattr(p, "value", None)) for p in params]
         if pairs:
@@ -359,14 +376,16 @@ class RunstreamClient:
         timestamps: Any = None,
         *,
         key_index: Any = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         """Many points at once, in columns (numpy arrays): the fast path.
 
         ``keys`` is one key for every point, or one key per point, or — with
         ``key_index`` — the table of keys that ``key_index`` indexes.  ``steps`` default
         to 0, ``timestamps`` to now.  Points with a bad key or a negative timestamp are
-        refused (named in the error); the others are accepted.
+        refused (named in the error); the others are accepted.  ``context``: of every point.
         """
+        ctx = call_context(self._context, context)
         self._known(run_id)
         vals = np.asarray(values)
         n = vals.shape[0] if vals.ndim == 1 else -1
@@ -397,6 +416,7 @@ class RunstreamClient:
                     checked.values,
                     checked.steps,
                     checked.timestamps,
+                    ctx,
                 )
             )
         if checked.problems:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from runstream.proto.contexts import Context
 from runstream.proto.events import MAX_KEYS_PER_METRICS_EVENT, MetricsLogged
 
 POINT_BYTES = 2 + 8 + 8 + 8  # key index, value, step, timestamp
@@ -23,7 +24,7 @@ Row = tuple[str, str, float, int, int]
 
 @dataclass(slots=True, eq=False)
 class Chunk:
-    """Points of one run in columns; ``key_index[i]`` indexes ``keys``."""
+    """Points of one run under one context, in columns; ``key_index[i]`` indexes ``keys``."""
 
     run_id: str
     keys: tuple[str, ...]
@@ -31,6 +32,7 @@ class Chunk:
     values: npt.NDArray[np.float64]
     steps: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
+    context: Context = ()
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -42,14 +44,15 @@ def rows_chunk(
     values: Sequence[float],
     steps: Sequence[int],
     timestamps: Sequence[int],
+    context: Context = (),
 ) -> list[Chunk]:
     """Columns from per-point lists of one run (split if over 65,535 distinct keys)."""
     distinct = list(dict.fromkeys(keys))
     if len(distinct) > MAX_KEYS_PER_METRICS_EVENT:
         half = len(keys) // 2
         return rows_chunk(
-            run_id, keys[:half], values[:half], steps[:half], timestamps[:half]
-        ) + rows_chunk(run_id, keys[half:], values[half:], steps[half:], timestamps[half:])
+            run_id, keys[:half], values[:half], steps[:half], timestamps[:half], context
+        ) + rows_chunk(run_id, keys[half:], values[half:], steps[half:], timestamps[half:], context)
     if len(distinct) == 1:
         index = np.zeros(len(keys), dtype=np.uint16)
     else:
@@ -63,6 +66,7 @@ def rows_chunk(
             np.array(values, dtype=np.float64),
             np.array(steps, dtype=np.int64),
             np.array(timestamps, dtype=np.int64),
+            context,
         )
     ]
 
@@ -81,7 +85,8 @@ def rows_to_chunks(rows: Sequence[Row]) -> list[Chunk]:
 
 
 def merge_chunks(chunks: Sequence[Chunk]) -> Chunk:
-    """One chunk from several of the same run, keys unified (order of points kept)."""
+    """One chunk from several of the same run and context, keys unified (order of points
+    kept)."""
     if len(chunks) == 1:
         return chunks[0]
     first = chunks[0]
@@ -93,6 +98,7 @@ def merge_chunks(chunks: Sequence[Chunk]) -> Chunk:
             np.concatenate([c.values for c in chunks]),
             np.concatenate([c.steps for c in chunks]),
             np.concatenate([c.timestamps for c in chunks]),
+            first.context,
         )
     index: dict[str, int] = {}
     remapped = []
@@ -108,6 +114,7 @@ def merge_chunks(chunks: Sequence[Chunk]) -> Chunk:
         np.concatenate([c.values for c in chunks]),
         np.concatenate([c.steps for c in chunks]),
         np.concatenate([c.timestamps for c in chunks]),
+        first.context,
     )
 
 
@@ -170,6 +177,7 @@ def split_events(chunk: Chunk, max_event_bytes: int) -> list[MetricsLogged]:
                 chunk.values[start:stop],
                 chunk.steps[start:stop],
                 chunk.timestamps[start:stop],
+                (chunk.context,) if chunk.context else (),
             )
         )
         start = stop

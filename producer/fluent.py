@@ -275,14 +275,23 @@ def log_params(params: Mapping[str, Any]) -> None:
     get_client().log_params(_run_id(), params)
 
 
-def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
-    get_client().log_metric(_run_id(), key, value, timestamp, step)
+def log_metric(
+    key: str,
+    value: Any,
+    step: int | None = None,
+    timestamp: int | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> None:
+    get_client().log_metric(_run_id(), key, value, timestamp, step, context)
 
 
 def log_metrics(
-    metrics: Mapping[str, Any], step: int | None = None, timestamp: int | None = None
+    metrics: Mapping[str, Any],
+    step: int | None = None,
+    timestamp: int | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> None:
-    get_client().log_metrics(_run_id(), metrics, step, timestamp)
+    get_client().log_metrics(_run_id(), metrics, step, timestamp, context)
 
 
 def log_metric_columns(
@@ -292,8 +301,11 @@ def log_metric_columns(
     timestamps: Any = None,
     *,
     key_index: Any = None,
+    context: Mapping[str, Any] | None = None,
 ) -> None:
-    get_client().log_metric_columns(_run_id(), keys, values, steps, timestamps, key_index=key_index)
+    get_client().log_metric_columns(
+        _run_id(), keys, values, steps, timestamps, key_index=key_index, context=context
+    )
 
 
 def set_tag(key: str, value: Any) -> None:

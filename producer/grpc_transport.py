@@ -56,7 +56,10 @@ class _Done:
 
 
 def _columns(payload: ev.MetricsLogged) -> common_pb2.MetricColumns:
+    if payload.context_index is not None and len(payload.contexts) > 1:
+        raise ProducerError("the gateway takes one context per metric_columns")  # SDK: never
     return common_pb2.MetricColumns(
+        context=dict(payload.contexts[0]) if payload.contexts else {},
         keys=list(payload.keys),
         key_index=np.ascontiguousarray(payload.key_index, dtype="<u2").tobytes(),
         values=np.ascontiguousarray(payload.values, dtype="<f8").tobytes(),

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runstream.proto.codec import EventCodec
+from runstream.proto.contexts import Context
 from runstream.proto.errors import echo
 from runstream.proto.events import RunEvent
 from runstream.proto.tokens import WriteToken
@@ -179,25 +180,33 @@ class Sender(threading.Thread):
     def build(self, entries: Sequence[Entry]) -> list[RunEvent]:
         """Stamped events for buffered entries, in order."""
         events: list[RunEvent] = []
-        pending: dict[str, list[Chunk]] = {}
+        pending: dict[tuple[str, Context], list[Chunk]] = {}
         for entry in entries:
             if isinstance(entry, RowBlock):
                 for chunk in rows_chunk(
-                    entry.run_id, entry.keys, entry.values, entry.steps, entry.timestamps
+                    entry.run_id,
+                    entry.keys,
+                    entry.values,
+                    entry.steps,
+                    entry.timestamps,
+                    entry.context,
                 ):
-                    pending.setdefault(chunk.run_id, []).append(chunk)
+                    pending.setdefault((chunk.run_id, chunk.context), []).append(chunk)
             elif isinstance(entry, Chunk):
-                pending.setdefault(entry.run_id, []).append(entry)
+                pending.setdefault((entry.run_id, entry.context), []).append(entry)
             else:
                 self._emit_points(pending, events)
                 events.append(self._stamp_control(entry))
         self._emit_points(pending, events)
         return events
 
-    def _emit_points(self, pending: dict[str, list[Chunk]], events: list[RunEvent]) -> None:
+    def _emit_points(
+        self, pending: dict[tuple[str, Context], list[Chunk]], events: list[RunEvent]
+    ) -> None:
+        """One or more events per (run, context) (a context's points stay in order)."""
         stamp = self._stamper.stamp
         now = now_ms()
-        for run_id, chunks in pending.items():
+        for (run_id, _), chunks in pending.items():
             experiment_id = self._experiment_of(run_id)
             for merged in merge_run_chunks(chunks):
                 for payload in split_events(merged, self._settings.max_event_bytes):

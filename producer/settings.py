@@ -101,6 +101,9 @@ class ProducerSettings:
     run_id: str | None = None
     experiment_id: str | None = None
     experiment_name: str | None = None
+    process_context: bool = True
+    system_metrics: bool = False
+    system_metrics_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         parse_uri(self.uri)
@@ -117,6 +120,11 @@ class ProducerSettings:
         for name in ("buffer_points", "batch_points", "linger_ms"):
             if getattr(self, name) < (0 if name == "linger_ms" else 1):
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.1 <= self.system_metrics_interval_s <= 86_400:
+            raise SettingsError(
+                "system_metrics_interval_s (RUNSTREAM_SYSTEM_METRICS_INTERVAL) must be within "
+                f"0.1..86400 seconds, got {self.system_metrics_interval_s}"
+            )
         if not 4096 <= self.max_event_bytes <= 1_000_000:
             raise SettingsError(
                 "max_event_bytes (RUNSTREAM_MAX_EVENT_BYTES) must be within 4096..1000000 "
@@ -173,6 +181,9 @@ _PRODUCER_ENV: dict[str, str] = {
     "run_id": "RUNSTREAM_RUN_ID",
     "experiment_id": "RUNSTREAM_EXPERIMENT_ID",
     "experiment_name": "RUNSTREAM_EXPERIMENT_NAME",
+    "process_context": "RUNSTREAM_PROCESS_CONTEXT",
+    "system_metrics": "RUNSTREAM_SYSTEM_METRICS",
+    "system_metrics_interval_s": "RUNSTREAM_SYSTEM_METRICS_INTERVAL",
 }
 
 #: Every variable the SDK reads (the gateway's: ``gateway.settings.ENV_VARS``).

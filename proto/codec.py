@@ -47,7 +47,12 @@ def load_schema(name: str = "run_event.avsc") -> Schema:
 # Earlier versions of run_event.avsc, kept so that every event ever written still decodes:
 # a reader resolves them into the current schema by Avro's rules (tests/unit/proto).
 # v1: before the ``principal`` header field; v2: before the model half's payloads.
-HISTORIC_SCHEMAS: tuple[str, ...] = ("run_event.v1.avsc", "run_event.v2.avsc")
+# v3: before point contexts on MetricsLogged.
+HISTORIC_SCHEMAS: tuple[str, ...] = (
+    "run_event.v1.avsc",
+    "run_event.v2.avsc",
+    "run_event.v3.avsc",
+)
 
 
 def historic_schemas() -> list[Schema]:
@@ -146,12 +151,28 @@ def _payload_record(payload: ev.Payload) -> dict[str, Any]:
             "values": np.ascontiguousarray(payload.values, dtype="<f8").tobytes(),
             "steps": np.ascontiguousarray(payload.steps, dtype="<i8").tobytes(),
             "timestamps": np.ascontiguousarray(payload.timestamps, dtype="<i8").tobytes(),
+            "contexts": [dict(c) for c in payload.contexts],
+            "context_index": _context_index_bytes(payload, n),
         }
     record: dict[str, Any] = {"-type": f"{_NAMESPACE}.{type(payload).__name__}"}
     record.update(_fields_record(payload))
     if not fields(payload):
         record["reserved"] = False
     return record
+
+
+def _context_index_bytes(payload: ev.MetricsLogged, n: int) -> bytes:
+    if payload.context_index is None:
+        if len(payload.contexts) > 1:
+            raise EncodeError("several contexts need a context_index")
+        return b""
+    if payload.context_index.shape[0] != n:
+        raise EncodeError("metric columns differ in length")
+    return np.ascontiguousarray(payload.context_index, dtype="<u2").tobytes()
+
+
+def _context_of(pairs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in pairs.items()))
 
 
 def _fields_record(value: Any) -> dict[str, Any]:
@@ -207,7 +228,15 @@ def _payload_from_record(name: str, body: dict[str, Any]) -> ev.Payload:
         keys = tuple(body["keys"])
         if n and int(key_index.max()) >= len(keys):
             raise ValueError("metric key index out of range")
-        return ev.MetricsLogged(keys, key_index, values, steps, timestamps)
+        contexts = tuple(_context_of(c) for c in body.get("contexts", ()))
+        raw_index = body.get("context_index", b"")
+        context_index = np.frombuffer(raw_index, dtype="<u2") if raw_index else None
+        if context_index is not None:
+            if context_index.shape[0] != n:
+                raise ValueError("metric columns differ in length")
+            if n and int(context_index.max()) >= max(len(contexts), 1):
+                raise ValueError("metric context index out of range")
+        return ev.MetricsLogged(keys, key_index, values, steps, timestamps, contexts, context_index)
     payload: ev.Payload = _from_fields(cls, body)
     return payload
 

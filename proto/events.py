@@ -14,6 +14,7 @@ from typing import ClassVar, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from .contexts import Context
 from .vocabulary import EXPERIMENT_KEY_PREFIX, LOGGED_MODEL_KEY_PREFIX, REGISTRY_KEY
 
 # Points per MetricsLogged event are indexed by uint16 into ``keys``.
@@ -95,16 +96,33 @@ class TagDeleted:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MetricsLogged:
-    """Many metric points in columns. ``key_index[i]`` indexes ``keys`` for point ``i``."""
+    """Many metric points in columns. ``key_index[i]`` indexes ``keys`` for point ``i``.
+
+    Contexts (schema version 4): ``contexts`` is the table of the event's distinct point
+    contexts and ``context_index[i]`` indexes it for point ``i``.  Without
+    ``context_index`` every point has ``contexts[0]`` (the empty context when there is
+    none): the common case of one process logging under one context."""
 
     keys: tuple[str, ...]
     key_index: npt.NDArray[np.uint16]
     values: npt.NDArray[np.float64]
     steps: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
+    contexts: tuple[Context, ...] = ()
+    context_index: npt.NDArray[np.uint16] | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+    def context_codes(self) -> npt.NDArray[np.uint16]:
+        """Per point, its index into :meth:`context_table`."""
+        if self.context_index is not None:
+            return self.context_index
+        return np.zeros(len(self), dtype=np.uint16)
+
+    def context_table(self) -> tuple[Context, ...]:
+        """The contexts :meth:`context_codes` index (at least one: the empty context)."""
+        return self.contexts or ((),)
 
     def key_column(self) -> list[str]:
         """The key of every point, as a list of strings."""
@@ -119,7 +137,15 @@ class MetricsLogged:
             and np.array_equal(self.values, other.values, equal_nan=True)
             and np.array_equal(self.steps, other.steps)
             and np.array_equal(self.timestamps, other.timestamps)
+            and _same_contexts(self, other)
         )
+
+
+def _same_contexts(a: MetricsLogged, b: MetricsLogged) -> bool:
+    ta, tb = a.context_table(), b.context_table()
+    return [ta[i] for i in a.context_codes().tolist()] == [
+        tb[i] for i in b.context_codes().tolist()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ Every ``CREATE TABLE name`` of a migration becomes two tables on every node of t
   one shard, where ReplacingMergeTree and ``FINAL`` can collapse it.
 
 ``ALTER TABLE name`` goes to ``name_local``; a change of the columns (add, drop, rename,
-a new type) goes to ``name`` as well, so both keep the same columns.  ``INSERT`` (the
+a new type) goes to ``name`` as well, so both keep the same columns (a column added and
+appended to the sort key in one statement: the column only).  ``INSERT`` (the
 default experiment) goes, once, through the Distributed table.  A statement of any other
 kind has no cluster form yet: :class:`~runstream.ingest.errors.MigrationError` says which.
 """
@@ -69,6 +70,9 @@ _COLUMN_ACTION_RE = re.compile(
     r"|MODIFY COLUMN (?:IF EXISTS )?\w+ (?!CODEC\b|COMMENT\b|TTL\b|REMOVE\b|MODIFY SETTING\b"
     r"|RESET SETTING\b))"
 )
+# A column added and appended to the sort key in one ALTER (0008): the Distributed table
+# gets the column only.
+_ADD_TO_SORT_KEY_RE = re.compile(r"^(ADD COLUMN\b.*?),\s*MODIFY ORDER BY\b", re.S)
 _STORAGE_ACTION_RE = re.compile(
     r"^(?:MODIFY COLUMN (?:IF EXISTS )?\w+ (?:CODEC|TTL|REMOVE)\b"
     r"|(?:ADD|DROP|MATERIALIZE|CLEAR) (?:INDEX|PROJECTION)\b"
@@ -136,6 +140,8 @@ def _create(table: str, sql: str, on: str, cluster: str, database: str) -> list[
 
 def _alter(table: str, action: str, on: str) -> list[str]:
     local = f"ALTER TABLE {table}{LOCAL_SUFFIX} {on} {action}"
+    if sorting := _ADD_TO_SORT_KEY_RE.match(action):  # the sort key is the local table's
+        return [local, f"ALTER TABLE {table} {on} {sorting.group(1)}"]
     if _COLUMN_ACTION_RE.match(action):
         return [local, f"ALTER TABLE {table} {on} {action}"]
     if _STORAGE_ACTION_RE.match(action):

@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from runstream.proto import events as ev
+from runstream.proto.contexts import Context
 from runstream.proto.errors import RunstreamError, echo
 from runstream.proto.permissions import ANONYMOUS, NEEDS, Permission, Principal
 from runstream.proto.tokens import WriteToken, merge_all
 from runstream.proto.vocabulary import ACTIVE, DELETED
 
 from .. import commands
-from ..columns import Chunk, merge_run_chunks, split_events
+from ..columns import Chunk, merge_run_chunks, rows_chunk, split_events
+from ..contexts import problems_of
 from ..entities import RunInfo
 from ..errors import FieldProblem, ValidationError
 from ..ids import (
@@ -74,6 +76,7 @@ class ColumnsIn:
     values: np.ndarray
     steps: np.ndarray
     timestamps: np.ndarray
+    context: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class LogBatch:
     tags: tuple[Pair, ...] = ()
     columns: ColumnsIn | None = None
     origin: Origin | None = None
+    metric_contexts: tuple[Mapping[str, str], ...] = ()  # per row of ``metrics`` (or none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +308,16 @@ class GatewayCore:
             specs.append((run, eid, tags.payload))
             items += len(tags.payload.keys)
         problems += tags.problems
-        chunks, row_problems = _metric_rows(run, batch.metrics, f"{prefix}metrics")
+        chunks, row_problems = _metric_rows(
+            run, batch.metrics, f"{prefix}metrics", batch.metric_contexts
+        )
         problems += row_problems
+        ctx: Context = ()
+        if columns is not None and columns.context:
+            ctx, found = problems_of(columns.context, f"{prefix}metric_columns.context")
+            if found:
+                problems += found
+                columns = None
         if columns is not None and columns.values.shape[0]:
             checked = check_columns(
                 columns.keys,
@@ -325,10 +337,14 @@ class GatewayCore:
                         checked.values,
                         checked.steps,
                         checked.timestamps,
+                        ctx,
                     )
                 )
         points = 0
-        for merged in merge_run_chunks(chunks) if chunks else ():
+        by_context: dict[Context, list[Chunk]] = {}
+        for chunk in chunks:
+            by_context.setdefault(chunk.context, []).append(chunk)
+        for merged in (m for group in by_context.values() for m in merge_run_chunks(group)):
             points += len(merged)
             for payload in split_events(merged, self._max_event_bytes):
                 specs.append((run, eid, payload))
@@ -393,17 +409,16 @@ def _check_origin(origin: Origin, events: int) -> None:
 
 
 def _metric_rows(
-    run_id: str, rows: Sequence[tuple[str, float, int, int]], field: str
+    run_id: str,
+    rows: Sequence[tuple[str, float, int, int]],
+    field: str,
+    contexts: Sequence[Mapping[str, str]] = (),
 ) -> tuple[list[Chunk], list[FieldProblem]]:
-    """Row-form metrics as one chunk; bad rows refused and named."""
+    """Row-form metrics as one chunk per context; bad rows refused and named."""
     if not rows:
         return [], []
     problems: list[FieldProblem] = []
-    index: dict[str, int] = {}
-    positions: list[int] = []
-    values: list[float] = []
-    steps: list[int] = []
-    stamps: list[int] = []
+    groups: dict[Context, tuple[list[str], list[float], list[int], list[int]]] = {}
     for i, (key, value, timestamp, step) in enumerate(rows):
         if (p := key_problem(key)) is not None:
             problems.append(FieldProblem(f"{field}[{i}].key", p))
@@ -411,18 +426,18 @@ def _metric_rows(
         if (p := int_problem(timestamp, non_negative=True)) is not None:
             problems.append(FieldProblem(f"{field}[{i}].timestamp", p))
             continue
-        positions.append(index.setdefault(key, len(index)))
+        ctx: Context = ()
+        if i < len(contexts) and contexts[i]:
+            ctx, found = problems_of(contexts[i], f"{field}[{i}].context")
+            if found:
+                problems += found
+                continue
+        keys, values, steps, stamps = groups.setdefault(ctx, ([], [], [], []))
+        keys.append(key)
         values.append(value)
         steps.append(step)
         stamps.append(timestamp)
-    if not positions:
-        return [], problems
-    chunk = Chunk(
-        run_id,
-        tuple(index),
-        np.array(positions, dtype=np.uint16),
-        np.array(values, dtype=np.float64),
-        np.array(steps, dtype=np.int64),
-        np.array(stamps, dtype=np.int64),
-    )
-    return [chunk], problems
+    chunks = []
+    for ctx, (keys, values, steps, stamps) in groups.items():
+        chunks += rows_chunk(run_id, keys, values, steps, stamps, ctx)
+    return chunks, problems

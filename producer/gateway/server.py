@@ -68,6 +68,7 @@ def columns_in(message: common_pb2.MetricColumns) -> ColumnsIn | None:
         values,
         _packed(message.steps, "<i8", "steps", n),
         _packed(message.timestamps, "<i8", "timestamps", n),
+        dict(message.context),
     )
 
 
@@ -84,6 +85,7 @@ def log_batch_in(request: write_pb2.LogBatchRequest) -> LogBatch:
         run_id=request.run_id,
         experiment_id=request.experiment_id,
         metrics=tuple((m.key, m.value, m.timestamp, m.step) for m in request.metrics),
+        metric_contexts=tuple(dict(m.context) for m in request.metrics),
         params=tuple((p.key, p.value) for p in request.params),
         tags=tuple((t.key, t.value) for t in request.tags),
         columns=columns_in(request.metric_columns) if request.HasField("metric_columns") else None,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frunstream/proto/v1/common.proto\x12\x0crunstream.v1\"\x83\x01\n\nWriteToken\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x36\n\x07offsets\x18\x02 \x03(\x0b\x32%.runstream.v1.WriteToken.OffsetsEntry\x1a.\n\x0cOffsetsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"!\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x85\x01\n\x06Metric\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x06 \x01(\t\x12\x16\n\x0e\x64\x61taset_digest\x18\x07 \x01(\t\"c\n\rMetricColumns\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x11\n\tkey_index\x18\x02 \x01(\x0c\x12\x0e\n\x06values\x18\x03 \x01(\x0c\x12\r\n\x05steps\x18\x04 \x01(\x0c\x12\x12\n\ntimestamps\x18\x05 \x01(\x0c\"\xcb\x01\n\nExperiment\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x61rtifact_location\x18\x03 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x04 \x01(\t\x12\x15\n\rcreation_time\x18\x05 \x01(\x03\x12\x18\n\x10last_update_time\x18\x06 \x01(\x03\x12\x1f\n\x04tags\x18\x07 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x12\n\ncreated_by\x18\x08 \x01(\t\"\xe3\x01\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.runstream.v1.RunStatus\x12\x12\n\nstart_time\x18\x06 \x01(\x03\x12\x15\n\x08\x65nd_time\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0c\x61rtifact_uri\x18\x08 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\t \x01(\tB\x0b\n\t_end_time\"v\n\x07RunData\x12%\n\x07metrics\x18\x01 \x03(\x0b\x32\x14.runstream.v1.Metric\x12#\n\x06params\x18\x02 \x03(\x0b\x32\x13.runstream.v1.Param\x12\x1f\n\x04tags\x18\x03 \x03(\x0b\x32\x11.runstream.v1.Tag\"\x8e\x01\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x13\n\x06schema\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07profile\x18\x06 \x01(\tH\x01\x88\x01\x01\x42\t\n\x07_schemaB\n\n\x08_profile\"W\n\x0c\x44\x61tasetInput\x12&\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x15.runstream.v1.Dataset\x12\x1f\n\x04tags\x18\x02 \x03(\x0b\x32\x11.runstream.v1.Tag\"-\n\x0bModelOutput\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\"R\n\tRunInputs\x12\x32\n\x0e\x64\x61taset_inputs\x18\x01 \x03(\x0b\x32\x1a.runstream.v1.DatasetInput\x12\x11\n\tmodel_ids\x18\x02 \x03(\t\"7\n\nRunOutputs\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.runstream.v1.ModelOutput\"\xa3\x01\n\x03Run\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.runstream.v1.RunInfo\x12#\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x15.runstream.v1.RunData\x12\'\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.runstream.v1.RunInputs\x12)\n\x07outputs\x18\x04 \x01(\x0b\x32\x18.runstream.v1.RunOutputs*\x9d\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eINTERNAL_ERROR\x10\x01\x12\x1b\n\x17INVALID_PARAMETER_VALUE\x10\x02\x12\x1b\n\x17RESOURCE_DOES_NOT_EXIST\x10\x03\x12\x1b\n\x17RESOURCE_ALREADY_EXISTS\x10\x04\x12\x11\n\rINVALID_STATE\x10\x05\x12\x13\n\x0fUNAUTHENTICATED\x10\x06\x12\x1b\n\x17TEMPORARILY_UNAVAILABLE\x10\x07\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x08\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\t\x12\x15\n\x11PERMISSION_DENIED\x10\n*i\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\r\n\tSCHEDULED\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\n\n\x06KILLED\x10\x05*Q\n\x08ViewType\x12\x19\n\x15VIEW_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41\x43TIVE_ONLY\x10\x01\x12\x10\n\x0c\x44\x45LETED_ONLY\x10\x02\x12\x07\n\x03\x41LL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frunstream/proto/v1/common.proto\x12\x0crunstream.v1\"\x83\x01\n\nWriteToken\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x36\n\x07offsets\x18\x02 \x03(\x0b\x32%.runstream.v1.WriteToken.OffsetsEntry\x1a.\n\x0cOffsetsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"!\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xe9\x01\n\x06Metric\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x06 \x01(\t\x12\x16\n\x0e\x64\x61taset_digest\x18\x07 \x01(\t\x12\x32\n\x07\x63ontext\x18\x14 \x03(\x0b\x32!.runstream.v1.Metric.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xce\x01\n\rMetricColumns\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x11\n\tkey_index\x18\x02 \x01(\x0c\x12\x0e\n\x06values\x18\x03 \x01(\x0c\x12\r\n\x05steps\x18\x04 \x01(\x0c\x12\x12\n\ntimestamps\x18\x05 \x01(\x0c\x12\x39\n\x07\x63ontext\x18\x14 \x03(\x0b\x32(.runstream.v1.MetricColumns.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\nExperiment\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x61rtifact_location\x18\x03 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x04 \x01(\t\x12\x15\n\rcreation_time\x18\x05 \x01(\x03\x12\x18\n\x10last_update_time\x18\x06 \x01(\x03\x12\x1f\n\x04tags\x18\x07 \x03(\x0b\x32\x11.runstream.v1.Tag\x12\x12\n\ncreated_by\x18\x08 \x01(\t\"\xe3\x01\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.runstream.v1.RunStatus\x12\x12\n\nstart_time\x18\x06 \x01(\x03\x12\x15\n\x08\x65nd_time\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0c\x61rtifact_uri\x18\x08 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\t \x01(\tB\x0b\n\t_end_time\"v\n\x07RunData\x12%\n\x07metrics\x18\x01 \x03(\x0b\x32\x14.runstream.v1.Metric\x12#\n\x06params\x18\x02 \x03(\x0b\x32\x13.runstream.v1.Param\x12\x1f\n\x04tags\x18\x03 \x03(\x0b\x32\x11.runstream.v1.Tag\"\x8e\x01\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x13\n\x06schema\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07profile\x18\x06 \x01(\tH\x01\x88\x01\x01\x42\t\n\x07_schemaB\n\n\x08_profile\"W\n\x0c\x44\x61tasetInput\x12&\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x15.runstream.v1.Dataset\x12\x1f\n\x04tags\x18\x02 \x03(\x0b\x32\x11.runstream.v1.Tag\"-\n\x0bModelOutput\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\"R\n\tRunInputs\x12\x32\n\x0e\x64\x61taset_inputs\x18\x01 \x03(\x0b\x32\x1a.runstream.v1.DatasetInput\x12\x11\n\tmodel_ids\x18\x02 \x03(\t\"7\n\nRunOutputs\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.runstream.v1.ModelOutput\"\xa3\x01\n\x03Run\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.runstream.v1.RunInfo\x12#\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x15.runstream.v1.RunData\x12\'\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.runstream.v1.RunInputs\x12)\n\x07outputs\x18\x04 \x01(\x0b\x32\x18.runstream.v1.RunOutputs*\x9d\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eINTERNAL_ERROR\x10\x01\x12\x1b\n\x17INVALID_PARAMETER_VALUE\x10\x02\x12\x1b\n\x17RESOURCE_DOES_NOT_EXIST\x10\x03\x12\x1b\n\x17RESOURCE_ALREADY_EXISTS\x10\x04\x12\x11\n\rINVALID_STATE\x10\x05\x12\x13\n\x0fUNAUTHENTICATED\x10\x06\x12\x1b\n\x17TEMPORARILY_UNAVAILABLE\x10\x07\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x08\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\t\x12\x15\n\x11PERMISSION_DENIED\x10\n*i\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\r\n\tSCHEDULED\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\n\n\x06KILLED\x10\x05*Q\n\x08ViewType\x12\x19\n\x15VIEW_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41\x43TIVE_ONLY\x10\x01\x12\x10\n\x0c\x44\x45LETED_ONLY\x10\x02\x12\x07\n\x03\x41LL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WRITETOKEN_OFFSETSENTRY']._loaded_options = None
   _globals['_WRITETOKEN_OFFSETSENTRY']._serialized_options = b'8\001'
-  _globals['_ERRORCODE']._serialized_start=1637
-  _globals['_ERRORCODE']._serialized_end=1922
-  _globals['_RUNSTATUS']._serialized_start=1924
-  _globals['_RUNSTATUS']._serialized_end=2029
-  _globals['_VIEWTYPE']._serialized_start=2031
-  _globals['_VIEWTYPE']._serialized_end=2112
+  _globals['_METRIC_CONTEXTENTRY']._loaded_options = None
+  _globals['_METRIC_CONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_METRICCOLUMNS_CONTEXTENTRY']._loaded_options = None
+  _globals['_METRICCOLUMNS_CONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_ERRORCODE']._serialized_start=1845
+  _globals['_ERRORCODE']._serialized_end=2130
+  _globals['_RUNSTATUS']._serialized_start=2132
+  _globals['_RUNSTATUS']._serialized_end=2237
+  _globals['_VIEWTYPE']._serialized_start=2239
+  _globals['_VIEWTYPE']._serialized_end=2320
   _globals['_WRITETOKEN']._serialized_start=50
   _globals['_WRITETOKEN']._serialized_end=181
   _globals['_WRITETOKEN_OFFSETSENTRY']._serialized_start=135
@@ -48,25 +52,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TAG']._serialized_start=220
   _globals['_TAG']._serialized_end=253
   _globals['_METRIC']._serialized_start=256
-  _globals['_METRIC']._serialized_end=389
-  _globals['_METRICCOLUMNS']._serialized_start=391
-  _globals['_METRICCOLUMNS']._serialized_end=490
-  _globals['_EXPERIMENT']._serialized_start=493
-  _globals['_EXPERIMENT']._serialized_end=696
-  _globals['_RUNINFO']._serialized_start=699
-  _globals['_RUNINFO']._serialized_end=926
-  _globals['_RUNDATA']._serialized_start=928
-  _globals['_RUNDATA']._serialized_end=1046
-  _globals['_DATASET']._serialized_start=1049
-  _globals['_DATASET']._serialized_end=1191
-  _globals['_DATASETINPUT']._serialized_start=1193
-  _globals['_DATASETINPUT']._serialized_end=1280
-  _globals['_MODELOUTPUT']._serialized_start=1282
-  _globals['_MODELOUTPUT']._serialized_end=1327
-  _globals['_RUNINPUTS']._serialized_start=1329
-  _globals['_RUNINPUTS']._serialized_end=1411
-  _globals['_RUNOUTPUTS']._serialized_start=1413
-  _globals['_RUNOUTPUTS']._serialized_end=1468
-  _globals['_RUN']._serialized_start=1471
-  _globals['_RUN']._serialized_end=1634
+  _globals['_METRIC']._serialized_end=489
+  _globals['_METRIC_CONTEXTENTRY']._serialized_start=443
+  _globals['_METRIC_CONTEXTENTRY']._serialized_end=489
+  _globals['_METRICCOLUMNS']._serialized_start=492
+  _globals['_METRICCOLUMNS']._serialized_end=698
+  _globals['_METRICCOLUMNS_CONTEXTENTRY']._serialized_start=443
+  _globals['_METRICCOLUMNS_CONTEXTENTRY']._serialized_end=489
+  _globals['_EXPERIMENT']._serialized_start=701
+  _globals['_EXPERIMENT']._serialized_end=904
+  _globals['_RUNINFO']._serialized_start=907
+  _globals['_RUNINFO']._serialized_end=1134
+  _globals['_RUNDATA']._serialized_start=1136
+  _globals['_RUNDATA']._serialized_end=1254
+  _globals['_DATASET']._serialized_start=1257
+  _globals['_DATASET']._serialized_end=1399
+  _globals['_DATASETINPUT']._serialized_start=1401
+  _globals['_DATASETINPUT']._serialized_end=1488
+  _globals['_MODELOUTPUT']._serialized_start=1490
+  _globals['_MODELOUTPUT']._serialized_end=1535
+  _globals['_RUNINPUTS']._serialized_start=1537
+  _globals['_RUNINPUTS']._serialized_end=1619
+  _globals['_RUNOUTPUTS']._serialized_start=1621
+  _globals['_RUNOUTPUTS']._serialized_end=1676
+  _globals['_RUN']._serialized_start=1679
+  _globals['_RUN']._serialized_end=1842
 # @@protoc_insertion_point(module_scope)

@@ -90,7 +90,14 @@ class Tag(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Metric(_message.Message):
-    __slots__ = ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+    __slots__ = ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +105,7 @@ class Metric(_message.Message):
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     DATASET_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     key: str
     value: float
     timestamp: int
@@ -105,21 +113,31 @@ class Metric(_message.Message):
     model_id: str
     dataset_name: str
     dataset_digest: str
-    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ..., timestamp: _Optional[int] = ..., step: _Optional[int] = ..., model_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_digest: _Optional[str] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ..., timestamp: _Optional[int] = ..., step: _Optional[int] = ..., model_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_digest: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MetricColumns(_message.Message):
-    __slots__ = ("keys", "key_index", "values", "steps", "timestamps")
+    __slots__ = ("keys", "key_index", "values", "steps", "timestamps", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEYS_FIELD_NUMBER: _ClassVar[int]
     KEY_INDEX_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedScalarFieldContainer[str]
     key_index: bytes
     values: bytes
     steps: bytes
     timestamps: bytes
-    def __init__(self, keys: _Optional[_Iterable[str]] = ..., key_index: _Optional[bytes] = ..., values: _Optional[bytes] = ..., steps: _Optional[bytes] = ..., timestamps: _Optional[bytes] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, keys: _Optional[_Iterable[str]] = ..., key_index: _Optional[bytes] = ..., values: _Optional[bytes] = ..., steps: _Optional[bytes] = ..., timestamps: _Optional[bytes] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Experiment(_message.Message):
     __slots__ = ("experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time", "tags", "created_by")

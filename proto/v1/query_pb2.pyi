@@ -133,18 +133,27 @@ class SearchRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[_common_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetMetricHistoryRequest(_message.Message):
-    __slots__ = ("run_id", "metric_key", "max_results", "page_token", "read")
+    __slots__ = ("run_id", "metric_key", "max_results", "page_token", "read", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     metric_key: str
     max_results: int
     page_token: str
     read: ReadOptions
-    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., max_results: _Optional[int] = ..., page_token: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., max_results: _Optional[int] = ..., page_token: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetMetricHistoryResponse(_message.Message):
     __slots__ = ("metrics", "next_page_token")
@@ -173,7 +182,14 @@ class MetricSeries(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., total_points: _Optional[int] = ..., sampled: _Optional[bool] = ...) -> None: ...
 
 class GetSampledMetricHistoryRequest(_message.Message):
-    __slots__ = ("run_id", "metric_key", "max_points", "x_axis", "start", "end", "read")
+    __slots__ = ("run_id", "metric_key", "max_points", "x_axis", "start", "end", "read", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +197,7 @@ class GetSampledMetricHistoryRequest(_message.Message):
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     metric_key: str
     max_points: int
@@ -188,7 +205,8 @@ class GetSampledMetricHistoryRequest(_message.Message):
     start: int
     end: int
     read: ReadOptions
-    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetSampledMetricHistoryResponse(_message.Message):
     __slots__ = ("series",)
@@ -197,7 +215,14 @@ class GetSampledMetricHistoryResponse(_message.Message):
     def __init__(self, series: _Optional[_Union[MetricSeries, _Mapping]] = ...) -> None: ...
 
 class GetSampledMetricHistoriesRequest(_message.Message):
-    __slots__ = ("run_ids", "metric_key", "max_points", "x_axis", "start", "end", "read")
+    __slots__ = ("run_ids", "metric_key", "max_points", "x_axis", "start", "end", "read", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +230,7 @@ class GetSampledMetricHistoriesRequest(_message.Message):
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     metric_key: str
     max_points: int
@@ -212,7 +238,8 @@ class GetSampledMetricHistoriesRequest(_message.Message):
     start: int
     end: int
     read: ReadOptions
-    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., metric_key: _Optional[str] = ..., max_points: _Optional[int] = ..., x_axis: _Optional[_Union[XAxis, str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetSampledMetricHistoriesResponse(_message.Message):
     __slots__ = ("series",)
@@ -221,7 +248,14 @@ class GetSampledMetricHistoriesResponse(_message.Message):
     def __init__(self, series: _Optional[_Iterable[_Union[MetricSeries, _Mapping]]] = ...) -> None: ...
 
 class GetMetricAggregatesRequest(_message.Message):
-    __slots__ = ("experiment_ids", "filter", "run_view_type", "metric_key", "group_by", "percentiles", "start_step", "end_step", "max_points", "read")
+    __slots__ = ("experiment_ids", "filter", "run_view_type", "metric_key", "group_by", "percentiles", "start_step", "end_step", "max_points", "read", "run_id", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     EXPERIMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     RUN_VIEW_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +266,8 @@ class GetMetricAggregatesRequest(_message.Message):
     END_STEP_FIELD_NUMBER: _ClassVar[int]
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     experiment_ids: _containers.RepeatedScalarFieldContainer[str]
     filter: str
     run_view_type: _common_pb2.ViewType
@@ -242,7 +278,9 @@ class GetMetricAggregatesRequest(_message.Message):
     end_step: int
     max_points: int
     read: ReadOptions
-    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., run_view_type: _Optional[_Union[_common_pb2.ViewType, str]] = ..., metric_key: _Optional[str] = ..., group_by: _Optional[str] = ..., percentiles: _Optional[_Iterable[float]] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., max_points: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    run_id: str
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, experiment_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[str] = ..., run_view_type: _Optional[_Union[_common_pb2.ViewType, str]] = ..., metric_key: _Optional[str] = ..., group_by: _Optional[str] = ..., percentiles: _Optional[_Iterable[float]] = ..., start_step: _Optional[int] = ..., end_step: _Optional[int] = ..., max_points: _Optional[int] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., run_id: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PercentileSeries(_message.Message):
     __slots__ = ("percentile", "values")
@@ -277,6 +315,58 @@ class GetMetricAggregatesResponse(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[StepAggregates]
     def __init__(self, groups: _Optional[_Iterable[_Union[StepAggregates, _Mapping]]] = ...) -> None: ...
+
+class GetLatestMetricsByContextRequest(_message.Message):
+    __slots__ = ("run_id", "metric_keys", "context", "read")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    metric_keys: _containers.RepeatedScalarFieldContainer[str]
+    context: _containers.ScalarMap[str, str]
+    read: ReadOptions
+    def __init__(self, run_id: _Optional[str] = ..., metric_keys: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class ContextMetric(_message.Message):
+    __slots__ = ("key", "context", "step", "timestamp", "value", "min", "max", "count")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    context: _containers.ScalarMap[str, str]
+    step: int
+    timestamp: int
+    value: float
+    min: float
+    max: float
+    count: int
+    def __init__(self, key: _Optional[str] = ..., context: _Optional[_Mapping[str, str]] = ..., step: _Optional[int] = ..., timestamp: _Optional[int] = ..., value: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetLatestMetricsByContextResponse(_message.Message):
+    __slots__ = ("metrics",)
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _containers.RepeatedCompositeFieldContainer[ContextMetric]
+    def __init__(self, metrics: _Optional[_Iterable[_Union[ContextMetric, _Mapping]]] = ...) -> None: ...
 
 class GetBestRunsRequest(_message.Message):
     __slots__ = ("experiment_ids", "filter", "run_view_type", "metric_key", "rank_by", "goal", "max_results", "read")

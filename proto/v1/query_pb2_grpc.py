@@ -79,6 +79,11 @@ class QueryServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.FromString,
                 _registered_method=True)
+        self.GetLatestMetricsByContext = channel.unary_unary(
+                '/runstream.v1.QueryService/GetLatestMetricsByContext',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextResponse.FromString,
+                _registered_method=True)
         self.GetBestRuns = channel.unary_unary(
                 '/runstream.v1.QueryService/GetBestRuns',
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetBestRunsRequest.SerializeToString,
@@ -203,6 +208,13 @@ class QueryServiceServicer:
     def GetMetricAggregates(self, request, context):
         """A metric per step across the runs of a search: count, mean, min, max, percentiles,
         optionally grouped by a param or tag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLatestMetricsByContext(self, request, context):
+        """The latest value (and min, max, count) per (metric key, point context) of one run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -346,6 +358,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetMetricAggregates,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.SerializeToString,
+            ),
+            'GetLatestMetricsByContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLatestMetricsByContext,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextResponse.SerializeToString,
             ),
             'GetBestRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBestRuns,
@@ -656,6 +673,33 @@ class QueryService:
             '/runstream.v1.QueryService/GetMetricAggregates',
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricAggregatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLatestMetricsByContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetLatestMetricsByContext',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetLatestMetricsByContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,24 @@ ENGINE = ReplacingMergeTree(offset)
 ORDER BY (topic, partition, producer_id)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
 ;
+CREATE TABLE latest_context_metrics
+(
+    `experiment_id` String,
+    `run_id` String,
+    `key` LowCardinality(String),
+    `context` LowCardinality(String),
+    `latest` SimpleAggregateFunction(max, Tuple(
+        Int64,
+        Int64,
+        Float64)),
+    `min_value` SimpleAggregateFunction(min, Float64),
+    `max_value` SimpleAggregateFunction(max, Float64),
+    `count` SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (experiment_id, run_id, key, context)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
 CREATE TABLE latest_metrics
 (
     `experiment_id` String,
@@ -172,10 +190,12 @@ CREATE TABLE metrics
     `step` Int64 CODEC(DoubleDelta, ZSTD(1)),
     `timestamp` Int64 CODEC(DoubleDelta, ZSTD(1)),
     `value` Float64 CODEC(Gorilla(8), ZSTD(1)),
+    `context` LowCardinality(String),
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (experiment_id, run_id, key, step, timestamp, value)
+PRIMARY KEY (experiment_id, run_id, key, step, timestamp, value)
+ORDER BY (experiment_id, run_id, key, step, timestamp, value, context)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
 ;
 CREATE TABLE model_version_tags

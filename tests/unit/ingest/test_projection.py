@@ -211,6 +211,7 @@ def test_tables_come_in_write_order() -> None:
     assert names == [
         "metrics",
         "latest_metrics",
+        "latest_context_metrics",
         "params",
         "audit_events",
         "experiments",

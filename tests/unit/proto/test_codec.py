@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import replace
 
@@ -276,5 +277,6 @@ def test_an_earlier_reader_decodes_current_events_of_its_own_types(name: str) ->
     current = EventCodec()
     event = _event(RunCreated(42, run_name="n", tags={"a": "b"}))
     assert old_reader.decode(current.encode(event)) == event
-    with pytest.raises(DecodeError):
-        old_reader.decode(current.encode(_event(ev.RegisteredModelDeleted("iris"))))
+    if "RegisteredModelDeleted" not in json.dumps(load_schema(name)):  # before the model half
+        with pytest.raises(DecodeError):
+            old_reader.decode(current.encode(_event(ev.RegisteredModelDeleted("iris"))))
