@@ -211,6 +211,7 @@ NEEDS: Mapping[str, Mapping[str, Permission]] = MappingProxyType(
                 "GetSampledMetricHistory": Permission.READ,
                 "GetSampledMetricHistories": Permission.READ,
                 "GetMetricAggregates": Permission.READ,
+                "GetLatestMetricsByContext": Permission.READ,
                 "GetBestRuns": Permission.READ,
                 "CountRunsByStatus": Permission.READ,
                 "SearchDatasets": Permission.READ,

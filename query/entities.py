@@ -112,6 +112,8 @@ class SeriesRequest:
     x_axis: XAxis = XAxis.STEP
     start: int | None = None
     end: int | None = None
+    # only points whose context holds every pair (sorted pairs); empty: every context
+    context: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

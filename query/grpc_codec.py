@@ -8,6 +8,7 @@ from runstream.proto.tokens import WaitToken
 from runstream.proto.v1 import common_pb2, query_pb2
 from runstream.proto.vocabulary import status_to_proto
 
+from .context_reader import check_context_filter
 from .entities import (
     Experiment,
     MetricPoint,
@@ -90,6 +91,7 @@ def series_request(
         x_axis=x_axis(req.x_axis),
         start=req.start if req.HasField("start") else None,
         end=req.end if req.HasField("end") else None,
+        context=check_context_filter(req.context),
     )
 
 

@@ -25,7 +25,9 @@ from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
 from . import grpc_codec as codec
 from . import tail_codec
+from .context_reader import check_context_filter
 from .entities import Experiment, RunSelection
+from .errors import InvalidRequestError
 from .grpc_calls import read_call as _read_call
 from .grpc_models import ModelQueriesServicer
 from .service import QueryService, open_query_service
@@ -137,7 +139,11 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
     def GetMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._runs("GetMetricHistory", [request.run_id], context)
         page = self._svc.metric_history(
-            request.run_id, request.metric_key, request.max_results, request.page_token
+            request.run_id,
+            request.metric_key,
+            request.max_results,
+            request.page_token,
+            check_context_filter(request.context),
         )
         return query_pb2.GetMetricHistoryResponse(
             metrics=[codec.metric(m) for m in page.items], next_page_token=page.next_page_token
@@ -162,6 +168,8 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetMetricAggregates(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if request.run_id or request.context:
+            return self._context_aggregates(request, context)
         groups = self._svc.metric_aggregates(
             self._scoped("GetMetricAggregates", request, context),
             request.metric_key,
@@ -173,6 +181,51 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
         )
         return query_pb2.GetMetricAggregatesResponse(
             groups=[codec.step_aggregates(g) for g in groups]
+        )
+
+    def _context_aggregates(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Across the contexts (ranks) of one run: ``run_id`` instead of a search."""
+        if not request.run_id:
+            raise InvalidRequestError("'context' needs 'run_id' (the contexts of one run)")
+        if request.experiment_ids or request.filter or request.group_by:
+            raise InvalidRequestError(
+                "'run_id' aggregates across the contexts of one run: leave "
+                "'experiment_ids', 'filter' and 'group_by' empty"
+            )
+        self._runs("GetMetricAggregates", [request.run_id], context)
+        groups = self._svc.contexts.aggregates(
+            request.run_id,
+            request.metric_key,
+            check_context_filter(request.context),
+            list(request.percentiles),
+            request.start_step if request.HasField("start_step") else None,
+            request.end_step if request.HasField("end_step") else None,
+            request.max_points,
+        )
+        return query_pb2.GetMetricAggregatesResponse(
+            groups=[codec.step_aggregates(g) for g in groups]
+        )
+
+    @_read_call
+    def GetLatestMetricsByContext(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._runs("GetLatestMetricsByContext", [request.run_id], context)
+        found = self._svc.contexts.latest(
+            request.run_id, list(request.metric_keys), check_context_filter(request.context)
+        )
+        return query_pb2.GetLatestMetricsByContextResponse(
+            metrics=[
+                query_pb2.ContextMetric(
+                    key=m.key,
+                    context=dict(m.context),
+                    step=m.step,
+                    timestamp=m.timestamp,
+                    value=m.value,
+                    min=m.min,
+                    max=m.max,
+                    count=m.count,
+                )
+                for m in found
+            ]
         )
 
     @_read_call

@@ -70,18 +70,26 @@ class HistoryReader:
             raise NotFoundError(f"Run with id={clip(run_id)} not found")
         return exp
 
-    def page(self, run_id: str, key: str, max_results: int, page_token: str) -> Page[MetricPoint]:
-        """Points ordered by (step, timestamp, value); identical points collapse."""
+    def page(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int,
+        page_token: str,
+        context: tuple[tuple[str, str], ...] = (),
+    ) -> Page[MetricPoint]:
+        """Points ordered by (step, timestamp, value); identical points collapse.  With a
+        ``context`` filter, only the points whose context holds every pair."""
         if not key:
             raise InvalidRequestError("'metric_key' is required")
         n = check_max_results(max_results, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)
         exp = self._experiment(run_id)
-        fp = fingerprint("history", run_id, key)
+        fp = fingerprint("history", run_id, key, *(f"{k}={v}" for k, v in context))
         after = None
         if page_token:
             s, t, v = decode_token(page_token, fp, _HISTORY_COLUMNS)
             after = (int(s), int(t), float(v))
-        rows = self._store.rows(history_page_sql(exp, run_id, key, n + 1, after))
+        rows = self._store.rows(history_page_sql(exp, run_id, key, n + 1, after, context))
         token = encode_token(fp, _HISTORY_COLUMNS, rows[n - 1]) if len(rows) > n else ""
         return Page([MetricPoint(key, v, t, s) for s, t, v in rows[:n]], token)
 
@@ -89,12 +97,12 @@ class HistoryReader:
         self, exp_ids: list[str], run_ids: list[str], req: SeriesRequest
     ) -> dict[str, tuple[int, int, int]]:
         """Per run: (points, low x, high x) in the requested range."""
-        if len(run_ids) == 1 and len(exp_ids) == 1 and _whole_series(req):
+        if len(run_ids) == 1 and len(exp_ids) == 1 and _whole_series(req) and not req.context:
             ((n, hi, lo),) = self._store.rows(quick_bounds_sql(exp_ids[0], run_ids[0], req.key))
             if n and hi is not None and lo is not None:
                 return {run_ids[0]: (int(n), int(lo), int(hi))}
         rows = self._store.rows(
-            bounds_sql(exp_ids, run_ids, req.key, req.x_axis, req.start, req.end)
+            bounds_sql(exp_ids, run_ids, req.key, req.x_axis, req.start, req.end, req.context)
         )
         return {r: (int(n), int(lo), int(hi)) for r, n, lo, hi in rows}
 
@@ -124,14 +132,20 @@ class HistoryReader:
         statements = {}
         if small:
             statements["raw"] = raw_series_sql(
-                exp_ids, small, req.key, req.x_axis, req.start, req.end
+                exp_ids, small, req.key, req.x_axis, req.start, req.end, req.context
             )
         if big:
             buckets = max(1, max_points // 4)
             lows = [bounds[r][1] for r in big]
             widths = [max(1, -(-(bounds[r][2] - bounds[r][1] + 1) // buckets)) for r in big]
             statements["m4"] = m4_sql(
-                exp_ids, req.key, req.x_axis, req.start, req.end, Bucketing(big, lows, widths)
+                exp_ids,
+                req.key,
+                req.x_axis,
+                req.start,
+                req.end,
+                Bucketing(big, lows, widths),
+                req.context,
             )
         results = self._store.rows_many(statements)
         points: dict[str, list[Point]] = {}

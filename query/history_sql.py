@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runstream.proto.contexts import Context
+
+from .context_sql import context_terms
 from .entities import XAxis
 from .sql_text import Binder, Sql
 
@@ -33,6 +36,7 @@ def _series_where(
     x: XAxis,
     start: int | None,
     end: int | None,
+    context: Context = (),
 ) -> str:
     terms = []
     if experiment_ids:
@@ -46,16 +50,22 @@ def _series_where(
         terms.append(f"{x.value} >= {b.bind(start, 'Int64')}")
     if end is not None:
         terms.append(f"{x.value} <= {b.bind(end, 'Int64')}")
-    return " AND ".join(terms)
+    return " AND ".join(terms + context_terms(b, context))
 
 
 def history_page_sql(
-    experiment_id: str, run_id: str, key: str, limit: int, after: tuple[int, int, float] | None
+    experiment_id: str,
+    run_id: str,
+    key: str,
+    limit: int,
+    after: tuple[int, int, float] | None,
+    context: Context = (),
 ) -> Sql:
-    """One page ordered by (step, timestamp, value); identical points collapse."""
+    """One page ordered by (step, timestamp, value); identical points collapse (also across
+    contexts: the merged view is MLflow's)."""
     b = Binder()
     where = _series_where(
-        b, [experiment_id] if experiment_id else [], [run_id], key, XAxis.STEP, None, None
+        b, [experiment_id] if experiment_id else [], [run_id], key, XAxis.STEP, None, None, context
     )
     if after is not None:
         s, t, v = after
@@ -77,10 +87,11 @@ def bounds_sql(
     x: XAxis,
     start: int | None,
     end: int | None,
+    context: Context = (),
 ) -> Sql:
     """Per run: point count and the x range (within the requested range)."""
     b = Binder()
-    where = _series_where(b, experiment_ids, run_ids, key, x, start, end)
+    where = _series_where(b, experiment_ids, run_ids, key, x, start, end, context)
     return b.sql(
         f"SELECT run_id, count(), min({x.value}), max({x.value}) FROM metrics "
         f"WHERE {where} GROUP BY run_id",
@@ -95,10 +106,11 @@ def raw_series_sql(
     x: XAxis,
     start: int | None,
     end: int | None,
+    context: Context = (),
 ) -> Sql:
     """Every point (identical points collapse), ordered by run and x."""
     b = Binder()
-    where = _series_where(b, experiment_ids, run_ids, key, x, start, end)
+    where = _series_where(b, experiment_ids, run_ids, key, x, start, end, context)
     tie = "step" if x is XAxis.TIMESTAMP else "timestamp"
     return b.sql(
         f"SELECT run_id, step, timestamp, value FROM metrics WHERE {where} "
@@ -113,13 +125,14 @@ def m4_sql(
     start: int | None,
     end: int | None,
     bucketing: Bucketing,
+    context: Context = (),
 ) -> Sql:
     """Per run and bucket: the first and last point by x, and the points with the minimum
     and maximum value (NaN left out), as (step, timestamp, value) columns.  Scalar
     aggregates only (tuple-valued ones cost 2-3x): when several points share the deciding
     x or value, the other fields come from one of them."""
     b = Binder()
-    where = _series_where(b, experiment_ids, bucketing.run_ids, key, x, start, end)
+    where = _series_where(b, experiment_ids, bucketing.run_ids, key, x, start, end, context)
     # Buckets in Int128: x spans up to 2^64, more than an Int64 difference holds.
     if len(bucketing.run_ids) == 1:  # no per-row grouping on the run id string
         run = f"{b.bind(bucketing.run_ids[0], 'String')} AS rid"

@@ -20,6 +20,7 @@ from runstream.proto.tokens import WaitToken, WriteToken
 
 from .access import ReadAccess
 from .admission import Admission
+from .context_reader import ContextReader
 from .entities import (
     Experiment,
     MetricPoint,
@@ -72,6 +73,7 @@ class QueryService:
         self.runs = RunReader(store, **bounds)
         self.experiments = ExperimentReader(store, **bounds)
         self.history = HistoryReader(store)
+        self.contexts = ContextReader(store, self.history)
         self.models = ModelReader(store, **bounds)  # the registry, logged models, datasets
         self.admission = Admission(settings.max_calls, settings.max_waiting, settings.max_streams)
         self.log_ends = LogEnds(log_end)
@@ -226,9 +228,14 @@ class QueryService:
 
     # -- metric history -----------------------------------------------------------------
     def metric_history(
-        self, run_id: str, key: str, max_results: int = 0, page_token: str = ""
+        self,
+        run_id: str,
+        key: str,
+        max_results: int = 0,
+        page_token: str = "",
+        context: tuple[tuple[str, str], ...] = (),
     ) -> Page[MetricPoint]:
-        return self.history.page(run_id, key, max_results, page_token)
+        return self.history.page(run_id, key, max_results, page_token, context)
 
     def sampled_history(self, run_ids: Sequence[str], request: SeriesRequest) -> list[Series]:
         return self.history.sampled(run_ids, request)
