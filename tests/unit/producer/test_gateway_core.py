@@ -105,3 +105,50 @@ def test_runs_and_experiments() -> None:
     assert err.value.field == "new_name"
     created = fake.payloads(ev.RunCreated)[0]
     assert created.tags == {"a": "b", "mlflow.runName": "r", "mlflow.parentRunId": RUN}
+
+
+def test_contexts_through_the_gateway_bad_ones_named_the_rest_published() -> None:
+    fake = FakeTransport()
+    core = GatewayCore(fake)
+    columns = _columns(3)
+    batch = LogBatch(
+        RUN,
+        metrics=(("a", 1.0, 1, 0), ("b", 2.0, 1, 0), ("c", 3.0, 1, 0), ("d", 4.0, 1, 0)),
+        metric_contexts=({"rank": "1"}, {"rank": "x"}, {}, {"rank": "1", "device": "cuda:0"}),
+        columns=ColumnsIn(
+            columns.keys,
+            columns.key_index,
+            columns.values,
+            columns.steps,
+            columns.timestamps,
+            {"rank": "2"},
+        ),
+    )
+    with pytest.raises(ValidationError) as info:
+        core.log_batch(batch)
+    assert [p.field for p in info.value.problems] == ["metrics[1].context.rank"]
+    got = {}
+    for p in fake.payloads(ev.MetricsLogged):
+        (ctx,) = p.context_table()
+        for key in p.key_column():
+            got.setdefault(ctx, []).append(key)
+    assert got == {
+        (("rank", "1"),): ["a"],
+        (): ["c"],
+        (("device", "cuda:0"), ("rank", "1")): ["d"],
+        (("rank", "2"),): ["loss"] * 3,
+    }
+    bad_columns = LogBatch(
+        RUN,
+        columns=ColumnsIn(
+            columns.keys,
+            columns.key_index,
+            columns.values,
+            columns.steps,
+            columns.timestamps,
+            {f"k{i}": "v" for i in range(9)},
+        ),
+    )
+    with pytest.raises(ValidationError) as info:
+        core.log_batch(bad_columns)
+    assert info.value.field == "metric_columns.context"
