@@ -422,6 +422,14 @@ class RunstreamClient:
         if checked.problems:
             raise ValidationError(checked.problems, accepted=len(checked))
 
+    def start_system_metrics(self, run_id: str, interval_s: float | None = None) -> Any:
+        """Start a :class:`~runstream.producer.system_metrics.SystemMetricsCollector` that
+        logs ``system/...`` metrics into ``run_id`` every ``interval_s`` (default
+        ``RUNSTREAM_SYSTEM_METRICS_INTERVAL``, 10 s); ``stop()`` it when done."""
+        from .system_metrics import for_client
+
+        return for_client(self, self._known(run_id), interval_s).start()
+
     # -- delivery -------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> WriteToken:

@@ -46,6 +46,7 @@ class ActiveRun:
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
+        self.collector: Any = None  # the system metrics collector, when on
 
     @property
     def run_id(self) -> str:
@@ -189,12 +190,15 @@ def start_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Create a run and make it active, or join an existing one.
 
     ``run_id`` (or ``RUNSTREAM_RUN_ID``, used by the first ``start_run`` of the process)
     joins a run another process created: no creation event, and this process never ends
     it.  ``nested=True`` starts a child of the active run (``mlflow.parentRunId``).
+    ``log_system_metrics`` (default ``RUNSTREAM_SYSTEM_METRICS``): sample CPU, memory,
+    disk, network and GPUs into the run until it ends (``producer/system_metrics.py``).
     """
     global _env_run_used
     with _lock:
@@ -222,6 +226,9 @@ def start_run(
                 parent_run_id=parent,
             )
         active = ActiveRun(info)
+        on = client.settings.system_metrics if log_system_metrics is None else log_system_metrics
+        if on:
+            active.collector = client.start_system_metrics(info.run_id)
         _runs.append(active)
         return active
 
@@ -236,6 +243,8 @@ def _end(run: ActiveRun, status: str) -> None:
             return
         while _runs:  # children still open end with their parent, as in MLflow
             top = _runs.pop()
+            if top.collector is not None:
+                top.collector.stop()
             if not top.info.joined:
                 get_client().set_terminated(top.run_id, status)
             if top is run:

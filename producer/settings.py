@@ -152,7 +152,11 @@ class ProducerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ProducerSettings:
         """Settings from ``RUNSTREAM_*`` variables; non-None keyword overrides win."""
-        values = read_env(cls, _PRODUCER_ENV, os.environ if env is None else env)
+        source = os.environ if env is None else env
+        values = read_env(cls, _PRODUCER_ENV, source)
+        if "system_metrics" not in values:  # MLflow's own switch turns it on too
+            mlflow_switch = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
+            values["system_metrics"] = Env(source, error=SettingsError).flag(mlflow_switch, False)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
