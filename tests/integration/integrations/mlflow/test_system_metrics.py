@@ -123,10 +123,11 @@ def test_the_sdk_collector_feeds_mlflows_system_metrics_charts(
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = dom.stdout
     (tmp_path / "system-metrics.html").write_text(page)
-    # the UI draws the charts in view (lazily): the first of the section is the CPU's
-    assert "System metrics" in page or "system/" in page, "no System metrics section"
-    assert "cpu_utilization_percentage" in page, "no system metric chart on the run page"
-    assert "main-svg" in page, "no chart (plotly) was drawn"
+    # the UI draws the charts in view (lazily): the section's first are CPU and disk
+    assert "System metrics" in page, "no System metrics section"
+    assert "system/cpu_utilization_percentage" in page, "no CPU chart on the run page"
+    assert "system/disk_usage_percentage" in page, "no disk chart on the run page"
+    assert page.count("main-svg") >= 4, "no charts (plotly) were drawn"
 
 
 def test_mlflows_own_monitor_logs_through_the_plugin(runstream_uri: str) -> None:
