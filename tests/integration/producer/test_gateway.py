@@ -177,6 +177,26 @@ def test_invalid_argument_names_the_field(
     assert [k for e in events for k in e.payload.key_column()] == ["ok"]  # the good one stays
 
 
+def test_point_contexts_through_the_gateway(
+    stub: write_pb2_grpc.WriteServiceStub, kafka_bootstrap: str, topic: str
+) -> None:
+    request = write_pb2.LogBatchRequest(
+        run_id=RUN,
+        metrics=[
+            common_pb2.Metric(key="loss", value=1.0, timestamp=1, context={"rank": "3"}),
+            common_pb2.Metric(key="loss", value=2.0, timestamp=1, context={"rank": "x"}),
+        ],
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.LogBatch(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "metrics[1].context.rank" in info.value.details()
+    events = [r.event for r in read_topic(kafka_bootstrap, topic)]
+    (landed,) = [e.payload for e in events]
+    assert landed.key_column() == ["loss"] and landed.values.tolist() == [1.0]
+    assert landed.context_table() == ((("rank", "3"),),)  # the good point, with its context
+
+
 def test_health_and_reflection(gateway: RunningGateway) -> None:
     with grpc.insecure_channel(gateway.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
