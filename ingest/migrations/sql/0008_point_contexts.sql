@@ -40,7 +40,9 @@ SETTINGS non_replicated_deduplication_window = 10000
 -- Points written before this migration: their summaries, from latest_metrics, under the
 -- empty context (the one they have). A second worker applying this at once inserts the
 -- same block, which the deduplication window drops.
-INSERT INTO latest_context_metrics
+INSERT INTO latest_context_metrics (
+    experiment_id, run_id, key, context, latest, min_value, max_value, count
+)
 SELECT experiment_id, run_id, key, '', max(latest), min(min_value), max(max_value), sum(count)
 FROM latest_metrics
 WHERE (SELECT count() FROM latest_context_metrics) = 0
