@@ -208,6 +208,7 @@ NEEDS: Mapping[str, Mapping[str, Permission]] = MappingProxyType(
                 "GetRun": Permission.READ,
                 "SearchRuns": Permission.READ,
                 "GetMetricHistory": Permission.READ,
+                "GetMetricHistoryColumns": Permission.READ,
                 "GetSampledMetricHistory": Permission.READ,
                 "GetSampledMetricHistories": Permission.READ,
                 "GetMetricAggregates": Permission.READ,

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Generic, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from runstream.proto.vocabulary import ACTIVE, DELETED
 
 from .model_entities import RunModelIO
@@ -103,6 +106,17 @@ class Series:
     values: list[float]
     total_points: int
     sampled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesColumns:
+    """A page of one full series as numpy columns (int64 steps and timestamps, float64
+    values), ordered by (step, timestamp, value)."""
+
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

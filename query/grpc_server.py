@@ -150,6 +150,18 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
         )
 
     @_read_call
+    def GetMetricHistoryColumns(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._runs("GetMetricHistoryColumns", [request.run_id], context)
+        found = self._svc.metric_history_columns(
+            request.run_id,
+            request.metric_key,
+            request.max_results,
+            request.page_token,
+            check_context_filter(request.context),
+        )
+        return codec.history_columns(request.run_id, request.metric_key, found)
+
+    @_read_call
     def GetSampledMetricHistory(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._runs("GetSampledMetricHistory", [request.run_id], context)
         found = self._svc.sampled_history([request.run_id], codec.series_request(request))

@@ -8,7 +8,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from .entities import MetricPoint, Page, Series, SeriesRequest, XAxis
+import numpy as np
+
+from .entities import MetricPoint, Page, Series, SeriesColumns, SeriesRequest, XAxis
 from .errors import InvalidRequestError, NotFoundError, clip
 from .history_sql import (
     Bucketing,
@@ -20,8 +22,9 @@ from .history_sql import (
     run_experiments_sql,
 )
 from .keyset import SortColumn, decode_token, encode_token, fingerprint
-from .ports import Row, SqlPort
+from .ports import Row, SqlPort, columns_of
 from .run_reader import check_max_results
+from .sql_text import Sql
 
 DEFAULT_HISTORY_PAGE = 10_000
 MAX_HISTORY_PAGE = 100_000
@@ -34,6 +37,8 @@ _HISTORY_COLUMNS = (
     SortColumn("timestamp", "Int64", True),
     SortColumn("value", "Float64", True),
 )
+
+_COLUMN_DTYPES = {"step": np.int64, "timestamp": np.int64, "value": np.float64}
 
 Point = tuple[int, int, float]
 
@@ -70,6 +75,28 @@ class HistoryReader:
             raise NotFoundError(f"Run with id={clip(run_id)} not found")
         return exp
 
+    def _page_query(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int,
+        page_token: str,
+        default: int,
+        context: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[Sql, int, str]:
+        """The page's SQL (one point more than the page, to know whether one follows),
+        the page size and the token fingerprint."""
+        if not key:
+            raise InvalidRequestError("'metric_key' is required")
+        n = check_max_results(max_results, default, MAX_HISTORY_PAGE)
+        exp = self._experiment(run_id)
+        fp = fingerprint("history", run_id, key, *(f"{k}={v}" for k, v in context))
+        after = None
+        if page_token:
+            s, t, v = decode_token(page_token, fp, _HISTORY_COLUMNS)
+            after = (int(s), int(t), float(v))
+        return history_page_sql(exp, run_id, key, n + 1, after, context), n, fp
+
     def page(
         self,
         run_id: str,
@@ -80,18 +107,33 @@ class HistoryReader:
     ) -> Page[MetricPoint]:
         """Points ordered by (step, timestamp, value); identical points collapse.  With a
         ``context`` filter, only the points whose context holds every pair."""
-        if not key:
-            raise InvalidRequestError("'metric_key' is required")
-        n = check_max_results(max_results, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)
-        exp = self._experiment(run_id)
-        fp = fingerprint("history", run_id, key, *(f"{k}={v}" for k, v in context))
-        after = None
-        if page_token:
-            s, t, v = decode_token(page_token, fp, _HISTORY_COLUMNS)
-            after = (int(s), int(t), float(v))
-        rows = self._store.rows(history_page_sql(exp, run_id, key, n + 1, after, context))
+        sql, n, fp = self._page_query(
+            run_id, key, max_results, page_token, DEFAULT_HISTORY_PAGE, context
+        )
+        rows = self._store.rows(sql)
         token = encode_token(fp, _HISTORY_COLUMNS, rows[n - 1]) if len(rows) > n else ""
         return Page([MetricPoint(key, v, t, s) for s, t, v in rows[:n]], token)
+
+    def columns(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int,
+        page_token: str,
+        context: tuple[tuple[str, str], ...] = (),
+    ) -> SeriesColumns:
+        """The points of :meth:`page` as numpy columns (same order, same page tokens); the
+        page size defaults to the maximum (100,000)."""
+        sql, n, fp = self._page_query(
+            run_id, key, max_results, page_token, MAX_HISTORY_PAGE, context
+        )
+        c = columns_of(self._store, sql, _COLUMN_DTYPES)
+        steps, timestamps, values = c["step"], c["timestamp"], c["value"]
+        token = ""
+        if len(steps) > n:
+            last = (int(steps[n - 1]), int(timestamps[n - 1]), float(values[n - 1]))
+            token = encode_token(fp, _HISTORY_COLUMNS, last)
+        return SeriesColumns(steps[:n], timestamps[:n], values[:n], token)
 
     def _bounds(
         self, exp_ids: list[str], run_ids: list[str], req: SeriesRequest

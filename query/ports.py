@@ -4,11 +4,15 @@ where each partition ends."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from .sql_text import Sql
 
 Row = tuple[Any, ...]
+Column = npt.NDArray[Any]
 
 
 class SqlPort(Protocol):
@@ -25,6 +29,27 @@ class SqlPort(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ColumnsPort(Protocol):
+    """A store that answers a SELECT as numpy columns (no Python object per row): what
+    long series read through.  Optional: a store without it is read row by row."""
+
+    def columns(self, sql: Sql, dtypes: Mapping[str, Any]) -> dict[str, Column]:
+        """Run one SELECT; one array per column named in ``dtypes`` (of that dtype)."""
+        ...
+
+
+def columns_of(store: SqlPort, sql: Sql, dtypes: Mapping[str, Any]) -> dict[str, Column]:
+    """``store.columns`` when the store has it, else its rows turned into columns."""
+    if isinstance(store, ColumnsPort):
+        return store.columns(sql, dtypes)
+    rows = store.rows(sql)
+    return {
+        name: np.array([r[i] for r in rows], dtype=dtype)
+        for i, (name, dtype) in enumerate(dtypes.items())
+    }
 
 
 class LogEndPort(Protocol):

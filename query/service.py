@@ -30,6 +30,7 @@ from .entities import (
     Run,
     RunSelection,
     Series,
+    SeriesColumns,
     SeriesRequest,
     StepAggregates,
     ViewType,
@@ -236,6 +237,16 @@ class QueryService:
         context: tuple[tuple[str, str], ...] = (),
     ) -> Page[MetricPoint]:
         return self.history.page(run_id, key, max_results, page_token, context)
+
+    def metric_history_columns(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int = 0,
+        page_token: str = "",
+        context: tuple[tuple[str, str], ...] = (),
+    ) -> SeriesColumns:
+        return self.history.columns(run_id, key, max_results, page_token, context)
 
     def sampled_history(self, run_ids: Sequence[str], request: SeriesRequest) -> list[Series]:
         return self.history.sampled(run_ids, request)

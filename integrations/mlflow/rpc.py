@@ -141,6 +141,12 @@ GET_METRIC_HISTORY = unary(
     query_pb2.GetMetricHistoryRequest,
     query_pb2.GetMetricHistoryResponse,
 )
+GET_METRIC_HISTORY_COLUMNS = unary(
+    _QUERY,
+    "GetMetricHistoryColumns",
+    query_pb2.GetMetricHistoryRequest,
+    query_pb2.GetMetricHistoryColumnsResponse,
+)
 
 
 class _Acknowledged(Protocol):
@@ -256,6 +262,12 @@ class RunstreamRpc(ModelRpc):
         self, request: query_pb2.GetMetricHistoryRequest
     ) -> query_pb2.GetMetricHistoryResponse:
         return self._read(GET_METRIC_HISTORY, request)
+
+    def get_metric_history_columns(
+        self, request: query_pb2.GetMetricHistoryRequest
+    ) -> query_pb2.GetMetricHistoryColumnsResponse:
+        """A page of a series as columns (default and at most 100,000 points a page)."""
+        return self._read(GET_METRIC_HISTORY_COLUMNS, request)
 
     # ---------------------------------------------------------------- plumbing
 

@@ -163,6 +163,28 @@ class GetMetricHistoryResponse(_message.Message):
     next_page_token: str
     def __init__(self, metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class GetMetricHistoryColumnsResponse(_message.Message):
+    __slots__ = ("columns", "next_page_token")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    columns: HistoryColumns
+    next_page_token: str
+    def __init__(self, columns: _Optional[_Union[HistoryColumns, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class HistoryColumns(_message.Message):
+    __slots__ = ("run_id", "metric_key", "steps", "timestamps", "values")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    metric_key: str
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    timestamps: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, run_id: _Optional[str] = ..., metric_key: _Optional[str] = ..., steps: _Optional[_Iterable[int]] = ..., timestamps: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class MetricSeries(_message.Message):
     __slots__ = ("run_id", "metric_key", "steps", "timestamps", "values", "total_points", "sampled")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

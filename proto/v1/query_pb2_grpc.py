@@ -64,6 +64,11 @@ class QueryServiceStub:
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
                 response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetMetricHistoryColumns = channel.unary_unary(
+                '/runstream.v1.QueryService/GetMetricHistoryColumns',
+                request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
+                response_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryColumnsResponse.FromString,
+                _registered_method=True)
         self.GetSampledMetricHistory = channel.unary_unary(
                 '/runstream.v1.QueryService/GetSampledMetricHistory',
                 request_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetSampledMetricHistoryRequest.SerializeToString,
@@ -186,6 +191,14 @@ class QueryServiceServicer:
 
     def GetMetricHistory(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMetricHistoryColumns(self, request, context):
+        """The same points as GetMetricHistory, as columns (packed steps, timestamps, values): a
+        full series of 100,000 points in one page, without a message per point.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -343,6 +356,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetMetricHistory,
                     request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.FromString,
                     response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.SerializeToString,
+            ),
+            'GetMetricHistoryColumns': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetricHistoryColumns,
+                    request_deserializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.FromString,
+                    response_serializer=runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryColumnsResponse.SerializeToString,
             ),
             'GetSampledMetricHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSampledMetricHistory,
@@ -592,6 +610,33 @@ class QueryService:
             '/runstream.v1.QueryService/GetMetricHistory',
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
             runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetricHistoryColumns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runstream.v1.QueryService/GetMetricHistoryColumns',
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryRequest.SerializeToString,
+            runstream_dot_proto_dot_v1_dot_query__pb2.GetMetricHistoryColumnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

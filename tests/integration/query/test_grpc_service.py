@@ -141,6 +141,30 @@ def test_experiments(stub: query_pb2_grpc.QueryServiceStub) -> None:
 def test_history_and_charts(stub: query_pb2_grpc.QueryServiceStub) -> None:
     hist = stub.GetMetricHistory(query_pb2.GetMetricHistoryRequest(run_id="r1", metric_key="loss"))
     assert [(m.step, m.value) for m in hist.metrics] == [(0, 1.0), (1, 0.5)]
+    cols = stub.GetMetricHistoryColumns(
+        query_pb2.GetMetricHistoryRequest(run_id="r1", metric_key="loss")
+    )
+    c = cols.columns
+    assert (c.run_id, c.metric_key, cols.next_page_token) == ("r1", "loss", "")
+    assert (list(c.steps), list(c.timestamps), list(c.values)) == ([0, 1], [1000, 1001], [1.0, 0.5])
+    first = stub.GetMetricHistoryColumns(
+        query_pb2.GetMetricHistoryRequest(run_id="r1", metric_key="loss", max_results=1)
+    )
+    rest = stub.GetMetricHistory(
+        query_pb2.GetMetricHistoryRequest(
+            run_id="r1", metric_key="loss", page_token=first.next_page_token
+        )
+    )
+    assert list(first.columns.steps) == [0] and [m.step for m in rest.metrics] == [1]
+    ninf = stub.GetMetricHistoryColumns(
+        query_pb2.GetMetricHistoryRequest(run_id="r1", metric_key="ninf")
+    )
+    assert list(ninf.columns.values) == [-INF]
+    code, _, _ = _code(
+        stub.GetMetricHistoryColumns,
+        query_pb2.GetMetricHistoryRequest(run_id="r1", metric_key=""),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     chart = stub.GetSampledMetricHistory(
         query_pb2.GetSampledMetricHistoryRequest(run_id="r1", metric_key="loss", max_points=4)
     ).series

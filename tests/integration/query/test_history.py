@@ -9,6 +9,7 @@ import random
 import pytest
 
 from runstream.query import InvalidRequestError, NotFoundError, QueryService, SeriesRequest, XAxis
+from runstream.query.entities import SeriesColumns
 from tests.integration.query.rows import Writer
 
 
@@ -65,6 +66,44 @@ def test_full_history_pages(service: QueryService, writer: Writer) -> None:
     assert math.isnan(got[-2][2]) and got[-1][2] == float("inf")
     with pytest.raises(NotFoundError):
         service.metric_history("missing", "loss")
+
+
+def _points(c: SeriesColumns) -> list[tuple[int, int, float]]:
+    return list(zip(c.steps.tolist(), c.timestamps.tolist(), c.values.tolist(), strict=True))
+
+
+def test_full_history_as_columns_matches_the_pages(service: QueryService, writer: Writer) -> None:
+    writer.run("r", "e", start_time=1)
+    pts = [("loss", float(s % 89) - 40.5, s // 2, 5000 + s) for s in range(23_000)]
+    writer.metrics("e", "r", pts[:15_000])
+    writer.metrics("e", "r", pts[9_000:])  # overlapping replay: identical points collapse
+    writer.metrics("e", "r", [("loss", float("nan"), 9_999_999, 1)])
+    whole = service.metric_history_columns("r", "loss")
+    assert whole.next_page_token == "" and whole.steps.dtype.name == "int64"
+    got = _points(whole)
+    expected = sorted((s, t, v) for _, v, s, t in pts)
+    assert got[:-1] == expected and math.isnan(got[-1][2]) and len(got) == 23_001
+    # pages of 10,000, alternating with the per-point reader on one token chain
+    paged, token, turn = [], "", 0
+    while True:
+        if turn % 2 == 0:
+            cols = service.metric_history_columns("r", "loss", 10_000, token)
+            paged += _points(cols)
+            token = cols.next_page_token
+        else:
+            page = service.metric_history("r", "loss", 10_000, token)
+            paged += [(m.step, m.timestamp, m.value) for m in page.items]
+            token = page.next_page_token
+        turn += 1
+        if not token:
+            break
+    assert turn == 3 and paged[:-1] == expected and math.isnan(paged[-1][2])
+    empty = service.metric_history_columns("r", "no-such-key")
+    assert len(empty.steps) == len(empty.values) == 0 and empty.next_page_token == ""
+    with pytest.raises(NotFoundError):
+        service.metric_history_columns("missing", "loss")
+    with pytest.raises(InvalidRequestError):
+        service.metric_history_columns("r", "loss", 100_001)
 
 
 @pytest.mark.parametrize("max_points", [4, 100, 1000])
