@@ -127,6 +127,7 @@ class KafkaSource:
         self._codec = codec
         self._group = group
         self._timeout_ms = CALL_TIMEOUT_MS if group else REPLAY_CALL_TIMEOUT_MS
+        self.caught_up = False
 
     @classmethod
     def in_group(
@@ -210,10 +211,19 @@ class KafkaSource:
             raise SourceError(f"{doing} of {self._topic} failed: {detail}") from exc
 
     def poll(self, timeout_s: float) -> list[SourceRecord]:
+        """Blocks until records arrive or ``timeout_s`` passes.  Sets :attr:`caught_up`:
+        the poll returned records, and each partition it returned them from has no more
+        (its last record is the last before the log end the broker reported with them)."""
         fetched = self._call("poll", lambda: self._consumer.poll(timeout_ms=int(timeout_s * 1000)))
         records: list[SourceRecord] = []
+        caught_up = bool(fetched)
         for tp in sorted(fetched, key=lambda t: t.partition):
-            records.extend(decode_record(self._codec, raw) for raw in fetched[tp])
+            raws = fetched[tp]
+            records.extend(decode_record(self._codec, raw) for raw in raws)
+            if caught_up and raws:
+                end = self._consumer.highwater(tp)  # from the fetch response: no round trip
+                caught_up = end is not None and raws[-1].offset + 1 >= end
+        self.caught_up = caught_up
         return records
 
     def assignment(self) -> frozenset[int]:

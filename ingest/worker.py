@@ -267,10 +267,11 @@ class IngestWorker:
             try:
                 records = source.poll(_POLL_S)
                 pipeline.handle(records)
-                # An empty poll means we are caught up: write what is pending now rather
-                # than waiting out the batch interval (freshness when idle; under load,
-                # polls return records and batches grow to their size or interval limits).
-                pipeline.tick(force=not records)
+                # Caught up (an empty poll, or records up to the log end): write what is
+                # pending now rather than waiting out the batch interval (freshness when
+                # idle; under load polls end before the log end and batches grow to their
+                # size or interval limits).
+                pipeline.tick(force=not records or source.caught_up)
                 self._check(pipeline, source)
                 backoff = _MIN_BACKOFF_S
             except RETRYABLE as exc:

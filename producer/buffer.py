@@ -74,12 +74,16 @@ class EventBuffer:
         block_timeout_s: float | None = None,
         wake_at: int = 100_000,
         wake: Callable[[], None] = lambda: None,
+        eager: bool = False,
     ) -> None:
         self.capacity = capacity
         self.policy = policy
         self.block_timeout_s = block_timeout_s
         self._wake_at = wake_at
         self._wake = wake
+        # eager (Nagle's rule): the first entry after the sender's last take wakes it, so an
+        # idle sender sends at once and a busy one sends what came meanwhile right after
+        self._wake_first = 1 if eager else wake_at
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._entries: list[Entry] = []
@@ -116,7 +120,8 @@ class EventBuffer:
             block.steps.append(step)
             block.timestamps.append(timestamp)
             self._put = put + 1
-            wake = put + 1 - self._taken == self._wake_at
+            waiting = put + 1 - self._taken
+            wake = waiting == self._wake_first or waiting == self._wake_at
         if wake:
             self._wake()
 
@@ -129,7 +134,9 @@ class EventBuffer:
             self._block = None
             before = self._put - self._taken
             self._put += points
-            wake = before < self._wake_at <= before + points
+            wake = before < self._wake_at <= before + points or (
+                before == 0 and self._wake_first == 1
+            )
         if wake:
             self._wake()
 

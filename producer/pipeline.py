@@ -57,6 +57,7 @@ class Pipeline:
             block_timeout_s=settings.block_timeout_s,
             wake_at=settings.batch_points,
             wake=self._wake,
+            eager=settings.linger_ms == 0,
         )
         self._sender = Sender(
             self._buffer,

@@ -1,6 +1,9 @@
 """The background sender: takes the buffer, builds stamped events, publishes them.
 
-Each cycle (every ``linger_ms``, sooner when ``batch_points`` are waiting or on flush):
+Each cycle (with ``linger_ms`` 0, the default: as soon as something is buffered while the
+sender is idle, and right after the previous cycle while it was busy, so a batch is what
+came during one round trip (Nagle's rule); with ``linger_ms`` > 0: every ``linger_ms``;
+either way sooner when ``batch_points`` are waiting or on flush):
 
 1. take everything buffered, in order;
 2. group points per run into columnar ``MetricsLogged`` events, cut wherever a run-level
@@ -44,6 +47,7 @@ from .transport import Transport
 logger = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 10.0
+_IDLE_TICK_S = 0.1  # with linger 0: how often an idle sender looks at its spool and stop flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,9 @@ class Sender(threading.Thread):
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
-        linger = self._settings.linger_ms / 1000
+        # linger 0 (Nagle's rule): the buffer wakes the sender on the first entry after
+        # each take; the tick only paces spool drains and a stop
+        linger = self._settings.linger_ms / 1000 or _IDLE_TICK_S
         while True:
             self._wake.wait(linger)
             self._wake.clear()

@@ -85,7 +85,7 @@ class ProducerSettings:
     buffer_points: int = 1_000_000
     buffer_policy: BufferPolicy = "block"
     block_timeout_s: float | None = None
-    linger_ms: int = 100
+    linger_ms: int = 0
     batch_points: int = 200_000
     max_event_bytes: int = 900_000
     compression: str = "lz4"

@@ -216,3 +216,51 @@ def test_close_flushes_and_refuses_further_calls(transport: FakeTransport) -> No
     with pytest.raises(ProducerError, match="closed"):
         client.log_metric(run.run_id, "a", 2.0)
     client.close()  # idempotent
+
+
+class _Entered(FakeTransport):
+    """Tells when a publish has started (before it waits at the gate)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+    def publish(self, events, timeout=None):  # type: ignore[no-untyped-def]
+        self.entered.set()
+        return super().publish(events, timeout)
+
+
+def test_an_idle_sender_sends_at_once_and_a_busy_one_batches_what_came_meanwhile() -> None:
+    transport = _Entered()
+    eager = ProducerSettings(
+        uri="kafka://fake:9092", linger_ms=0, flush_timeout_s=5, exit_timeout_s=5
+    )
+    with RunstreamClient(settings=eager, transport=transport) as client:
+        run = client.create_run("1").run_id
+        client.flush()
+        transport.entered.clear()
+        transport.gate.clear()  # the next publish is held: the sender stays busy
+        client.log_metric(run, "loss", 0.5, step=0)
+        # no flush, and no linger to wait out: the idle sender publishes this point alone
+        assert transport.entered.wait(5)
+        calls = transport.calls
+        for step in range(1, 501):  # logged while that publish is in flight
+            client.log_metric(run, "loss", 0.5, step=step)
+        transport.gate.set()
+        client.flush()
+        metrics = transport.payloads(ev.MetricsLogged)
+        assert [len(m) for m in metrics] == [1, 500]  # one round trip's worth, in one event
+        assert transport.calls == calls + 2
+
+
+def test_a_fixed_linger_holds_points_until_it_passes(transport: FakeTransport) -> None:
+    held = ProducerSettings(
+        uri="kafka://fake:9092", linger_ms=60_000, flush_timeout_s=5, exit_timeout_s=5
+    )
+    with RunstreamClient(settings=held, transport=transport) as client:
+        run = client.create_run("1").run_id
+        client.log_metric(run, "loss", 0.5, step=0)
+        threading.Event().wait(0.3)
+        assert transport.calls == 0  # still lingering
+        client.flush()
+        assert transport.points() == 1
