@@ -145,6 +145,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="training steps per second in the freshness sessions, 11 points each (default: 20)",
     )
     p.add_argument(
+        "--freshness-load-points",
+        type=int,
+        default=d.freshness_load_points,
+        metavar="N",
+        help="points/s of a second, runstream-only freshness session (MLflow cannot log "
+        "that fast; default: 100000; 0: skip it)",
+    )
+    p.add_argument(
         "--page",
         type=int,
         default=d.page,
@@ -186,6 +194,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "batch", "page"):  # fmt: skip
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.freshness_load_points < 0:
+        p.error("--freshness-load-points must be 0 or more")
     if args.time_limit <= 0 or args.freshness_seconds <= 0 or args.freshness_hz <= 0:
         p.error("--time-limit, --freshness-seconds and --freshness-hz must be positive")
     return args
@@ -211,6 +221,7 @@ def command_line(options: Options, out: Path) -> str:
         "--batch": (options.batch, d.batch),
         "--freshness-seconds": (options.freshness_seconds, d.freshness_seconds),
         "--freshness-hz": (options.freshness_hz, d.freshness_hz),
+        "--freshness-load-points": (options.freshness_load_points, d.freshness_load_points),
         "--page": (options.page, d.page),
     }  # fmt: skip
     parts = ["python -m bench"]
@@ -260,7 +271,9 @@ def generated_markdown(results: Results, command: str, plot: str) -> str:
         "reader thread in the same process polls the run's latest `probe` value "
         "(runstream: GetRun over gRPC without a write token; MLflow: `get_run`) and stamps "
         "each step when a poll first shows it. runstream's SDK and ingest run with their "
-        "default batching settings.",
+        "default batching settings. Then runstream alone logs "
+        f"{o.freshness_load_points:,} points/s the same way (the rows under load; "
+        "MLflow's logging does not reach that rate).",
         f"3. Search: `{FILTER}`, order_by `{', '.join(ORDER_BY)}`, max_results "
         f"{o.page}, over an experiment of N runs with {PARAMS} params and 10 metric keys "
         "each (identical rows for both systems). The rows are written straight into each "
@@ -271,7 +284,8 @@ def generated_markdown(results: Results, command: str, plot: str) -> str:
         "size, served by its own `mlflow server`. One warm-up call, then up to "
         f"{o.calls} calls within {o.time_limit:g} s per size and system.",
         f"4. History: all {o.full_points:,} points of one series (runstream: "
-        "GetMetricHistory pages of 100,000; MLflow: `get_metric_history`), and a "
+        "GetMetricHistoryColumns, the columnar answer, pages of 100,000; MLflow: "
+        "`get_metric_history`), and a "
         f"{o.sampled_points:,}-point series sampled to 1,000 points (runstream: "
         "GetSampledMetricHistory, M4 buckets that keep each bucket's first, last, minimum "
         "and maximum; MLflow: `get_metric_history_bulk_interval`, even sampling in SQL — "
@@ -319,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         time_limit=args.time_limit, throughput_points=args.throughput_points,
         mlflow_throughput_points=args.mlflow_throughput_points, batch=args.batch,
         freshness_seconds=args.freshness_seconds, freshness_hz=args.freshness_hz,
-        page=args.page, keep=args.keep,
+        freshness_load_points=args.freshness_load_points, page=args.page, keep=args.keep,
     )  # fmt: skip
     try:
         results = run(options, args.workdir)

@@ -72,11 +72,18 @@ SCALA_BINARY_VERSION = "2.13"
 LOG4J_VERSION = "2.24.3"
 MIN_JAVA_VERSION = 17
 LIB_DIR_ENV = "RUNSTREAM_KAFKA_LIB"
+HEAP_ENV = "RUNSTREAM_KAFKA_HEAP"
+DEFAULT_HEAP = "256m"
 KAFKA_JAR = f"kafka_{SCALA_BINARY_VERSION}-{KAFKA_VERSION}.jar"
 
 _HOST = "127.0.0.1"
 _TEMPLATES = "resources"  # package-data folder of this package
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
+
+
+def default_heap() -> str:
+    """The broker's maximum heap: ``$RUNSTREAM_KAFKA_HEAP`` or :data:`DEFAULT_HEAP`."""
+    return os.environ.get(HEAP_ENV) or DEFAULT_HEAP
 
 
 def default_lib_dir() -> Path:
@@ -94,7 +101,7 @@ class BrokerConfig:
     data_dir: Path
     port: int = 9092
     controller_port: int = 9093
-    heap: str = "512m"
+    heap: str = field(default_factory=default_heap)
     lib_dir: Path = field(default_factory=default_lib_dir)
     num_partitions: int = 8
     node_id: int = 1
@@ -331,7 +338,9 @@ def log_tail(config: BrokerConfig, lines: int = 30) -> str:
 
 def _java_command(java: str, config: BrokerConfig, main: str, *args: str) -> list[str]:
     return [
-        java, f"-Xmx{config.heap}", "-Djava.awt.headless=true",
+        # the serial collector: a single small broker gains nothing from G1's threads and
+        # region bookkeeping, which cost resident memory beyond the heap
+        java, f"-Xmx{config.heap}", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={config.log4j_file}",
         "-cp", str(config.lib_dir / "*"), main, *args,
     ]  # fmt: skip
@@ -399,7 +408,7 @@ def up(
     data_dir: Path | str,
     port: int = 9092,
     controller_port: int = 9093,
-    heap: str = "512m",
+    heap: str | None = None,
     *,
     lib_dir: Path | str | None = None,
     timeout: float = 120.0,
@@ -411,7 +420,7 @@ def up(
     """
     config = BrokerConfig(
         data_dir=Path(data_dir).expanduser().resolve(), port=port,
-        controller_port=controller_port, heap=heap,
+        controller_port=controller_port, heap=heap or default_heap(),
         lib_dir=Path(lib_dir or default_lib_dir()).expanduser().resolve(),
     )  # fmt: skip
     if (config.data_dir / "node-1").is_dir():
