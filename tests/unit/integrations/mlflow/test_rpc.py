@@ -276,6 +276,7 @@ def test_every_model_method_is_typed_with_its_rpcs_messages() -> None:
         "CountRunsByStatus",
         "GetBestRuns",
         "GetMetricAggregates",
+        "GetLatestMetricsByContext",
         "GetSampledMetricHistory",
         "GetSampledMetricHistories",
         "Tail",
