@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .purge import Purge
 from .records import DeadLetter
 from .state import StateDelta
 
@@ -42,6 +43,7 @@ TABLE_ORDER: tuple[str, ...] = (
     "registered_models",
     "write_outcomes",
     "experiment_tags",
+    "purges",  # tombstones (0011_purges.sql); the sink's deletions follow every insert
     "audit_events",
     "experiments",
     "runs",
@@ -114,6 +116,8 @@ class PartitionBatch:
     points: int = 0
     skipped: int = 0  # events already applied (offset at or below the entity's version)
     duplicates: int = 0  # resent events: seq at or below their producer's last applied
+    purged: int = 0  # events of a purged run or experiment, dropped
+    purges: tuple[Purge, ...] = ()  # tombstones applied: the sink deletes their rows
     state: StateDelta = field(default_factory=lambda: StateDelta({}, {}, {}))
 
     @property

@@ -28,6 +28,7 @@ from .batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
 from .errors import SinkBackpressure, SinkError, SinkUnavailable
 from .migrations import apply_migrations
 from .model_reads import ModelStateReads
+from .purge import PURGEABLE_TABLES_SQL, Purge, deletions, split
 from .settings import ClickHouseTarget
 from .state import EXPERIMENT_COLUMNS, RUN_COLUMNS, ExperimentState, RunState
 
@@ -229,6 +230,34 @@ class ClickHouseStore(ModelStateReads):
             t = by_name.get(name)
             if t is not None and t.rows:
                 self._insert(t.table, t.columns, t.data, t.rows, batch.token(t.table))
+        if batch.purges:
+            self.delete_purged(batch.purges)
+
+    def delete_purged(self, purges: Sequence[Purge]) -> None:
+        """Delete every row of the purged runs and experiments from every table (the
+        deletions are synchronous: done when this returns; running them again is
+        harmless)."""
+        runs, experiments = split(purges)
+        tables = [(str(t), list(c)) for t, c in self.rows(PURGEABLE_TABLES_SQL)]
+        for d in deletions(tables, runs, experiments):
+            started = time.perf_counter()
+            self._call(
+                f"delete from {d.table}",
+                lambda d=d: self._client.command(d.sql(), parameters=dict(d.parameters)),  # type: ignore[misc]
+            )
+            logger.info(
+                "purged table=%s runs=%d experiments=%d in %.2f s",
+                d.table, len(runs), len(experiments), time.perf_counter() - started,
+            )  # fmt: skip
+
+    def sweep_purged(self) -> int:
+        """Delete the rows of every id ``purges`` lists (a replay's last step); returns how
+        many ids."""
+        rows = self.rows("SELECT kind, id FROM purges FINAL")
+        purges = [Purge(str(k), str(i), "", "", 0, 0, 0, "", "") for k, i in rows]
+        if purges:
+            self.delete_purged(purges)
+        return len(purges)
 
     # -- ProgressStore ----------------------------------------------------------------------
 
@@ -306,6 +335,18 @@ class ClickHouseStore(ModelStateReads):
             ):
                 state = ExperimentState(*row)
                 found[state.experiment_id] = state
+        return found
+
+    def load_purged(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for kind in sorted({k for k, _ in keys}):
+            for chunk in _chunks({i for k, i in keys if k == kind}):
+                for (entity_id,) in self.rows(
+                    "SELECT DISTINCT id FROM purges WHERE kind = {kind:String} "
+                    "AND id IN {ids:Array(String)}",
+                    {"kind": kind, "ids": chunk},
+                ):
+                    found.add((kind, str(entity_id)))
         return found
 
     def load_producers(

@@ -74,6 +74,12 @@ class IngestMetrics:
             ["topic"],
             registry=r,
         )
+        self.purged = Counter(
+            "runstream_ingest_purged_events",
+            "Events of a purged run or experiment dropped (runstream gc)",
+            ["topic"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "runstream_ingest_dead_letters",
             "Events sent to the dead-letter topic",
@@ -150,6 +156,7 @@ class IngestMetrics:
         self.points.labels(t).inc(batch.points)
         self.skipped.labels(t).inc(batch.skipped)
         self.duplicates.labels(t).inc(batch.duplicates)
+        self.purged.labels(t).inc(batch.purged)
         for letter in batch.dead_letters:
             self.dead_letters.labels(t, letter.poison.reason.value).inc()
         self.applied.labels(t, str(batch.partition)).set(batch.end)

@@ -37,6 +37,7 @@ from .model_reads import prefetch_models
 from .observability import IngestMetrics
 from .ports import DeadLetterSink, Source, Store
 from .projection import project
+from .purge import EXPERIMENT, RUN
 from .records import SourceRecord
 from .settings import BatchSettings
 from .state import PartitionState
@@ -547,6 +548,17 @@ class Pipeline:
         missing = state.missing_experiments(experiments)
         if missing:
             state.experiments.update(self.store.load_experiments(missing))
+        # Tombstones: runs the tables do not know (purged, or never created) and every
+        # experiment named are checked against ``purges`` once per partition.
+        checks = {(RUN, r) for r in runs if state.run(r) is None}
+        checks |= {
+            (EXPERIMENT, r.event.experiment_id)
+            for r in records
+            if r.event and r.event.experiment_id
+        }
+        missing_checks = state.missing_purge_checks(checks)
+        if missing_checks:
+            state.put_purge_checks(missing_checks, self.store.load_purged(missing_checks))
         missing = state.missing_producers(producers)
         if missing and records:
             loaded = self.store.load_producers(self.topic, records[0].partition, missing, first)
@@ -571,6 +583,9 @@ class Pipeline:
             self.store.write(b)
         self._checkpoint("offsets")
         self.store.write_offsets(self.topic, {b.partition: b.end for b in batches})
+        if any(b.purges for b in batches):  # other partitions' "not purged" answers are stale
+            for state in self._states.values():
+                state.forget_unpurged()
         for b in batches:
             self._states[b.partition].apply(b.state)
             self.metrics.observe_batch(b)

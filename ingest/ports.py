@@ -68,7 +68,9 @@ class Sink(Protocol):
     Raises ``SinkUnavailable`` or ``SinkBackpressure`` when a retry may succeed.
     """
 
-    def write(self, batch: PartitionBatch) -> None: ...
+    def write(self, batch: PartitionBatch) -> None:
+        """Then, when the batch applied tombstones, delete every row of what they purged."""
+        ...
 
 
 class ProgressStore(Protocol):
@@ -91,6 +93,10 @@ class StateStore(Protocol):
     def load_params(self, run_ids: Collection[str]) -> dict[str, dict[str, str]]: ...
 
     def load_experiments(self, experiment_ids: Collection[str]) -> dict[str, ExperimentState]: ...
+
+    def load_purged(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of ``keys`` ((kind, id): ``run`` or ``experiment``) a tombstone purged."""
+        ...
 
     def load_producers(
         self, topic: str, partition: int, producer_ids: Collection[str], before: int

@@ -24,7 +24,11 @@ state changes.  Rules (``docs/ingest.md``, "Projection"):
   gateway stamps), what it was, and ``applied`` or the dead-letter reason; a created
   experiment or run records its creator in ``created_by``;
 * registry events go to :mod:`.registry_projection` (outcomes, never poison), logged-model
-  events and a run's inputs, outputs and model metrics to :mod:`.logged_model_projection`.
+  events and a run's inputs, outputs and model metrics to :mod:`.logged_model_projection`;
+* a tombstone (``RunPurged``, ``ExperimentPurged``) writes a ``purges`` row and asks the
+  sink to delete every row of the run or experiment (:mod:`.purge`); every later event of
+  a purged run or experiment is dropped and counted (``purged``), with no audit row and no
+  dead letter (its data must not be copied anywhere).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .batch import PartitionBatch, TableData
 from .logged_model_projection import RUN_IO_PAYLOADS, LoggedModelProjector
 from .metric_columns import MetricAccumulator
 from .model_state import ModelDelta
+from .purge import EXPERIMENT, PURGE_COLUMNS, RUN, Purge
 from .records import DeadLetter, Poison, PoisonReason, Refused, SourceRecord
 from .registry_projection import RegistryProjector
 from .state import (
@@ -98,6 +103,8 @@ class _BatchProjector:
         self._events = 0
         self._skipped = 0
         self._duplicates = 0
+        self._purges: dict[tuple[str, str], Purge] = {}
+        self._purged_events = 0
         self._topic, self._partition = "", 0
 
     def run(
@@ -113,6 +120,9 @@ class _BatchProjector:
                 continue
             if self._resent(record.offset, record.event):
                 self._duplicates += 1
+                continue
+            if self._of_purged(record.event):
+                self._purged_events += 1
                 continue
             outcome = APPLIED
             skipped = self._skipped + self._logged.skipped
@@ -147,12 +157,15 @@ class _BatchProjector:
             points=self._metrics.points,
             skipped=self._skipped + self._logged.skipped,
             duplicates=self._duplicates,
+            purged=self._purged_events,
+            purges=tuple(self._purges.values()),
             state=StateDelta(
                 dict(self._runs),
                 self._params,
                 dict(self._experiments),
                 {p: seq for p, (seq, _) in self._producers.items()},
                 models=ModelDelta(self._registry.delta(), self._logged.delta()),
+                purged=frozenset(self._purges),
             ),
         )
 
@@ -174,6 +187,22 @@ class _BatchProjector:
     def _run(self, run_id: str) -> RunState | None:
         return self._runs.get(run_id) or self._state.run(run_id)
 
+    def _is_purged(self, kind: str, entity_id: str) -> bool:
+        return (kind, entity_id) in self._purges or self._state.is_purged(kind, entity_id)
+
+    def _of_purged(self, event: ev.RunEvent) -> bool:
+        """Whether ``event`` belongs to a purged run or experiment (tombstones never do:
+        applying one again deletes again, which is harmless)."""
+        if isinstance(event.payload, ev.PURGE_PAYLOADS):
+            return False
+        if event.run_id and self._is_purged(RUN, event.run_id):
+            return True
+        experiment_id = event.experiment_id
+        if not experiment_id and event.run_id:
+            run = self._run(event.run_id)
+            experiment_id = run.experiment_id if run is not None else ""
+        return bool(experiment_id) and self._is_purged(EXPERIMENT, experiment_id)
+
     def _experiment(self, experiment_id: str) -> ExperimentState | None:
         return self._experiments.get(experiment_id) or self._state.experiments.get(experiment_id)
 
@@ -187,7 +216,9 @@ class _BatchProjector:
 
     def _apply(self, offset: int, event: ev.RunEvent) -> None:
         p = event.payload
-        if isinstance(p, ev.REGISTRY_PAYLOADS):
+        if isinstance(p, ev.PURGE_PAYLOADS):
+            self._purge(offset, event)
+        elif isinstance(p, ev.REGISTRY_PAYLOADS):
             self._registry.apply(offset, event)
         elif isinstance(p, ev.LOGGED_MODEL_PAYLOADS):
             self._logged.apply(offset, event)
@@ -238,6 +269,37 @@ class _BatchProjector:
                 "active run",
             )
         return run
+
+    # -- tombstones ----------------------------------------------------------------------------
+
+    def _purge(self, offset: int, event: ev.RunEvent) -> None:
+        p = event.payload
+        assert isinstance(p, ev.RunPurged | ev.ExperimentPurged)
+        kind, entity_id = (
+            (RUN, event.run_id)
+            if isinstance(p, ev.RunPurged)
+            else (EXPERIMENT, event.experiment_id)
+        )
+        if not entity_id:
+            raise _Refused(PoisonReason.INVALID_EVENT, f"{type(p).__name__} without a {kind} id")
+        if kind == RUN:
+            run = self._run(entity_id)
+            experiment_id = run.experiment_id if run is not None else event.experiment_id
+            known = run is not None
+            self._runs.pop(entity_id, None)
+            self._params.pop(entity_id, None)
+        else:
+            experiment_id, known = entity_id, self._experiment(entity_id) is not None
+            self._experiments.pop(entity_id, None)
+        if not known and not self._is_purged(kind, entity_id):
+            reason = (
+                PoisonReason.RUN_NOT_FOUND if kind == RUN else PoisonReason.EXPERIMENT_NOT_FOUND
+            )
+            raise _Refused(reason, f"{kind} {entity_id} was never created")
+        self._purges[(kind, entity_id)] = Purge(
+            kind, entity_id, experiment_id, self._topic, self._partition, offset,
+            event.client_ts, event.principal, p.reason,
+        )  # fmt: skip
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -369,6 +431,7 @@ class _BatchProjector:
         tables.append(
             _rows("experiment_tags", EXPERIMENT_TAG_COLUMNS, self._experiment_tags.values())
         )
+        tables.append(_rows("purges", PURGE_COLUMNS, (p.row() for p in self._purges.values())))
         tables.append(_rows("audit_events", AUDIT_COLUMNS, self._audit))
         tables.append(
             _rows("experiments", EXPERIMENT_COLUMNS, (e.row() for e in self._experiments.values()))

@@ -79,6 +79,11 @@ def replay(settings: ReplaySettings) -> ReplayResult:
             _run(pipeline, source, ends, starts, settings.progress)
         finally:
             pipeline.close()
+        # A run of a purged experiment may sit in a partition read after the experiment's
+        # tombstone: delete every row of every purged id once more, now that all is read.
+        swept = store.sweep_purged()
+        if swept:
+            logger.info("replay deleted the rows of %d purged runs and experiments", swept)
     finally:
         source.close()
         if dead_letters is not None:

@@ -80,6 +80,7 @@ class StateDelta:
     experiments: Mapping[str, ExperimentState]
     producers: Mapping[str, int] = field(default_factory=dict)  # producer id -> last seq
     models: ModelDelta = field(default_factory=ModelDelta)  # registry, logged models
+    purged: frozenset[tuple[str, str]] = frozenset()  # (kind, id) purged by the batch
 
 
 class PartitionState:
@@ -97,6 +98,9 @@ class PartitionState:
         # producer id -> last seq applied in this partition (-1: none); LRU, as runs
         self._producers: OrderedDict[str, int] = OrderedDict()
         self.models = ModelCache(max_runs)
+        # (kind, id) -> purged?  Filled for the ids a batch names (runs not found, every
+        # experiment); negative answers are forgotten when any partition applies a purge.
+        self._purged: dict[tuple[str, str], bool] = {}
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -129,6 +133,24 @@ class PartitionState:
         """The last seq applied from ``producer_id`` here (-1: none, or not loaded)."""
         return self._producers.get(producer_id, -1)
 
+    def is_purged(self, kind: str, entity_id: str) -> bool:
+        return self._purged.get((kind, entity_id), False)
+
+    def missing_purge_checks(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {k for k in keys if k not in self._purged}
+
+    def put_purge_checks(
+        self, checked: Iterable[tuple[str, str]], purged: Iterable[tuple[str, str]]
+    ) -> None:
+        for key in checked:
+            self._purged.setdefault(key, False)
+        for key in purged:
+            self._purged[key] = True
+
+    def forget_unpurged(self) -> None:
+        """Another partition applied a purge: ask the table again about the others."""
+        self._purged = {k: v for k, v in self._purged.items() if v}
+
     def put_producers(self, producers: Mapping[str, int]) -> None:
         for producer_id, seq in producers.items():
             self._producers[producer_id] = max(seq, self._producers.get(producer_id, -1))
@@ -159,4 +181,11 @@ class PartitionState:
         self.experiments.update(delta.experiments)
         self.put_producers(delta.producers)
         self.models.apply(delta.models)
+        for kind, entity_id in delta.purged:
+            self._purged[(kind, entity_id)] = True
+            if kind == "run":
+                self._runs.pop(entity_id, None)
+                self._params.pop(entity_id, None)
+            else:
+                self.experiments.pop(entity_id, None)
         self.trim()

@@ -47,11 +47,12 @@ def load_schema(name: str = "run_event.avsc") -> Schema:
 # Earlier versions of run_event.avsc, kept so that every event ever written still decodes:
 # a reader resolves them into the current schema by Avro's rules (tests/unit/proto).
 # v1: before the ``principal`` header field; v2: before the model half's payloads.
-# v3: before point contexts on MetricsLogged.
+# v3: before point contexts on MetricsLogged; v4: before the purge tombstones.
 HISTORIC_SCHEMAS: tuple[str, ...] = (
     "run_event.v1.avsc",
     "run_event.v2.avsc",
     "run_event.v3.avsc",
+    "run_event.v4.avsc",
 )
 
 

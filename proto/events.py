@@ -351,6 +351,23 @@ class ModelMetricsLogged:
     points: tuple[ModelMetricPoint, ...]
 
 
+# -- permanent deletion (runstream gc): tombstones ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunPurged:
+    """The run is removed from every table; replay drops its earlier events (key: run id)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentPurged:
+    """The experiment and every row naming it are removed (key: ``experiment:<id>``)."""
+
+    reason: str = ""
+
+
 Payload: TypeAlias = (
     ExperimentCreated
     | ExperimentRenamed
@@ -389,6 +406,8 @@ Payload: TypeAlias = (
     | InputsLogged
     | OutputsLogged
     | ModelMetricsLogged
+    | RunPurged
+    | ExperimentPurged
 )
 
 PAYLOAD_TYPES: tuple[type, ...] = (
@@ -429,6 +448,8 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     InputsLogged,
     OutputsLogged,
     ModelMetricsLogged,
+    RunPurged,
+    ExperimentPurged,
 )
 
 EXPERIMENT_PAYLOADS: tuple[type, ...] = (*PAYLOAD_TYPES[:5], ExperimentTagDeleted)
@@ -448,6 +469,9 @@ REGISTRY_PAYLOADS: tuple[type, ...] = (
     ModelVersionTagSet,
     ModelVersionTagDeleted,
 )
+# Tombstones: a RunPurged travels under its run's key, an ExperimentPurged under its
+# experiment's (it has no run id).
+PURGE_PAYLOADS: tuple[type, ...] = (RunPurged, ExperimentPurged)
 LOGGED_MODEL_PAYLOADS: tuple[type, ...] = (
     LoggedModelCreated,
     LoggedModelFinalized,

@@ -18,6 +18,7 @@ import numpy as np
 from runstream.ingest.batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
 from runstream.ingest.errors import SinkUnavailable
 from runstream.ingest.model_state import LoggedModelState, ModelState, VersionState
+from runstream.ingest.purge import TOMBSTONE_TYPES, deletions, split
 from runstream.ingest.records import DeadLetter, SourceRecord
 from runstream.ingest.state import ExperimentState, RunState
 from runstream.proto import events as ev
@@ -105,6 +106,12 @@ class FakeSource:
         pass
 
 
+def _deleted(table: str, row: dict[str, Any], runs: set[str], experiments: set[str]) -> bool:
+    if table == "audit_events" and row["event_type"] in TOMBSTONE_TYPES:
+        return False
+    return row.get("run_id") in runs or row.get("experiment_id") in experiments
+
+
 def _expand(column: Any) -> list[Any]:
     if isinstance(column, DictColumn):
         return column.expand()
@@ -144,6 +151,17 @@ class FakeStore:
             columns = [_expand(c) for c in t.data]
             for values in zip(*columns, strict=True):
                 self.rows[name].append(dict(zip(t.columns, values, strict=True)))
+        if batch.purges:
+            runs, experiments = split(batch.purges)
+            self.events.append(f"purge runs={sorted(runs)} experiments={sorted(experiments)}")
+            tables = [(n, list(rows[0])) for n, rows in self.rows.items() if rows]
+            for d in deletions(tables, runs, experiments):
+                self.rows[d.table] = [
+                    r for r in self.rows[d.table] if not _deleted(d.table, r, runs, experiments)
+                ]
+
+    def load_purged(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {(r["kind"], r["id"]) for r in self.rows["purges"]} & set(keys)
 
     def read_progress(self, topic: str, partitions: Collection[int]) -> dict[int, Progress]:
         out = {}
