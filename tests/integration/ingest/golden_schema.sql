@@ -254,6 +254,22 @@ ENGINE = ReplacingMergeTree
 ORDER BY (experiment_id, key, run_id)
 SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
 ;
+CREATE TABLE purges
+(
+    `kind` LowCardinality(String),
+    `id` String,
+    `experiment_id` String,
+    `topic` String,
+    `partition` Int32,
+    `offset` Int64,
+    `purged_time` Int64,
+    `principal` String,
+    `reason` String
+)
+ENGINE = ReplacingMergeTree(offset)
+ORDER BY (kind, id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192
+;
 CREATE TABLE registered_model_aliases
 (
     `name` String,
