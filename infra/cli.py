@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.ingest.migrations.cli",  # runstream migrations print [--cluster NAME]
     "runstream.query.cli",  # runstream query
     "runstream.query.tail_cli",  # runstream tail
+    "runstream.ingest.snapshot_cli",  # runstream snapshot create|restore|list
     "runstream.infra.gc_cli",  # runstream gc
 )
 

@@ -52,6 +52,12 @@ def register(subparsers: Any) -> None:
     ingest.add_argument(
         "--no-create-topics", action="store_true", help="do not create missing topics"
     )
+    ingest.add_argument(
+        "--allow-log-gap",
+        action="store_true",
+        help="when retention deleted events the tables never applied, go on from the log "
+        f"start without them instead of stopping [env {st.ENV_ALLOW_LOG_GAP}]",
+    )
     ingest.set_defaults(func=_run_ingest)
 
     replay = subparsers.add_parser(
@@ -109,13 +115,18 @@ def _run_ingest(args: argparse.Namespace) -> int:
     restore = _on_signals(lambda: stop.set())  # before the slow imports below
     from dataclasses import replace
 
+    from .errors import LogTruncated
     from .worker import IngestWorker
 
     settings = st.IngestSettings.from_env(_merged_env(args))
     if args.no_create_topics:
         settings = replace(settings, create_topics=False)
+    if args.allow_log_gap:
+        settings = replace(settings, allow_log_gap=True)
     try:
         IngestWorker(settings).run(stop)
+    except LogTruncated:
+        return 3  # logged by the worker, with what to do
     finally:
         restore()
     return 0

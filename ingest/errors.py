@@ -52,6 +52,12 @@ class DeadLetterError(IngestError):
     error_code = common_pb2.TEMPORARILY_UNAVAILABLE
 
 
+class LogTruncated(IngestError):
+    """The event log no longer holds events the tables have not applied (retention deleted
+    them): the tables cannot be completed from the log.  Restore a newer snapshot, or
+    accept the gap on purpose (``RUNSTREAM_INGEST_ALLOW_LOG_GAP``)."""
+
+
 class ReplayError(IngestError):
     """A replay cannot start (target database not fresh, bad offsets)."""
 

@@ -34,6 +34,7 @@ HEALTH_STATES = (
     "waiting-for-partitions",  # in the group, but no partition assigned
     "kafka-unavailable",  # the broker does not answer; retrying
     "clickhouse-unavailable",  # a write or read failed (disk full, server down); retrying
+    "log-truncated",  # stopped: retention deleted events the tables never applied
     "failed",  # the worker stopped on an error a retry cannot fix
     "stopped",  # stopped on request
 )

@@ -39,6 +39,7 @@ from .ports import DeadLetterSink, Source, Store
 from .projection import project
 from .purge import EXPERIMENT, RUN
 from .records import SourceRecord
+from .retention import check_log_start
 from .settings import BatchSettings
 from .state import PartitionState
 
@@ -160,6 +161,7 @@ class Pipeline:
         checkpoint: Checkpoint | None = None,
         clock: Callable[[], float] = time.monotonic,
         pipelined: bool = True,
+        allow_log_gap: bool = False,
     ) -> None:
         self.source = source
         self.topic = source.topic
@@ -188,6 +190,9 @@ class Pipeline:
         self._stalled: dict[int, tuple[str, str, bool]] = {}  # partition -> component, why
         self._positions_unknown_until = 0.0
         self.halted: BaseException | None = None
+        self._allow_log_gap = allow_log_gap
+        # partition -> (what the tables need next, where the log starts): a gap retention made
+        self.log_gaps: dict[int, tuple[int, int]] = {}
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -252,11 +257,11 @@ class Pipeline:
             return False
         try:
             progress = self.store.read_progress(self.topic, parts)
-            missing = [
-                p for p in parts if progress[p].next_offset is None and progress[p].intent is None
-            ]
             begins = self.source.beginning_offsets(
-                [p for p in missing if p not in self._start_offsets]
+                [p for p in parts if p not in self._start_offsets]
+            )
+            self.log_gaps.update(
+                check_log_start(self.topic, parts, progress, begins, allow=self._allow_log_gap)
             )
             for p in parts:
                 self._recover_one(p, progress[p].incomplete, progress[p].next_offset, begins)
@@ -285,7 +290,7 @@ class Pipeline:
                 self.topic, p, start, rebuild_end, next_offset,
             )  # fmt: skip
         elif next_offset is not None:
-            start = next_offset
+            start = max(next_offset, begins.get(p, next_offset))  # a gap only when allowed
         elif p in self._start_offsets:
             start = self._start_offsets[p]
         else:

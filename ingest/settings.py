@@ -33,6 +33,7 @@ ENV_BATCH_INTERVAL = "RUNSTREAM_INGEST_BATCH_INTERVAL"
 ENV_INSTANCE_ID = "RUNSTREAM_INGEST_INSTANCE_ID"
 ENV_SESSION_TIMEOUT = "RUNSTREAM_INGEST_SESSION_TIMEOUT_MS"
 ENV_STATE_CACHE = "RUNSTREAM_INGEST_STATE_CACHE"
+ENV_ALLOW_LOG_GAP = "RUNSTREAM_INGEST_ALLOW_LOG_GAP"
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_GROUP = "runstream-ingest"
@@ -109,6 +110,9 @@ class IngestSettings:
     batch: BatchSettings = field(default_factory=BatchSettings)
     metrics_port: int = 0  # 0: no Prometheus endpoint
     state_cache_runs: int = 100_000  # run states kept in memory per partition
+    # Go on from the log start when retention deleted events the tables never applied
+    # (they are lost for the tables); by default the worker refuses (state log-truncated).
+    allow_log_gap: bool = False
 
     def __post_init__(self) -> None:
         self.target  # noqa: B018 - validates the DSN and the database name
@@ -153,6 +157,7 @@ class IngestSettings:
             batch=batch_from_env(env),
             metrics_port=e.integer(ENV_METRICS_PORT, 0),
             state_cache_runs=e.integer(ENV_STATE_CACHE, 100_000),
+            allow_log_gap=e.flag(ENV_ALLOW_LOG_GAP, False),
         )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from .clickhouse_sink import ClickHouseStore
-from .errors import RETRYABLE, DeadLetterError, SourceError
+from .errors import RETRYABLE, DeadLetterError, LogTruncated, SourceError
 from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
 from .kafka_source import KafkaSource
 from .observability import CONSUMING, IngestHealth, IngestMetrics, serve
@@ -166,7 +166,7 @@ class IngestWorker:
         worker loop every second and at once on a failure; a worker whose loop ended on
         an error reports ``failed`` with the error."""
         health = self._health
-        if self._done.is_set() and health.state not in ("failed", "stopped"):
+        if self._done.is_set() and health.state not in ("failed", "stopped", "log-truncated"):
             return IngestHealth("failed", f"the ingest loop ended: {self.error!r}")
         return health
 
@@ -246,8 +246,12 @@ class IngestWorker:
             self.error = exc
             if self._pipeline is not None:
                 self._pipeline.halt(exc)  # the closing consumer's revoke writes nothing
-            self._set_health(IngestHealth("failed", f"{type(exc).__name__}: {exc}"))
-            logger.exception("ingest worker failed")
+            state = "log-truncated" if isinstance(exc, LogTruncated) else "failed"
+            self._set_health(IngestHealth(state, f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, LogTruncated):
+                logger.error("ingest worker stopped: %s", exc)
+            else:
+                logger.exception("ingest worker failed")
             raise
         finally:
             if self._pipeline is not None:
@@ -305,6 +309,7 @@ class IngestWorker:
             metrics=self.metrics,
             cache_runs=s.state_cache_runs,
             checkpoint=self._checkpoint,
+            allow_log_gap=s.allow_log_gap,
         )
         return self._pipeline, source
 

@@ -124,6 +124,7 @@ ADAPTERS: dict[str, frozenset[str]] = {
     "runstream.ingest.clickhouse_sink": frozenset({"clickhouse_connect"}),
     "runstream.ingest.kafka_dead_letters": frozenset({"kafka"}),
     "runstream.ingest.kafka_source": frozenset({"kafka"}),
+    "runstream.ingest.snapshot": frozenset({"clickhouse_connect"}),  # BACKUP / RESTORE
     "runstream.integrations.mlflow.rpc": frozenset({"grpc"}),
     "runstream.producer.gateway.directory": frozenset({"grpc"}),
     "runstream.producer.gateway.server": frozenset({"grpc"}),
