@@ -16,6 +16,7 @@ from runstream.producer.kafka_transport import KafkaTransport
 from runstream.producer.settings import KafkaOptions
 from runstream.proto import events as ev
 from runstream.query.clickhouse_store import ClickHouseStore
+from runstream.query.views import VIEWS, ensure_views
 from tests.integration.ingest.conftest import running
 from tests.integration.ingest.workload import (
     DUMPS,
@@ -100,6 +101,7 @@ def test_gc_purges_from_every_table_and_replay_does_not_bring_them_back(
     with running(settings):
         c = client(chdb_dsn, fresh_database)
         wait_applied(c, kafka_bootstrap, topic)
+        assert ensure_views(store)  # the analysts' SQL views, as the query service makes them
         # what gc picks: deleted long enough ago, or named (and deleted); never active runs
         assert plan(store, older_than_days=5) == GcPlan((("old-1", "1"),), ())
         with pytest.raises(GcError, match="not deleted"):
@@ -109,6 +111,9 @@ def test_gc_purges_from_every_table_and_replay_does_not_bring_them_back(
         named = plan(store, run_ids=["named-1"], experiment_ids=["2"])
         assert named.experiments == ("2",)
         assert {r for r, _ in named.runs} == {"named-1", "exp2-0", "exp2-1", "exp2-2"}
+        gone_runs = {"old-1", "named-1", "exp2-0", "exp2-1", "exp2-2"}
+        before = _purged_ids_visible(c, gone_runs, {"2"})
+        assert before["metrics"] == 250 and before["runs_wide"] == 5 and before["experiments"] == 1
         collect(transport, plan(store, older_than_days=5), "gc --older-than 5")
         collect(transport, named, "gc by id")
         # a late write to a purged run (the SDK straight to Kafka cannot know): dropped
@@ -116,8 +121,11 @@ def test_gc_purges_from_every_table_and_replay_does_not_bring_them_back(
         sender.producer.flush()
         wait_applied(c, kafka_bootstrap, topic)
         live = dump(c) | {n: canonical(c.query(q).result_rows) for n, q in EXTRA_DUMPS.items()}
-        gone_runs = {"old-1", "named-1", "exp2-0", "exp2-1", "exp2-2"}
-        assert set(_purged_ids_visible(c, gone_runs, {"2"}).values()) == {0}
+        visible = _purged_ids_visible(c, gone_runs, {"2"})
+        assert {"runs_wide", "metric_points", "audit_log"} <= set(visible) and set(VIEWS) & set(
+            visible
+        )
+        assert set(visible.values()) == {0}, visible
         assert {r[0] for r in live["runs"]} == {"keep-0", "keep-1", "keep-2"}
         assert {r[0] for r in live["experiments"]} == {"0", "1"}
         assert len(live["metrics"]) == 150 and len(live["run_inputs"]) == 3
