@@ -189,6 +189,23 @@ class ClickHouseStore(ModelStateReads):
         """Create or upgrade the tables; returns the migration versions applied now."""
         return apply_migrations(self)
 
+    def set_metrics_ttl(self, days: int) -> None:
+        """Raw points older than ``days`` (by their timestamp) go at merges; 0: no TTL.
+        Only ``metrics``: the per-key summaries in ``latest_metrics`` stay."""
+        ddl = str(
+            self.rows(
+                "SELECT create_table_query FROM system.tables WHERE "
+                "database = currentDatabase() AND name = 'metrics'"
+            )[0][0]
+        )
+        expression = f"toDateTime(intDiv(timestamp, 1000)) + toIntervalDay({int(days)})"
+        if days > 0 and f"toIntervalDay({int(days)})" not in ddl:
+            self.command(f"ALTER TABLE metrics MODIFY TTL {expression}")
+            logger.info("metrics: raw points older than %d days are dropped at merges", days)
+        elif days == 0 and " TTL " in ddl:
+            self.command("ALTER TABLE metrics REMOVE TTL")
+            logger.info("metrics: no TTL (raw points are kept)")
+
     def _insert(
         self,
         table: str,

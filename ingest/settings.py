@@ -34,6 +34,7 @@ ENV_INSTANCE_ID = "RUNSTREAM_INGEST_INSTANCE_ID"
 ENV_SESSION_TIMEOUT = "RUNSTREAM_INGEST_SESSION_TIMEOUT_MS"
 ENV_STATE_CACHE = "RUNSTREAM_INGEST_STATE_CACHE"
 ENV_ALLOW_LOG_GAP = "RUNSTREAM_INGEST_ALLOW_LOG_GAP"
+ENV_METRICS_TTL_DAYS = "RUNSTREAM_INGEST_METRICS_TTL_DAYS"
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_GROUP = "runstream-ingest"
@@ -113,6 +114,9 @@ class IngestSettings:
     # Go on from the log start when retention deleted events the tables never applied
     # (they are lost for the tables); by default the worker refuses (state log-truncated).
     allow_log_gap: bool = False
+    # Raw metric points older than this many days (by their own timestamp) are dropped at
+    # merges; 0 keeps them forever.  The per-key summaries (latest_metrics) stay.
+    metrics_ttl_days: int = 0
 
     def __post_init__(self) -> None:
         self.target  # noqa: B018 - validates the DSN and the database name
@@ -131,6 +135,8 @@ class IngestSettings:
             raise ConfigError(f"metrics port must be in 0..65535, got {self.metrics_port}")
         if self.state_cache_runs < 1:
             raise ConfigError("state cache must hold at least one run")
+        if self.metrics_ttl_days < 0:
+            raise ConfigError(f"metrics TTL must be >= 0 days, got {self.metrics_ttl_days}")
 
     @property
     def target(self) -> ClickHouseTarget:
@@ -158,6 +164,7 @@ class IngestSettings:
             metrics_port=e.integer(ENV_METRICS_PORT, 0),
             state_cache_runs=e.integer(ENV_STATE_CACHE, 100_000),
             allow_log_gap=e.flag(ENV_ALLOW_LOG_GAP, False),
+            metrics_ttl_days=e.integer(ENV_METRICS_TTL_DAYS, 0, minimum=0),
         )
 
 

@@ -205,6 +205,11 @@ class IngestWorker:
                 raise
             if applied:
                 logger.info("migrated database %s: versions %s", s.database, applied)
+            try:
+                store.set_metrics_ttl(s.metrics_ttl_days)
+            except BaseException:
+                store.close()
+                raise
             self._store = store
 
     def close(self) -> None:
