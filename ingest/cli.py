@@ -36,6 +36,8 @@ _INGEST_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--batch-events", st.ENV_BATCH_EVENTS, "cut a batch at this many events (default: 50000)"),
     ("--batch-interval", st.ENV_BATCH_INTERVAL, "cut a batch after N seconds (default: 1.0)"),
     ("--state-cache", st.ENV_STATE_CACHE, "run states kept in memory (default: 100000)"),
+    ("--snapshot-dir", st.ENV_SNAPSHOT_DIR, "warn at start when the newest snapshot here can "
+     "no longer be completed from the log (default: no check)"),
     ("--metrics-ttl-days", st.ENV_METRICS_TTL_DAYS, "drop raw metric points older than N days, "
      "keeping latest_metrics; 0 = keep (default: 0)"),
 )  # fmt: skip

@@ -35,6 +35,7 @@ ENV_SESSION_TIMEOUT = "RUNSTREAM_INGEST_SESSION_TIMEOUT_MS"
 ENV_STATE_CACHE = "RUNSTREAM_INGEST_STATE_CACHE"
 ENV_ALLOW_LOG_GAP = "RUNSTREAM_INGEST_ALLOW_LOG_GAP"
 ENV_METRICS_TTL_DAYS = "RUNSTREAM_INGEST_METRICS_TTL_DAYS"
+ENV_SNAPSHOT_DIR = "RUNSTREAM_SNAPSHOT_DIR"
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_GROUP = "runstream-ingest"
@@ -117,6 +118,9 @@ class IngestSettings:
     # Raw metric points older than this many days (by their own timestamp) are dropped at
     # merges; 0 keeps them forever.  The per-key summaries (latest_metrics) stay.
     metrics_ttl_days: int = 0
+    # Where snapshots live: at start the worker warns when the newest one can no longer be
+    # completed from the log ("" : no check).
+    snapshot_dir: str = ""
 
     def __post_init__(self) -> None:
         self.target  # noqa: B018 - validates the DSN and the database name
@@ -165,6 +169,7 @@ class IngestSettings:
             state_cache_runs=e.integer(ENV_STATE_CACHE, 100_000),
             allow_log_gap=e.flag(ENV_ALLOW_LOG_GAP, False),
             metrics_ttl_days=e.integer(ENV_METRICS_TTL_DAYS, 0, minimum=0),
+            snapshot_dir=e.text(ENV_SNAPSHOT_DIR, ""),
         )
 
 

@@ -174,6 +174,32 @@ def read(snapshot_dir: Path, name: str) -> Manifest:
     return Manifest.from_json(path.read_text())
 
 
+def newest_warning(
+    manifests: list[Manifest], topic: str, log_start: Mapping[int, int]
+) -> str | None:
+    """What is wrong, if anything, with the newest snapshot of ``topic`` against where the
+    log now starts: none while the log is truncated (a new node cannot be built), or one the
+    log can no longer complete (retention is shorter than the snapshot interval)."""
+    mine = [m for m in manifests if m.topic == topic]
+    truncated = {p: s for p, s in log_start.items() if s > 0}
+    if not mine:
+        if truncated:
+            return (
+                f"no snapshot of {topic}, and retention deleted the start of its log "
+                f"(partitions {sorted(truncated)}): a new node cannot be built; take a snapshot"
+            )
+        return None
+    gaps = mine[-1].unreachable(log_start)
+    if not gaps:
+        return None
+    detail = ", ".join(f"partition {p} at {o}, log starts at {s}" for p, (o, s) in gaps.items())
+    return (
+        f"the newest snapshot {mine[-1].name} of {topic} can no longer be completed from the "
+        f"log ({detail}): take a snapshot now, and keep retention.ms longer than the "
+        "snapshot interval"
+    )
+
+
 def listing(snapshot_dir: Path) -> list[Manifest]:
     """Every complete snapshot in ``snapshot_dir``, oldest first."""
     if not snapshot_dir.is_dir():

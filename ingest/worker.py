@@ -26,12 +26,13 @@ import contextlib
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from .clickhouse_sink import ClickHouseStore
-from .errors import RETRYABLE, DeadLetterError, LogTruncated, SourceError
+from .errors import RETRYABLE, DeadLetterError, IngestError, LogTruncated, SourceError
 from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
 from .kafka_source import KafkaSource
 from .observability import CONSUMING, IngestHealth, IngestMetrics, serve
@@ -57,6 +58,7 @@ class IngestWorker:
         self.settings = settings
         self.metrics = IngestMetrics(settings.topic, registry)
         self.error: BaseException | None = None
+        self.warnings: list[str] = []  # found at start (the snapshots against the log)
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._ready = threading.Event()
@@ -295,6 +297,7 @@ class IngestWorker:
         self.prepare()
         s = self.settings
         assert self._store is not None
+        self._check_snapshots()
         self._dead_letters = KafkaDeadLetters(s.kafka, s.dead_letter_topic)
         self._server = serve(self.metrics.registry, s.metrics_port)
         source = KafkaSource.in_group(
@@ -317,6 +320,27 @@ class IngestWorker:
             allow_log_gap=s.allow_log_gap,
         )
         return self._pipeline, source
+
+    def _check_snapshots(self) -> None:
+        """With a snapshot directory: warn when its newest snapshot can no longer be
+        completed from the log (``docs/operations.md``, "Retention: the rule")."""
+        s = self.settings
+        if not s.snapshot_dir:
+            return
+        from .snapshot import listing, newest_warning
+
+        probe = KafkaSource.assigned(s.kafka, s.topic)
+        try:
+            starts = probe.beginning_offsets(sorted(probe.assignment()))
+        finally:
+            probe.close()
+        try:
+            warning = newest_warning(listing(Path(s.snapshot_dir)), s.topic, starts)
+        except (IngestError, OSError, ValueError, KeyError, TypeError) as exc:
+            warning = f"cannot read the snapshots in {s.snapshot_dir}: {exc}"
+        if warning:
+            self.warnings.append(warning)
+            logger.warning("%s", warning)
 
     def _checkpoint(self, step: str) -> None:
         if self._abort_at is not None and step.startswith(self._abort_at):

@@ -36,3 +36,17 @@ def test_a_snapshot_is_completable_while_the_log_starts_at_or_before_its_offsets
     assert Manifest.from_json(m.to_json()) == m
     assert m.unreachable({0: 100, 1: 0}) == {}
     assert m.unreachable({0: 101, 1: 0, 2: 3}) == {0: (100, 101), 2: (0, 3)}
+
+
+def test_the_worker_warns_about_a_newest_snapshot_the_log_cannot_complete() -> None:
+    from runstream.ingest.snapshot import Manifest, newest_warning
+
+    older = Manifest("a", 1, "runstream", "t", {0: 10})
+    newest = Manifest("b", 2, "runstream", "t", {0: 50})
+    assert newest_warning([older, newest], "t", {0: 40}) is None
+    warning = newest_warning([older, newest], "t", {0: 60})
+    assert warning is not None and "newest snapshot b" in warning and "log starts at 60" in warning
+    no_snapshot = newest_warning([], "t", {0: 3, 1: 0})
+    assert no_snapshot is not None and "no snapshot of t" in no_snapshot
+    assert newest_warning([], "t", {0: 0}) is None  # the whole log is there
+    assert newest_warning([newest], "other", {0: 0}) is None
