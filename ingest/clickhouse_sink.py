@@ -270,7 +270,7 @@ class ClickHouseStore(ModelStateReads):
     def sweep_purged(self) -> int:
         """Delete the rows of every id ``purges`` lists (a replay's last step); returns how
         many ids."""
-        rows = self.rows("SELECT kind, id FROM purges FINAL")
+        rows = self.rows("SELECT kind, id FROM purges FINAL WHERE lifted = 0")
         purges = [Purge(str(k), str(i), "", "", 0, 0, 0, "", "") for k, i in rows]
         if purges:
             self.delete_purged(purges)
@@ -359,8 +359,8 @@ class ClickHouseStore(ModelStateReads):
         for kind in sorted({k for k, _ in keys}):
             for chunk in _chunks({i for k, i in keys if k == kind}):
                 for (entity_id,) in self.rows(
-                    "SELECT DISTINCT id FROM purges WHERE kind = {kind:String} "
-                    "AND id IN {ids:Array(String)}",
+                    "SELECT id FROM purges FINAL WHERE kind = {kind:String} "
+                    "AND id IN {ids:Array(String)} AND lifted = 0",
                     {"kind": kind, "ids": chunk},
                 ):
                     found.add((kind, str(entity_id)))

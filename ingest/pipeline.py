@@ -553,14 +553,10 @@ class Pipeline:
         missing = state.missing_experiments(experiments)
         if missing:
             state.experiments.update(self.store.load_experiments(missing))
-        # Tombstones: runs the tables do not know (purged, or never created) and every
-        # experiment named are checked against ``purges`` once per partition.
+        # Tombstones: runs the tables do not know (purged, or never created) and the
+        # experiments of experiment events are checked against ``purges`` once.
         checks = {(RUN, r) for r in runs if state.run(r) is None}
-        checks |= {
-            (EXPERIMENT, r.event.experiment_id)
-            for r in records
-            if r.event and r.event.experiment_id
-        }
+        checks |= {(EXPERIMENT, e) for e in experiments if e}
         missing_checks = state.missing_purge_checks(checks)
         if missing_checks:
             state.put_purge_checks(missing_checks, self.store.load_purged(missing_checks))

@@ -103,7 +103,8 @@ class _BatchProjector:
         self._events = 0
         self._skipped = 0
         self._duplicates = 0
-        self._purges: dict[tuple[str, str], Purge] = {}
+        self._purges: dict[tuple[str, str], Purge] = {}  # the newest per (kind, id)
+        self._purge_rows: list[Purge] = []  # every purge and lift, in log order
         self._purged_events = 0
         self._topic, self._partition = "", 0
 
@@ -158,14 +159,14 @@ class _BatchProjector:
             skipped=self._skipped + self._logged.skipped,
             duplicates=self._duplicates,
             purged=self._purged_events,
-            purges=tuple(self._purges.values()),
+            purges=tuple(p for p in self._purge_rows if not p.lifted),
             state=StateDelta(
                 dict(self._runs),
                 self._params,
                 dict(self._experiments),
                 {p: seq for p, (seq, _) in self._producers.items()},
                 models=ModelDelta(self._registry.delta(), self._logged.delta()),
-                purged=frozenset(self._purges),
+                purged={k: not p.lifted for k, p in self._purges.items()},
             ),
         )
 
@@ -185,25 +186,34 @@ class _BatchProjector:
     # -- lookups through this batch's changes ---------------------------------------------
 
     def _run(self, run_id: str) -> RunState | None:
+        if (RUN, run_id) in self._purges:
+            return None
         return self._runs.get(run_id) or self._state.run(run_id)
 
     def _is_purged(self, kind: str, entity_id: str) -> bool:
-        return (kind, entity_id) in self._purges or self._state.is_purged(kind, entity_id)
+        mine = self._purges.get((kind, entity_id))
+        if mine is not None:
+            return not mine.lifted
+        return self._state.is_purged(kind, entity_id)
 
     def _of_purged(self, event: ev.RunEvent) -> bool:
-        """Whether ``event`` belongs to a purged run or experiment (tombstones never do:
-        applying one again deletes again, which is harmless)."""
-        if isinstance(event.payload, ev.PURGE_PAYLOADS):
+        """Whether ``event`` belongs to a purged run, or is a purged experiment's own event
+        (tombstones never are: applying one again deletes again, which is harmless; nor an
+        ExperimentCreated, which starts the name over).  A run's events are not judged by
+        its experiment: its own tombstone precedes them in its partition, and a run of a
+        later experiment of the same name must not be lost to another partition's lag."""
+        p = event.payload
+        if isinstance(p, (*ev.PURGE_PAYLOADS, ev.ExperimentCreated)):
             return False
-        if event.run_id and self._is_purged(RUN, event.run_id):
-            return True
-        experiment_id = event.experiment_id
-        if not experiment_id and event.run_id:
-            run = self._run(event.run_id)
-            experiment_id = run.experiment_id if run is not None else ""
-        return bool(experiment_id) and self._is_purged(EXPERIMENT, experiment_id)
+        if event.run_id:
+            return self._is_purged(RUN, event.run_id)
+        if isinstance(p, ev.EXPERIMENT_PAYLOADS):
+            return self._is_purged(EXPERIMENT, event.experiment_id)
+        return False
 
     def _experiment(self, experiment_id: str) -> ExperimentState | None:
+        if (EXPERIMENT, experiment_id) in self._purges:  # purged (or created again) here
+            return self._experiments.get(experiment_id)
         return self._experiments.get(experiment_id) or self._state.experiments.get(experiment_id)
 
     def _param(self, run_id: str, key: str) -> str | None:
@@ -296,10 +306,14 @@ class _BatchProjector:
                 PoisonReason.RUN_NOT_FOUND if kind == RUN else PoisonReason.EXPERIMENT_NOT_FOUND
             )
             raise _Refused(reason, f"{kind} {entity_id} was never created")
-        self._purges[(kind, entity_id)] = Purge(
+        self._record_purge(Purge(
             kind, entity_id, experiment_id, self._topic, self._partition, offset,
             event.client_ts, event.principal, p.reason,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    def _record_purge(self, purge: Purge) -> None:
+        self._purges[(purge.kind, purge.id)] = purge
+        self._purge_rows.append(purge)
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -329,6 +343,11 @@ class _BatchProjector:
             )
             for k, v in p.tags.items():
                 self._experiment_tags[(exp_id, k)] = (exp_id, k, v, offset, 0)
+            if self._is_purged(EXPERIMENT, exp_id):  # the name starts over: lift the purge
+                self._record_purge(Purge(
+                    EXPERIMENT, exp_id, exp_id, self._topic, self._partition, offset,
+                    event.client_ts, event.principal, "created again", lifted=1,
+                ))  # fmt: skip
             return
         if current is None:
             raise _Refused(
@@ -431,7 +450,7 @@ class _BatchProjector:
         tables.append(
             _rows("experiment_tags", EXPERIMENT_TAG_COLUMNS, self._experiment_tags.values())
         )
-        tables.append(_rows("purges", PURGE_COLUMNS, (p.row() for p in self._purges.values())))
+        tables.append(_rows("purges", PURGE_COLUMNS, (p.row() for p in self._purge_rows)))
         tables.append(_rows("audit_events", AUDIT_COLUMNS, self._audit))
         tables.append(
             _rows("experiments", EXPERIMENT_COLUMNS, (e.row() for e in self._experiments.values()))

@@ -2,12 +2,14 @@
 
 A tombstone is an event like any other: it travels under its entity's key, so a run's
 tombstone follows every event of that run in its partition.  The projection records it
-(a row in ``purges``), drops every later event of the purged run or experiment, and the
-sink deletes every row that names the purged ids from every table, after the batch's
-inserts (so rows of the same batch go too).  A replay walks the same log, so it deletes
-the same rows when it meets the tombstone, and at its end deletes once more every row
-of every id ``purges`` lists (a run of a purged experiment whose partition was read
-after the experiment's tombstone).  ``docs/ingest.md``, "Permanent deletion".
+(a row in ``purges``), drops every later event of the purged run (or the experiment's own
+later events, until an ``ExperimentCreated`` under the same id, its name, lifts the
+purge), and the sink deletes every row of the purged ids from every table, after the
+batch's inserts (so rows of the same batch go too).  A replay walks the same log, so it
+deletes the same rows when it meets the tombstone, and at its end deletes once more the
+rows of every id ``purges`` still lists as purged (a logged model of a purged experiment
+whose partition was read after the tombstone).  ``docs/ingest.md``, "Permanent
+deletion".
 
 The tables are found by their columns (every MergeTree table of the database with a
 ``run_id`` or ``experiment_id`` column), so a table added by a later migration is purged
@@ -26,7 +28,7 @@ EXPERIMENT = "experiment"
 
 PURGE_COLUMNS = (
     "kind", "id", "experiment_id", "topic", "partition", "offset", "purged_time",
-    "principal", "reason",
+    "principal", "reason", "lifted",
 )  # fmt: skip
 
 # Tables a purge leaves alone (see the module docstring).
@@ -66,11 +68,12 @@ class Purge:
     purged_time: int
     principal: str
     reason: str
+    lifted: int = 0  # 1: an experiment created again under the purged id (its name)
 
     def row(self) -> tuple[object, ...]:
         return (
             self.kind, self.id, self.experiment_id, self.topic, self.partition, self.offset,
-            self.purged_time, self.principal, self.reason,
+            self.purged_time, self.principal, self.reason, self.lifted,
         )  # fmt: skip
 
 
@@ -92,7 +95,13 @@ def deletions(
     experiments: Collection[str],
 ) -> list[Deletion]:
     """The deletions that remove every row of ``runs`` and ``experiments`` from ``tables``
-    (name, columns), as :data:`PURGEABLE_TABLES_SQL` lists them."""
+    (name, columns), as :data:`PURGEABLE_TABLES_SQL` lists them.
+
+    A run's rows go by ``run_id``.  An experiment's by ``experiment_id`` where no run owns
+    the row (tables without ``run_id``, or rows with ``run_id = ''``): rows of its runs go
+    with their own tombstones, which sit in the runs' partitions in order, so a replay that
+    reads another partition first never deletes a run of a later experiment of the same
+    name (experiment ids come from names)."""
     out: list[Deletion] = []
     for table, columns in tables:
         if table in KEPT_TABLES:
@@ -103,7 +112,8 @@ def deletions(
             terms.append("run_id IN {runs:Array(String)}")
             parameters["runs"] = sorted(runs)
         if experiments and "experiment_id" in columns:
-            terms.append("experiment_id IN {experiments:Array(String)}")
+            unowned = " AND run_id = ''" if "run_id" in columns else ""
+            terms.append(f"(experiment_id IN {{experiments:Array(String)}}{unowned})")
             parameters["experiments"] = sorted(experiments)
         if not terms:
             continue
@@ -116,9 +126,10 @@ def deletions(
 
 
 def split(purges: Iterable[Purge]) -> tuple[set[str], set[str]]:
-    """The run ids and experiment ids of ``purges``."""
+    """The run ids and experiment ids of ``purges`` (lifted ones left out)."""
     runs: set[str] = set()
     experiments: set[str] = set()
     for p in purges:
-        (runs if p.kind == RUN else experiments).add(p.id)
+        if not p.lifted:
+            (runs if p.kind == RUN else experiments).add(p.id)
     return runs, experiments

@@ -80,7 +80,8 @@ class StateDelta:
     experiments: Mapping[str, ExperimentState]
     producers: Mapping[str, int] = field(default_factory=dict)  # producer id -> last seq
     models: ModelDelta = field(default_factory=ModelDelta)  # registry, logged models
-    purged: frozenset[tuple[str, str]] = frozenset()  # (kind, id) purged by the batch
+    # (kind, id) -> purged (False: an experiment created again under a purged id)
+    purged: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 
 
 class PartitionState:
@@ -181,8 +182,10 @@ class PartitionState:
         self.experiments.update(delta.experiments)
         self.put_producers(delta.producers)
         self.models.apply(delta.models)
-        for kind, entity_id in delta.purged:
-            self._purged[(kind, entity_id)] = True
+        for (kind, entity_id), purged in delta.purged.items():
+            self._purged[(kind, entity_id)] = purged
+            if not purged:
+                continue
             if kind == "run":
                 self._runs.pop(entity_id, None)
                 self._params.pop(entity_id, None)

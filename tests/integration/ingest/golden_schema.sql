@@ -264,7 +264,8 @@ CREATE TABLE purges
     `offset` Int64,
     `purged_time` Int64,
     `principal` String,
-    `reason` String
+    `reason` String,
+    `lifted` UInt8 DEFAULT 0
 )
 ENGINE = ReplacingMergeTree(offset)
 ORDER BY (kind, id)

@@ -161,7 +161,12 @@ class FakeStore:
                 ]
 
     def load_purged(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
-        return {(r["kind"], r["id"]) for r in self.rows["purges"]} & set(keys)
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in self.rows["purges"]:
+            key = (r["kind"], r["id"])
+            if key not in newest or r["offset"] >= newest[key]["offset"]:
+                newest[key] = r
+        return {k for k, r in newest.items() if not r["lifted"]} & set(keys)
 
     def read_progress(self, topic: str, partitions: Collection[int]) -> dict[int, Progress]:
         out = {}

@@ -48,21 +48,31 @@ def test_a_purge_of_an_unknown_run_is_poison_but_a_repeated_purge_is_not() -> No
     assert not again.dead_letters and [p.id for p in again.purges] == ["r1"]
 
 
-def test_an_experiment_purge_drops_events_of_its_runs() -> None:
+def test_an_experiment_purge_drops_its_own_later_events_until_created_again() -> None:
     state = PartitionState(10)
     first = run_batch(
         [
             _experiment_event("9", ev.ExperimentCreated("exp")),
-            event("r9", ev.RunCreated(start_time=1), experiment_id="9"),
             _experiment_event("9", ev.ExperimentDeleted()),
             _experiment_event("9", ev.ExperimentPurged()),
-            event("r9", ev.TagsSet(("t",), ("v",)), experiment_id="9"),
-            _experiment_event("9", ev.ExperimentTagSet("k", "v")),
+            _experiment_event("9", ev.ExperimentTagSet("k", "v")),  # dropped
         ],
         state,
     )
     assert [(p.kind, p.id) for p in first.purges] == [(EXPERIMENT, "9")]
-    assert rows(first, "experiments") == [] and first.purged == 2
+    assert rows(first, "experiments") == [] and first.purged == 1
+    state.apply(first.state)
+    assert state.is_purged(EXPERIMENT, "9") and "9" not in state.experiments
+    # the same name again: experiment ids come from names, so the purge is lifted
+    again = run_batch([_experiment_event("9", ev.ExperimentCreated("exp"))], state, start=4)
+    assert not again.dead_letters and again.purges == ()
+    assert [r["name"] for r in rows(again, "experiments")] == ["exp"]
+    assert [(r["kind"], r["lifted"]) for r in rows(again, "purges")] == [(EXPERIMENT, 1)]
+    state.apply(again.state)
+    assert not state.is_purged(EXPERIMENT, "9")
+    # a run's events are judged by the run's own tombstone only
+    run = run_batch([event("r9", ev.RunCreated(start_time=1), experiment_id="9")], state, start=5)
+    assert run.purged == 0 and len(rows(run, "runs")) == 1
     assert reasons(run_batch([_experiment_event("8", ev.ExperimentPurged())])) == [
         "experiment-not-found"
     ]
@@ -84,6 +94,9 @@ def test_deletions_cover_every_table_naming_the_ids_but_the_kept_ones() -> None:
     both = {d.table: d for d in deletions(tables, {"r1"}, {"9"})}
     assert set(both) == {"metrics", "experiments", "audit_events"}
     assert both["experiments"].parameters == {"experiments": ["9"]}
+    # an experiment's rows owned by a run go with the run's own tombstone
+    assert "experiment_id IN {experiments:Array(String)} AND run_id = ''" in both["metrics"].where
+    assert "run_id" not in both["experiments"].where
 
 
 def test_the_fake_sink_deletes_every_row_of_a_purged_run_but_its_tombstone() -> None:
