@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -130,3 +131,79 @@ class WaitToken:
     @classmethod
     def from_proto(cls, message: common_pb2.WriteToken) -> WaitToken:
         return cls(message.topic, dict(message.offsets))
+
+
+class ScopedTokens:
+    """Write tokens per scope (thread-safe): a read waits only for the writes that concern
+    what it reads, not for every write one client made.
+
+    A write names the scopes it concerns (for example a run and the runs of its
+    experiment); a read names the scopes it reads.  A write that names no scope concerns
+    every read (it joins :meth:`unscoped`), and a read that names no scope waits for every
+    write (:meth:`current`): both fall back to one token per client.  At most ``limit``
+    scopes are kept; the token of a scope dropped for space joins a floor token that a
+    read of any scope not kept waits for (such writes are old: the wait is normally over).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._all = TokenTracker()
+        self._unscoped = WriteToken()
+        self._floor = WriteToken()
+        self._scopes: OrderedDict[str, WriteToken] = OrderedDict()
+
+    def observe(
+        self,
+        token: WriteToken | common_pb2.WriteToken | None,
+        scopes: Iterable[str] = (),
+    ) -> None:
+        if token is None:
+            return
+        if isinstance(token, common_pb2.WriteToken):
+            token = WriteToken.from_proto(token)
+        if not token.offsets:
+            return
+        self._all.observe(token)
+        names = list(scopes)
+        with self._lock:
+            if self._unscoped.topic and token.topic != self._unscoped.topic:
+                self._reset(token.topic)
+            if not names:
+                self._unscoped = self._unscoped.merge(token)
+                return
+            for name in names:
+                known = self._scopes.pop(name, None)
+                self._scopes[name] = token if known is None else _merge_or(known, token)
+            while len(self._scopes) > self._limit:
+                _, dropped = self._scopes.popitem(last=False)
+                self._floor = _merge_or(self._floor, dropped)
+
+    def _reset(self, topic: str) -> None:
+        """A topic change starts over: offsets of two topics do not compare."""
+        self._unscoped, self._floor = WriteToken(topic), WriteToken()
+        self._scopes.clear()
+
+    def current(self) -> WriteToken:
+        """Every write's token merged (what a read that names no scope waits for)."""
+        return self._all.current()
+
+    def unscoped(self) -> WriteToken:
+        with self._lock:
+            return self._unscoped
+
+    def for_scopes(self, scopes: Iterable[str]) -> WriteToken:
+        """What a read of ``scopes`` waits for: their writes and every unscoped write."""
+        with self._lock:
+            token = self._unscoped
+            for name in scopes:
+                known = self._scopes.get(name)
+                token = _merge_or(token, self._floor if known is None else known)
+            return token
+
+
+def _merge_or(old: WriteToken, new: WriteToken) -> WriteToken:
+    """``old`` merged with ``new``; a token of another topic replaces it."""
+    if old.topic and new.topic and old.topic != new.topic:
+        return new
+    return old.merge(new)

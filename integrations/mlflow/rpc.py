@@ -9,9 +9,13 @@ This is the only module of the plugin that imports grpc.  It owns four things:
   generated stubs;
 * the channel, opened from :class:`~.settings.ClientSettings` by
   ``runstream.proto.rpc.open_channel`` (TLS when asked, bearer token as call metadata);
-* read-your-writes: every write's ``WriteToken`` is merged into one token per client
-  (``runstream.proto.tokens.TokenTracker``), and every read carries it, so a read waits
-  until ingest applied everything this client wrote;
+* read-your-writes: every write's ``WriteToken`` is kept per scope (the run, the runs of
+  its experiment, the experiment, the experiment list: ``runstream.proto.tokens.ScopedTokens``)
+  and a read carries the token of the scopes it reads, so it waits until ingest applied
+  what this client wrote about them, not every write of the client (inside ``mlflow
+  server`` one store serves every caller: a read about one run does not wait for other
+  callers' logging to other runs).  A write or read that names no scope falls back to the
+  client's one merged token;
 * the one map from runstream's error codes (trailing metadata ``runstream-error-code``,
   else the gRPC status) to ``MlflowException`` error codes.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -29,7 +33,7 @@ from mlflow.protos import databricks_pb2
 
 from runstream.proto.errors import SettingsError
 from runstream.proto.rpc import error_code_of, open_channel
-from runstream.proto.tokens import TokenTracker
+from runstream.proto.tokens import ScopedTokens
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
 
 from .model_rpc import ModelRpc
@@ -147,6 +151,46 @@ GET_METRIC_HISTORY_COLUMNS = unary(
     query_pb2.GetMetricHistoryRequest,
     query_pb2.GetMetricHistoryColumnsResponse,
 )
+GET_SAMPLED_METRIC_HISTORIES = unary(
+    _QUERY,
+    "GetSampledMetricHistories",
+    query_pb2.GetSampledMetricHistoriesRequest,
+    query_pb2.GetSampledMetricHistoriesResponse,
+)
+
+
+# ------------------------------------------------------------------- read scopes
+# What a write concerns and a read reads, for read-your-writes per scope (see the module
+# docstring).  The list of experiments is one scope: creating, renaming, deleting one
+# changes what a search or a lookup by name answers.
+EXPERIMENTS = "experiments"
+
+
+def experiment_scope(experiment_id: str) -> str:
+    return f"experiment:{experiment_id}"
+
+
+def runs_scope(experiment_id: str) -> str:
+    """The runs of one experiment (what a run search in it reads)."""
+    return f"runs-of:{experiment_id}"
+
+
+def run_scope(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def run_write_scopes(run_id: str, experiment_id: str) -> tuple[str, ...]:
+    """A write to a run concerns the run and the runs of its experiment."""
+    return (run_scope(run_id), runs_scope(experiment_id))
+
+
+def experiment_write_scopes(experiment_id: str) -> tuple[str, ...]:
+    """A write to an experiment concerns it, its runs' search, and the experiment list."""
+    return (experiment_scope(experiment_id), runs_scope(experiment_id), EXPERIMENTS)
+
+
+def run_search_scopes(experiment_ids: Sequence[str]) -> tuple[str, ...]:
+    return tuple(s for e in experiment_ids for s in (experiment_scope(e), runs_scope(e)))
 
 
 class _Acknowledged(Protocol):
@@ -185,7 +229,7 @@ class RunstreamRpc(ModelRpc):
             WRITE_SERVICE.full_name: write_pb2_grpc.WriteServiceStub(self._channel),
             QUERY_SERVICE.full_name: query_pb2_grpc.QueryServiceStub(self._channel),
         }
-        self.tokens = TokenTracker()
+        self.tokens = ScopedTokens()
 
     @classmethod
     def from_uri(cls, store_uri: str) -> RunstreamRpc:
@@ -197,98 +241,128 @@ class RunstreamRpc(ModelRpc):
     # ------------------------------------------------------------ WriteService
 
     def create_experiment(
-        self, request: write_pb2.CreateExperimentRequest
+        self, request: write_pb2.CreateExperimentRequest, scope: Sequence[str] = ()
     ) -> write_pb2.CreateExperimentResponse:
-        return self._write(CREATE_EXPERIMENT, request)
+        return self._write(CREATE_EXPERIMENT, request, scope)
 
     def rename_experiment(
-        self, request: write_pb2.RenameExperimentRequest
+        self, request: write_pb2.RenameExperimentRequest, scope: Sequence[str] = ()
     ) -> write_pb2.WriteResponse:
-        return self._write(RENAME_EXPERIMENT, request)
+        return self._write(RENAME_EXPERIMENT, request, scope)
 
-    def delete_experiment(self, request: write_pb2.ExperimentRef) -> write_pb2.WriteResponse:
-        return self._write(DELETE_EXPERIMENT, request)
+    def delete_experiment(
+        self, request: write_pb2.ExperimentRef, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(DELETE_EXPERIMENT, request, scope)
 
-    def restore_experiment(self, request: write_pb2.ExperimentRef) -> write_pb2.WriteResponse:
-        return self._write(RESTORE_EXPERIMENT, request)
+    def restore_experiment(
+        self, request: write_pb2.ExperimentRef, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(RESTORE_EXPERIMENT, request, scope)
 
     def set_experiment_tag(
-        self, request: write_pb2.SetExperimentTagRequest
+        self, request: write_pb2.SetExperimentTagRequest, scope: Sequence[str] = ()
     ) -> write_pb2.WriteResponse:
-        return self._write(SET_EXPERIMENT_TAG, request)
+        return self._write(SET_EXPERIMENT_TAG, request, scope)
 
-    def create_run(self, request: write_pb2.CreateRunRequest) -> write_pb2.CreateRunResponse:
-        return self._write(CREATE_RUN, request)
+    def create_run(
+        self, request: write_pb2.CreateRunRequest, scope: Sequence[str] = ()
+    ) -> write_pb2.CreateRunResponse:
+        return self._write(CREATE_RUN, request, scope)
 
-    def update_run(self, request: write_pb2.UpdateRunRequest) -> write_pb2.WriteResponse:
-        return self._write(UPDATE_RUN, request)
+    def update_run(
+        self, request: write_pb2.UpdateRunRequest, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(UPDATE_RUN, request, scope)
 
-    def delete_run(self, request: write_pb2.RunRef) -> write_pb2.WriteResponse:
-        return self._write(DELETE_RUN, request)
+    def delete_run(
+        self, request: write_pb2.RunRef, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(DELETE_RUN, request, scope)
 
-    def restore_run(self, request: write_pb2.RunRef) -> write_pb2.WriteResponse:
-        return self._write(RESTORE_RUN, request)
+    def restore_run(
+        self, request: write_pb2.RunRef, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(RESTORE_RUN, request, scope)
 
-    def delete_tag(self, request: write_pb2.DeleteTagRequest) -> write_pb2.WriteResponse:
-        return self._write(DELETE_TAG, request)
+    def delete_tag(
+        self, request: write_pb2.DeleteTagRequest, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(DELETE_TAG, request, scope)
 
-    def log_batch(self, request: write_pb2.LogBatchRequest) -> write_pb2.WriteResponse:
-        return self._write(LOG_BATCH, request)
+    def log_batch(
+        self, request: write_pb2.LogBatchRequest, scope: Sequence[str] = ()
+    ) -> write_pb2.WriteResponse:
+        return self._write(LOG_BATCH, request, scope)
 
     # ------------------------------------------------------------ QueryService
 
     def get_experiment(
-        self, request: query_pb2.GetExperimentRequest
+        self, request: query_pb2.GetExperimentRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.ExperimentResponse:
-        return self._read(GET_EXPERIMENT, request)
+        return self._read(GET_EXPERIMENT, request, scope)
 
     def get_experiment_by_name(
-        self, request: query_pb2.GetExperimentByNameRequest
+        self, request: query_pb2.GetExperimentByNameRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.ExperimentResponse:
-        return self._read(GET_EXPERIMENT_BY_NAME, request)
+        return self._read(GET_EXPERIMENT_BY_NAME, request, scope)
 
     def search_experiments(
-        self, request: query_pb2.SearchExperimentsRequest
+        self, request: query_pb2.SearchExperimentsRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.SearchExperimentsResponse:
-        return self._read(SEARCH_EXPERIMENTS, request)
+        return self._read(SEARCH_EXPERIMENTS, request, scope)
 
-    def get_run(self, request: query_pb2.GetRunRequest) -> query_pb2.GetRunResponse:
-        return self._read(GET_RUN, request)
+    def get_run(
+        self, request: query_pb2.GetRunRequest, scope: Sequence[str] | None = None
+    ) -> query_pb2.GetRunResponse:
+        return self._read(GET_RUN, request, scope)
 
-    def search_runs(self, request: query_pb2.SearchRunsRequest) -> query_pb2.SearchRunsResponse:
-        return self._read(SEARCH_RUNS, request)
+    def search_runs(
+        self, request: query_pb2.SearchRunsRequest, scope: Sequence[str] | None = None
+    ) -> query_pb2.SearchRunsResponse:
+        return self._read(SEARCH_RUNS, request, scope)
 
     def get_metric_history(
-        self, request: query_pb2.GetMetricHistoryRequest
+        self, request: query_pb2.GetMetricHistoryRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.GetMetricHistoryResponse:
-        return self._read(GET_METRIC_HISTORY, request)
+        return self._read(GET_METRIC_HISTORY, request, scope)
+
+    def get_sampled_metric_histories(
+        self,
+        request: query_pb2.GetSampledMetricHistoriesRequest,
+        scope: Sequence[str] | None = None,
+    ) -> query_pb2.GetSampledMetricHistoriesResponse:
+        return self._read(GET_SAMPLED_METRIC_HISTORIES, request, scope)
 
     def get_metric_history_columns(
-        self, request: query_pb2.GetMetricHistoryRequest
+        self, request: query_pb2.GetMetricHistoryRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.GetMetricHistoryColumnsResponse:
         """A page of a series as columns (default and at most 100,000 points a page)."""
-        return self._read(GET_METRIC_HISTORY_COLUMNS, request)
+        return self._read(GET_METRIC_HISTORY_COLUMNS, request, scope)
 
     # ---------------------------------------------------------------- plumbing
 
-    def _write(self, rpc: Unary[ReqT, _AckT], request: ReqT) -> _AckT:
-        """A WriteService call; its response's token joins this client's token."""
+    def _write(self, rpc: Unary[ReqT, _AckT], request: ReqT, scope: Sequence[str] = ()) -> _AckT:
+        """A WriteService call; its response's token joins the token of each scope it
+        concerns (no scope: every read waits for it)."""
         response = self._invoke(rpc, request)
-        self.tokens.observe(response.token)  # an unset token has no offsets: ignored
+        self.tokens.observe(response.token, scope)  # an unset token has no offsets: ignored
         return response
 
-    def _read(self, rpc: Unary[_ReadT, RespT], request: _ReadT) -> RespT:
-        """A QueryService call that waits for everything this client wrote.
+    def _read(
+        self, rpc: Unary[_ReadT, RespT], request: _ReadT, scope: Sequence[str] | None = None
+    ) -> RespT:
+        """A QueryService call that waits for what this client wrote about ``scope``
+        (``None``: everything this client wrote).
 
         A query service that already has its allowed number of reads waiting for ingest
         answers RESOURCE_EXHAUSTED ("retry later"): the read is retried, backing off from
         20 ms to 1 s with jitter, for as long as the read may wait (``read_wait_ms``).
         Reads change nothing, so a retry is always safe (a registry write's outcome is
         read this way: the write itself is never repeated)."""
+        token = self.tokens.current() if scope is None else self.tokens.for_scopes(scope)
         request.read.CopyFrom(
-            query_pb2.ReadOptions(
-                write_token=self.tokens.current().to_proto(), wait_timeout_ms=self._read_wait_ms
-            )
+            query_pb2.ReadOptions(write_token=token.to_proto(), wait_timeout_ms=self._read_wait_ms)
         )
         deadline = time.monotonic() + self._read_wait_ms / 1000.0
         pause = 0.02

@@ -30,7 +30,13 @@ from runstream.proto.vocabulary import (
 )
 
 from .. import convert
-from ..rpc import RunstreamRpc
+from ..rpc import (
+    RunstreamRpc,
+    experiment_scope,
+    experiment_write_scopes,
+    run_scope,
+    run_search_scopes,
+)
 from ..unsupported import UnsupportedTracking
 
 # Page size used when MLflow asks for "everything" (max_results=None).
@@ -80,7 +86,8 @@ class StoreCore(UnsupportedTracking):
             return
         try:
             self._rpc.get_experiment(
-                query_pb2.GetExperimentRequest(experiment_id=DEFAULT_EXPERIMENT_ID)
+                query_pb2.GetExperimentRequest(experiment_id=DEFAULT_EXPERIMENT_ID),
+                (experiment_scope(DEFAULT_EXPERIMENT_ID),),
             )
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
@@ -89,7 +96,8 @@ class StoreCore(UnsupportedTracking):
                 self._rpc.create_experiment(
                     write_pb2.CreateExperimentRequest(
                         name=DEFAULT_EXPERIMENT_NAME, experiment_id=DEFAULT_EXPERIMENT_ID
-                    )
+                    ),
+                    experiment_write_scopes(DEFAULT_EXPERIMENT_ID),
                 )
             except MlflowException as create_exc:
                 if create_exc.error_code != "RESOURCE_ALREADY_EXISTS":
@@ -99,7 +107,8 @@ class StoreCore(UnsupportedTracking):
     def _experiment_pb(self, experiment_id: str) -> common_pb2.Experiment:
         self._ensure_default_experiment()
         response = self._rpc.get_experiment(
-            query_pb2.GetExperimentRequest(experiment_id=str(experiment_id))
+            query_pb2.GetExperimentRequest(experiment_id=str(experiment_id)),
+            (experiment_scope(str(experiment_id)),),
         )
         return response.experiment
 
@@ -136,7 +145,8 @@ class StoreCore(UnsupportedTracking):
                     run_view_type=convert.view_type_to_proto(view_type),
                     max_results=ALL_PAGE_SIZE,
                     page_token=token,
-                )
+                ),
+                run_search_scopes([experiment_id]),
             )
             run_ids.extend(r.info.run_id for r in response.runs)
             token = response.next_page_token
@@ -168,7 +178,7 @@ class StoreCore(UnsupportedTracking):
             self._runs[info.run_id] = state
 
     def _read_run(self, run_id: str) -> Run:
-        response = self._rpc.get_run(query_pb2.GetRunRequest(run_id=run_id))
+        response = self._rpc.get_run(query_pb2.GetRunRequest(run_id=run_id), (run_scope(run_id),))
         return self._to_run(response.run)
 
     def _run_state(self, run_id: str, need_params: bool = False) -> RunState:

@@ -30,6 +30,7 @@ from runstream.proto.v1 import query_pb2, write_pb2
 from runstream.proto.vocabulary import ACTIVE, DELETED, experiment_id_for_name
 
 from .. import convert
+from ..rpc import EXPERIMENTS, experiment_write_scopes, run_write_scopes
 from .core import StoreCore
 
 # How many ids derived from one name are tried before giving up (see _free_experiment_id).
@@ -64,7 +65,8 @@ class ExperimentMethods(StoreCore):
                 artifact_location=artifact_location,
                 tags=convert.tags_to_proto(tags or ()),
                 experiment_id=experiment_id,
-            )
+            ),
+            experiment_write_scopes(experiment_id),
         )
         return str(response.experiment_id)
 
@@ -90,7 +92,7 @@ class ExperimentMethods(StoreCore):
         self._ensure_default_experiment()
         try:
             response = self._rpc.get_experiment_by_name(
-                query_pb2.GetExperimentByNameRequest(name=experiment_name)
+                query_pb2.GetExperimentByNameRequest(name=experiment_name), (EXPERIMENTS,)
             )
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
@@ -118,7 +120,8 @@ class ExperimentMethods(StoreCore):
                 order_by=list(order_by or ()),
                 page_token=page_token or "",
                 view_type=convert.view_type_to_proto(view_type),
-            )
+            ),
+            (EXPERIMENTS,),
         )
         experiments = [self._to_experiment(e) for e in response.experiments]
         return PagedList(experiments, response.next_page_token or None)
@@ -130,9 +133,12 @@ class ExperimentMethods(StoreCore):
                 f"No Experiment with id={experiment_id} exists", RESOURCE_DOES_NOT_EXIST
             )
         # As in MLflow, deleting an experiment deletes its runs.
-        for run_id in self._run_ids_of(str(experiment_id), ViewType.ACTIVE_ONLY):
-            self._rpc.delete_run(write_pb2.RunRef(run_id=run_id))
-        self._rpc.delete_experiment(write_pb2.ExperimentRef(experiment_id=str(experiment_id)))
+        exp_id = str(experiment_id)
+        for run_id in self._run_ids_of(exp_id, ViewType.ACTIVE_ONLY):
+            self._rpc.delete_run(write_pb2.RunRef(run_id=run_id), run_write_scopes(run_id, exp_id))
+        self._rpc.delete_experiment(
+            write_pb2.ExperimentRef(experiment_id=exp_id), experiment_write_scopes(exp_id)
+        )
         self._forget_runs_of(str(experiment_id))
 
     def restore_experiment(self, experiment_id: str) -> None:
@@ -141,10 +147,13 @@ class ExperimentMethods(StoreCore):
             raise MlflowException(
                 f"No Experiment with id={experiment_id} exists", RESOURCE_DOES_NOT_EXIST
             )
-        self._rpc.restore_experiment(write_pb2.ExperimentRef(experiment_id=str(experiment_id)))
+        exp_id = str(experiment_id)
+        self._rpc.restore_experiment(
+            write_pb2.ExperimentRef(experiment_id=exp_id), experiment_write_scopes(exp_id)
+        )
         # As in MLflow, restoring an experiment restores all its runs.
-        for run_id in self._run_ids_of(str(experiment_id), ViewType.DELETED_ONLY):
-            self._rpc.restore_run(write_pb2.RunRef(run_id=run_id))
+        for run_id in self._run_ids_of(exp_id, ViewType.DELETED_ONLY):
+            self._rpc.restore_run(write_pb2.RunRef(run_id=run_id), run_write_scopes(run_id, exp_id))
         self._forget_runs_of(str(experiment_id))
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -163,7 +172,8 @@ class ExperimentMethods(StoreCore):
                 BAD_REQUEST,
             )
         self._rpc.rename_experiment(
-            write_pb2.RenameExperimentRequest(experiment_id=str(experiment_id), new_name=new_name)
+            write_pb2.RenameExperimentRequest(experiment_id=str(experiment_id), new_name=new_name),
+            experiment_write_scopes(str(experiment_id)),
         )
 
     def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
@@ -173,5 +183,6 @@ class ExperimentMethods(StoreCore):
         self._rpc.set_experiment_tag(
             write_pb2.SetExperimentTagRequest(
                 experiment_id=str(experiment_id), key=tag.key, value=str(tag.value)
-            )
+            ),
+            experiment_write_scopes(str(experiment_id)),
         )

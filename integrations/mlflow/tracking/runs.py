@@ -1,5 +1,6 @@
 """The tracking store's runs: create, get, update, delete, restore; params, metrics and
-tags (``log_batch`` and its single-value forms); metric histories; run search.
+tags (``log_batch`` and its single-value forms); run search.  Metric histories are
+:mod:`.history`'s.
 
 MLflow's checks come first (``mlflow.utils.validation``, ``SearchUtils``), then the state
 checks MLflow's SQL store makes (run active, params never changed) against what this store
@@ -13,10 +14,8 @@ import uuid
 from collections.abc import Sequence
 
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunInputs, RunTag
-from mlflow.entities.metric import MetricWithRunId
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
-from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchUtils
@@ -34,11 +33,12 @@ from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
 from runstream.proto.vocabulary import ACTIVE, DEFAULT_EXPERIMENT_ID, DELETED
 
 from .. import convert
+from ..rpc import run_search_scopes, run_write_scopes
 from .core import ALL_PAGE_SIZE, StoreCore
 
 
 class RunMethods(StoreCore):
-    """MLflow's run, logging, metric-history and run-search calls."""
+    """MLflow's run, logging and run-search calls."""
 
     def create_run(
         self,
@@ -64,6 +64,7 @@ class RunMethods(StoreCore):
             tag_list.append(RunTag(MLFLOW_RUN_NAME, run_name))
         parent = next((t.value for t in tag_list if t.key == MLFLOW_PARENT_RUN_ID), "")
         start = int(start_time) if start_time is not None else int(time.time() * 1000)
+        run_id = uuid.uuid4().hex
         response = self._rpc.create_run(
             write_pb2.CreateRunRequest(
                 experiment_id=experiment_id,
@@ -72,8 +73,9 @@ class RunMethods(StoreCore):
                 start_time=start,
                 tags=convert.tags_to_proto(tag_list),
                 parent_run_id=parent,
-                run_id=uuid.uuid4().hex,
-            )
+                run_id=run_id,
+            ),
+            run_write_scopes(run_id, experiment_id),
         )
         info_pb = response.run
         location = "" if info_pb.artifact_uri else self._experiment_location(experiment_id)
@@ -108,13 +110,15 @@ class RunMethods(StoreCore):
             request.end_time = int(end_time)
         if run_name:
             request.run_name = run_name
-        self._rpc.update_run(request)
+        scope = run_write_scopes(run_id, str(state.info.experiment_id))
+        self._rpc.update_run(request, scope)
         if run_name:
             # The run name is also the mlflow.runName tag, as in MLflow's stores.
             self._rpc.log_batch(
                 write_pb2.LogBatchRequest(
                     run_id=run_id, tags=[common_pb2.Tag(key=MLFLOW_RUN_NAME, value=run_name)]
-                )
+                ),
+                scope,
             )
         return self._update_info(
             run_id,
@@ -124,13 +128,15 @@ class RunMethods(StoreCore):
         )
 
     def delete_run(self, run_id: str) -> None:
-        self._run_state(run_id)  # an unknown run is an error, as in MLflow's stores
-        self._rpc.delete_run(write_pb2.RunRef(run_id=run_id))
+        state = self._run_state(run_id)  # an unknown run is an error, as in MLflow's stores
+        scope = run_write_scopes(run_id, str(state.info.experiment_id))
+        self._rpc.delete_run(write_pb2.RunRef(run_id=run_id), scope)
         self._update_info(run_id, lifecycle_stage=DELETED)
 
     def restore_run(self, run_id: str) -> None:
-        self._run_state(run_id)
-        self._rpc.restore_run(write_pb2.RunRef(run_id=run_id))
+        state = self._run_state(run_id)
+        scope = run_write_scopes(run_id, str(state.info.experiment_id))
+        self._rpc.restore_run(write_pb2.RunRef(run_id=run_id), scope)
         self._update_info(run_id, lifecycle_stage=ACTIVE)
 
     # --------------------------------------------------- params, metrics, tags
@@ -197,13 +203,15 @@ class RunMethods(StoreCore):
         unique_metrics = list(dict.fromkeys(metrics))
         if not (unique_metrics or new_params or tags):
             return
+        scope = run_write_scopes(run_id, str(state.info.experiment_id))
         self._rpc.log_batch(
             write_pb2.LogBatchRequest(
                 run_id=run_id,
                 metrics=convert.metrics_to_proto(unique_metrics),
                 params=convert.params_to_proto(new_params),
                 tags=convert.tags_to_proto(tags),
-            )
+            ),
+            scope,
         )
         self._log_model_metrics(run_id, state, unique_metrics)
         with self._lock:
@@ -212,71 +220,22 @@ class RunMethods(StoreCore):
         name = next((t.value for t in reversed(tags) if t.key == MLFLOW_RUN_NAME), None)
         if name:
             # Setting the mlflow.runName tag renames the run, as in MLflow's stores.
-            self._rpc.update_run(write_pb2.UpdateRunRequest(run_id=run_id, run_name=name))
+            self._rpc.update_run(write_pb2.UpdateRunRequest(run_id=run_id, run_name=name), scope)
             self._update_info(run_id, run_name=name)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         run = self._read_run(run_id)
-        self._check_run_is_active(run_id, self._run_state(run_id))
+        state = self._run_state(run_id)
+        self._check_run_is_active(run_id, state)
         if key not in run.data.tags:
             raise MlflowException(
                 f"No tag with name: {key} in run with id {run_id}",
                 error_code=RESOURCE_DOES_NOT_EXIST,
             )
-        self._rpc.delete_tag(write_pb2.DeleteTagRequest(run_id=run_id, key=key))
-
-    # ------------------------------------------------------------------ metrics
-
-    def get_metric_history(
-        self,
-        run_id: str,
-        metric_key: str,
-        max_results: int | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Metric]:
-        if max_results is not None and max_results < 1:
-            raise MlflowException(
-                f"Invalid value {max_results} for parameter 'max_results' supplied. "
-                "It must be a positive integer.",
-                INVALID_PARAMETER_VALUE,
-            )
-        metrics: list[Metric] = []
-        token = page_token or ""
-        while True:
-            response = self._rpc.get_metric_history(
-                query_pb2.GetMetricHistoryRequest(
-                    run_id=run_id,
-                    metric_key=metric_key,
-                    max_results=max_results or 0,
-                    page_token=token,
-                )
-            )
-            metrics.extend(convert.metric_from_proto(m) for m in response.metrics)
-            token = response.next_page_token
-            if max_results is not None or not token:
-                break
-        if not metrics and not page_token:
-            self._read_run(run_id)  # an unknown run is an error, as in MLflow's stores
-        return PagedList(metrics, token or None)
-
-    def get_metric_history_bulk(
-        self, run_ids: Sequence[str], metric_key: str, max_results: int
-    ) -> list[MetricWithRunId]:
-        """Histories of one metric for several runs (MLflow's SQL-store extension)."""
-        result: list[MetricWithRunId] = []
-        for run_id in sorted(set(run_ids)):
-            history = sorted(
-                self.get_metric_history(run_id, metric_key),
-                key=lambda m: (m.timestamp, m.step, m.value),
-            )
-            result.extend(MetricWithRunId(run_id=run_id, metric=m) for m in history)
-            if len(result) >= max_results:
-                break
-        return result[:max_results]
-
-    def get_max_step_for_metric(self, run_id: str, metric_key: str) -> int:
-        steps = [m.step for m in self.get_metric_history(run_id, metric_key)]
-        return max(steps) if steps else 0
+        self._rpc.delete_tag(
+            write_pb2.DeleteTagRequest(run_id=run_id, key=key),
+            run_write_scopes(run_id, str(state.info.experiment_id)),
+        )
 
     # ------------------------------------------------------------------- search
 
@@ -304,7 +263,8 @@ class RunMethods(StoreCore):
                     max_results=max_results if max_results is not None else ALL_PAGE_SIZE,
                     order_by=list(order_by or ()),
                     page_token=token,
-                )
+                ),
+                run_search_scopes([str(e) for e in experiment_ids]),
             )
             runs.extend(self._to_run(r) for r in response.runs)
             token = response.next_page_token

@@ -10,10 +10,11 @@ checks MLflow's SQL store makes (run active, experiment active, params never cha
 against a read that carries the write token.
 
 The store is put together from its parts: experiments (:mod:`.experiments`), runs
-(:mod:`.runs`), their shared state (:mod:`.core`), and the answers for what runstream does
-not hold (:mod:`..unsupported`).  Load this module through
-``runstream.integrations.mlflow.entry_points`` (MLflow's entry points do): importing it
-first, before MLflow finished registering its stores, would be circular.
+(:mod:`.runs`), metric histories and chart views (:mod:`.history`), their shared state
+(:mod:`.core`), and the answers for what runstream does not hold (:mod:`..unsupported`).
+Load this module through ``runstream.integrations.mlflow.entry_points`` (MLflow's entry
+points do): importing it first, before MLflow finished registering its stores, would be
+circular.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from mlflow.store.tracking.abstract_store import AbstractStore
 
 from ..unsupported import TRACKING_MESSAGE, fill_unsupported
 from .experiments import ExperimentMethods
+from .history import HistoryMethods
 from .models import ModelMethods
 from .runs import RunMethods
 
 # MLflow's default implementations the store keeps: each is built on calls the store
-# implements (search on _search_runs, the async forms on the sync ones, bulk histories on
-# get_metric_history, set_model_versions_tags on the logged-model calls, ...).
+# implements (search on _search_runs, the async forms on the sync ones,
+# set_model_versions_tags on the logged-model calls, ...).
 INHERITED = frozenset(
     {
         "search_runs",
@@ -38,8 +40,6 @@ INHERITED = frozenset(
         "end_async_logging",
         "flush_async_logging",
         "shut_down_async_logging",
-        "get_metric_history_bulk_interval",
-        "get_metric_history_bulk_interval_from_steps",
         "set_model_versions_tags",
         "filter_active_experiment_ids",
         "resolve_trace_archival_config",
@@ -51,7 +51,7 @@ INHERITED = frozenset(
 )
 
 
-class RunstreamStore(ExperimentMethods, RunMethods, ModelMethods):
+class RunstreamStore(ExperimentMethods, RunMethods, HistoryMethods, ModelMethods):
     """MLflow tracking store for ``runstream://host:port`` (``runstream+tls://`` for TLS)."""
 
     def __repr__(self) -> str:
