@@ -149,6 +149,7 @@ class ScopedTokens:
         self._lock = threading.Lock()
         self._limit = limit
         self._all = TokenTracker()
+        self._topic = ""
         self._unscoped = WriteToken()
         self._floor = WriteToken()
         self._scopes: OrderedDict[str, WriteToken] = OrderedDict()
@@ -167,7 +168,7 @@ class ScopedTokens:
         self._all.observe(token)
         names = list(scopes)
         with self._lock:
-            if self._unscoped.topic and token.topic != self._unscoped.topic:
+            if token.topic != self._topic:
                 self._reset(token.topic)
             if not names:
                 self._unscoped = self._unscoped.merge(token)
@@ -181,7 +182,8 @@ class ScopedTokens:
 
     def _reset(self, topic: str) -> None:
         """A topic change starts over: offsets of two topics do not compare."""
-        self._unscoped, self._floor = WriteToken(topic), WriteToken()
+        self._topic = topic
+        self._unscoped, self._floor = WriteToken(), WriteToken()
         self._scopes.clear()
 
     def current(self) -> WriteToken:

@@ -23,7 +23,6 @@ from mlflow.store.entities.paged_list import PagedList
 
 from runstream.proto.v1 import query_pb2
 
-from .. import convert
 from ..rpc import run_scope
 from .core import StoreCore
 
@@ -74,7 +73,9 @@ class HistoryMethods(StoreCore):
         metrics: list[Metric] = []
         token = page_token or ""
         while True:
-            response = self._rpc.get_metric_history(
+            # Pages as columns (100,000 points a page unless max_results says fewer): no
+            # message per point on the wire or in this process.
+            response = self._rpc.get_metric_history_columns(
                 query_pb2.GetMetricHistoryRequest(
                     run_id=run_id,
                     metric_key=metric_key,
@@ -83,7 +84,9 @@ class HistoryMethods(StoreCore):
                 ),
                 (run_scope(run_id),),
             )
-            metrics.extend(convert.metric_from_proto(m) for m in response.metrics)
+            s = response.columns
+            points = zip(s.steps, s.timestamps, s.values, strict=True)
+            metrics.extend(Metric(metric_key, v, t, step) for step, t, v in points)
             token = response.next_page_token
             if max_results is not None or not token:
                 break

@@ -295,6 +295,27 @@ class _Query(query_pb2_grpc.QueryServiceServicer):
             next_page_token=page.token or "",
         )
 
+    def GetMetricHistoryColumns(self, request: Any, context: Any) -> Any:
+        self.f.read_options("GetMetricHistoryColumns", request.read)
+        page = self.f.call(
+            lambda: self.f.store.get_metric_history(
+                request.run_id,
+                request.metric_key,
+                request.max_results or None,
+                request.page_token or None,
+            )
+        )
+        columns = query_pb2.HistoryColumns(
+            run_id=request.run_id,
+            metric_key=request.metric_key,
+            steps=[m.step for m in page],
+            timestamps=[m.timestamp for m in page],
+            values=[m.value for m in page],
+        )
+        return query_pb2.GetMetricHistoryColumnsResponse(
+            columns=columns, next_page_token=page.token or ""
+        )
+
 
 def serve(fake: FakeRunstream) -> tuple[grpc.Server, int]:
     server = grpc.server(

@@ -18,7 +18,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow extra")
 
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from runstream.integrations.mlflow.entry_points import RunstreamStore  # noqa: E402
@@ -253,3 +253,27 @@ def test_new_experiments_get_an_artifact_location_under_the_root(
     assert run.info.artifact_uri == f"{location}/{run.info.run_id}/artifacts"
     given = store.create_experiment("given", artifact_location="s3://bucket/x")
     assert store.get_experiment(given).artifact_location == "s3://bucket/x"
+
+
+def test_a_read_waits_only_for_this_stores_writes_about_what_it_reads(
+    fake: tuple[FakeRunstream, str],
+) -> None:
+    """One store serves every caller of ``mlflow server``: reading one run must not wait
+    for logging to another run, and still sees every write about its own run."""
+    state, uri = fake
+    store = RunstreamStore(uri)
+    exp_id = store.create_experiment("scoped")
+    quiet = store.create_run(exp_id, "u", 1, [], "quiet").info.run_id
+    store.log_batch(quiet, [Metric("m", 1.0, 1, 0)], [], [])
+    quiet_write = len(state.writes) - 1
+    busy = store.create_run(exp_id, "u", 1, [], "busy").info.run_id
+    for step in range(5):
+        store.log_batch(busy, [Metric("m", float(step), 1, step)], [], [])
+    assert store.get_run(quiet).data.metrics == {"m": 1.0}
+    assert state.reads[-1] == ("GetRun", quiet_write)
+    assert store.get_run(busy).data.metrics == {"m": 4.0}
+    assert state.reads[-1] == ("GetRun", len(state.writes) - 1)
+    # a search in the experiment reads every run of it: it waits for all of them
+    found = store.search_runs([exp_id], "metrics.m = 4", ViewType.ACTIVE_ONLY)
+    assert [r.info.run_id for r in found] == [busy]
+    assert state.reads[-1] == ("SearchRuns", len(state.writes) - 1)
