@@ -8,7 +8,8 @@ The phases, in order (one system measured at a time; the others sit idle):
    served by ``mlflow server --workers 1``;
 2. logging throughput, repeated and interleaved (runstream, MLflow store, mlflow server);
 3. freshness, one session per system;
-4. metric history, full and sampled;
+4. metric history, full and sampled; then MLflow's REST API and the UI's chart through
+   ``mlflow server`` on both (``bench.bench_mlflow_rest``);
 5. search at each size: runstream over gRPC; MLflow from a SQLite database per size, through
    the store in this process and through an ``mlflow server`` started on that database;
 6. peak memory of every server process, read before it is stopped.
@@ -34,7 +35,7 @@ from typing import Any
 from runstream.infra.kafka import default_heap as kafka_heap
 from runstream.proto.vocabulary import DEFAULT_TOPIC
 
-from . import dataset, harness
+from . import bench_mlflow_rest, dataset, harness
 from .report import (
     MLFLOW_SERVER,
     MLFLOW_SQLITE,
@@ -544,6 +545,7 @@ def run(options: Options, workdir: Path | None = None) -> Results:
         r.throughput()
         r.freshness()
         r.history()
+        r.results.rows += bench_mlflow_rest.measure_run(r)
         r.search()
         r.memory()
     r.results.seconds = time.perf_counter() - started

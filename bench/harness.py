@@ -232,14 +232,21 @@ def start_stack(
 
 
 def start_mlflow_server(
-    stack: contextlib.ExitStack, db: Path, artifacts: Path, log_dir: Path, label: str
+    stack: contextlib.ExitStack,
+    db: Path,
+    artifacts: Path,
+    log_dir: Path,
+    label: str,
+    backend: str | None = None,
 ) -> tuple[Server, str]:
-    """``mlflow server --workers 1`` on a SQLite file; returns (server, http url)."""
+    """``mlflow server --workers 1`` on a SQLite file (or on ``backend``, a store URI
+    such as ``runstream://host:port``); returns (server, http url)."""
     port = free_port()
     log_path = log_dir / f"mlflow-server-{label}.log"
     argv = [
         sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root", str(artifacts),
+        "--backend-store-uri", backend or f"sqlite:///{db}",
+        "--default-artifact-root", str(artifacts),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     # The job runner (GenAI jobs: huey consumers) has nothing to do with tracking; off, so it

@@ -94,6 +94,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:,.0f}"
     if unit == "MB":
         return f"{value:,.0f}"
+    if unit == "runs/s":
+        return f"{value:,.1f}"
     if unit == "ms":
         if value >= 100:
             return f"{value:,.0f}"
