@@ -8,6 +8,7 @@ token, so every read here sees this store's own writes.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VA
 from mlflow.utils.uri import resolve_uri_if_local
 
 from runstream.proto.settings import Env
+from runstream.proto.tokens import WriteToken
 from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
 from runstream.proto.vocabulary import (
     ACTIVE,
@@ -41,6 +43,9 @@ from ..unsupported import UnsupportedTracking
 
 # Page size used when MLflow asks for "everything" (max_results=None).
 ALL_PAGE_SIZE = SEARCH_MAX_RESULTS_THRESHOLD
+# How long an experiment as read may answer create_run's "experiment is active" check,
+# unless this store wrote to the experiment since (then it is read again).
+EXPERIMENT_STATE_SECONDS = 2.0
 
 
 @dataclass
@@ -77,6 +82,8 @@ class StoreCore(UnsupportedTracking):
         self._runs: dict[str, RunState] = {}
         # Artifact location per experiment id (it never changes once created).
         self._locations: dict[str, str] = {}
+        # Experiments as last read: (when, this store's token for it then, the experiment).
+        self._experiments: dict[str, tuple[float, WriteToken, common_pb2.Experiment]] = {}
 
     # ------------------------------------------------------------- experiments
 
@@ -104,12 +111,24 @@ class StoreCore(UnsupportedTracking):
                     raise
         self._default_experiment_checked = True
 
-    def _experiment_pb(self, experiment_id: str) -> common_pb2.Experiment:
+    def _experiment_pb(self, experiment_id: str, max_age_s: float = 0.0) -> common_pb2.Experiment:
+        """The experiment, read with this store's token for it; ``max_age_s``: as read
+        within that many seconds, if this store has not written to it since."""
+        eid = str(experiment_id)
+        scope = (experiment_scope(eid),)
+        token = self._rpc.tokens.for_scopes(scope)
+        now = time.monotonic()
+        with self._lock:
+            known = self._experiments.get(eid)
+        if known is not None and now - known[0] <= max_age_s and known[1] == token:
+            return known[2]
         self._ensure_default_experiment()
-        response = self._rpc.get_experiment(
-            query_pb2.GetExperimentRequest(experiment_id=str(experiment_id)),
-            (experiment_scope(str(experiment_id)),),
-        )
+        request = query_pb2.GetExperimentRequest(experiment_id=eid)
+        response = self._rpc.get_experiment(request, scope)
+        with self._lock:
+            if len(self._experiments) >= ALL_PAGE_SIZE:
+                self._experiments.clear()
+            self._experiments[eid] = (now, token, response.experiment)
         return response.experiment
 
     def _to_experiment(self, pb: common_pb2.Experiment) -> Experiment:

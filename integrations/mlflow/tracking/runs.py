@@ -34,7 +34,7 @@ from runstream.proto.vocabulary import ACTIVE, DEFAULT_EXPERIMENT_ID, DELETED
 
 from .. import convert
 from ..rpc import run_search_scopes, run_write_scopes
-from .core import ALL_PAGE_SIZE, StoreCore
+from .core import ALL_PAGE_SIZE, EXPERIMENT_STATE_SECONDS, StoreCore
 
 
 class RunMethods(StoreCore):
@@ -49,7 +49,9 @@ class RunMethods(StoreCore):
         run_name: str | None,
     ) -> Run:
         experiment_id = str(experiment_id or DEFAULT_EXPERIMENT_ID)
-        experiment = self._experiment_pb(experiment_id)
+        # As read within the last seconds (unless this store changed it since): a run's
+        # creation is one write, no read, while a client creates runs in a row.
+        experiment = self._experiment_pb(experiment_id, EXPERIMENT_STATE_SECONDS)
         self._check_experiment_is_active(experiment)
         tag_list = list(tags or [])
         run_name_tag = next((t.value for t in tag_list if t.key == MLFLOW_RUN_NAME), None)

@@ -277,3 +277,22 @@ def test_a_read_waits_only_for_this_stores_writes_about_what_it_reads(
     found = store.search_runs([exp_id], "metrics.m = 4", ViewType.ACTIVE_ONLY)
     assert [r.info.run_id for r in found] == [busy]
     assert state.reads[-1] == ("SearchRuns", len(state.writes) - 1)
+
+
+def test_runs_created_in_a_row_read_their_experiment_once(
+    fake: tuple[FakeRunstream, str],
+) -> None:
+    """create_run's "experiment is active" check uses the experiment as read moments ago,
+    unless this store wrote to it since: deleting it refuses the next run at once."""
+    state, uri = fake
+    store = RunstreamStore(uri)
+    exp_id = store.create_experiment("in-a-row")
+    store.get_experiment(exp_id)
+    before = sum(1 for method, _ in state.reads if method == "GetExperiment")
+    for i in range(3):
+        store.create_run(exp_id, "u", 1, [], f"r{i}")
+    assert sum(1 for method, _ in state.reads if method == "GetExperiment") == before
+    store.delete_experiment(exp_id)
+    with pytest.raises(MlflowException) as exc:
+        store.create_run(exp_id, "u", 1, [], "too late")
+    assert _code(exc) == "INVALID_PARAMETER_VALUE"
