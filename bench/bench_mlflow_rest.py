@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,17 +217,13 @@ def measure(
     charts: dict[str, Cell] = {MLFLOW_SQLITE: REST_ONLY}
     for system, url in servers.items():
         logger.info("MLflow REST: %s", system)
-        alone[system] = rest_figures(url, calls, min(time_limit, 10.0))
+        alone[system] = _or_failed(lambda url=url: rest_figures(url, calls, min(time_limit, 10)))
         with loggers(url, LOGGERS, logs / f"rest-loggers-{system}.log"):
-            rest = Rest(url)
-            try:
-                exp = rest.experiment()
-                busy[system] = dict(zip(("create", "get"), create_then_get(rest, exp, calls),
-                                        strict=True))  # fmt: skip
-            finally:
-                rest.close()
+            busy[system] = _or_failed(lambda url=url: _busy(url, calls))
         logger.info("UI chart: %s", system)
-        charts[system] = chart(url, sampled, calls, time_limit)
+        charts[system] = _or_failed(lambda url=url: {"": chart(url, sampled, calls, time_limit)})[
+            ""
+        ]
     wtr: dict[str, tuple[Cell, Cell]] = {}
     uris = {
         RUNSTREAM: f"runstream://{rs_address}",
@@ -236,7 +232,12 @@ def measure(
     }
     for system, uri in uris.items():
         logger.info("write-then-read through MLflow's client: %s", system)
-        wtr[system] = write_then_read(uri, calls)
+        try:
+            wtr[system] = write_then_read(uri, calls)
+        except Exception as exc:  # noqa: BLE001 - any client error: the row says which
+            logger.warning("write-then-read, %s: %s", system, exc)
+            failed = Cell.missing(f"failed: {str(exc)[:80]}")
+            wtr[system] = (failed, failed)
 
     def row(label: str, unit: str, better: Any, cells: dict[str, Cell]) -> Row:
         return Row(FIGURE, label, unit, better, {MLFLOW_SQLITE: REST_ONLY, **cells})
@@ -262,6 +263,36 @@ def measure(
         Row(FIGURE, "MLflow client write-then-read: log metric, then search on it, p50", "ms",
             "lower", {s: pair[1] for s, pair in wtr.items()}),
     ]  # fmt: skip
+
+
+class _Failed(dict[str, Cell]):
+    """Every figure of a system whose server answered an error: missing, with the error."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self.note = note
+
+    def __missing__(self, key: str) -> Cell:
+        return Cell.missing(self.note)
+
+
+def _or_failed(figures: Callable[[], dict[str, Cell]]) -> dict[str, Cell]:
+    import requests
+
+    try:
+        return figures()
+    except requests.RequestException as exc:
+        logger.warning("MLflow REST: %s", exc)
+        return _Failed(f"failed: {str(exc)[:80]}")
+
+
+def _busy(url: str, calls: int) -> dict[str, Cell]:
+    rest = Rest(url)
+    try:
+        create, get = create_then_get(rest, rest.experiment(), calls)
+        return {"create": create, "get": get}
+    finally:
+        rest.close()
 
 
 def measure_run(run: Any) -> list[Row]:
