@@ -4,10 +4,11 @@ bulk form) and the UI's chart views (``get_metric_history_bulk_interval`` and
 
 MLflow's semantics for a chart view, as its SQL store keeps them: at most ``max_results``
 points per run, in (step, timestamp) order, within ``[start_step, end_step]``; every point
-when the range holds no more than that; else always the first and the last point of the
-range (only the last when ``max_results`` is 1).  Which points lie between differs on
-purpose: MLflow keeps every n-th point, runstream's M4 keeps per step bucket the first,
-last, lowest and highest point, so a spike in a 1,000,000-point series still shows.
+when the range holds no more than that; else always a point at the first and at the last
+step of the range (only the last when ``max_results`` is 1).  Which points lie between
+differs on purpose: MLflow keeps every n-th point, runstream's M4 keeps per step bucket
+the first, last, lowest and highest point, so a spike in a 1,000,000-point series still
+shows (and returns up to ``max_results`` points: ``max_results / 4`` buckets of four).
 """
 
 from __future__ import annotations
