@@ -280,6 +280,7 @@ def test_every_model_method_is_typed_with_its_rpcs_messages() -> None:
         "GetMetricAggregates",
         "GetLatestMetricsByContext",
         "GetSampledMetricHistory",
+        "GetLatestMetricsByContext",
         "Tail",
     }
 
