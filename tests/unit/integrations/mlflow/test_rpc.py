@@ -280,7 +280,6 @@ def test_every_model_method_is_typed_with_its_rpcs_messages() -> None:
         "GetMetricAggregates",
         "GetLatestMetricsByContext",
         "GetSampledMetricHistory",
-        "GetLatestMetricsByContext",
         "Tail",
     }
 
