@@ -78,6 +78,15 @@ def experiment_id_for_name(name: str) -> str:
     return str(number or 1)
 
 
+# Experiment tags that ``runstream import mlflow`` sets on every experiment it copies: the
+# source's experiment id and the source (its URI without credentials).  The mapping of ids
+# is read from them (the ``experiment_imports`` view), so it lives in the log like every
+# other write and survives a replay.
+IMPORT_SOURCE_EXPERIMENT_ID_TAG = "runstream.import.source_experiment_id"
+IMPORT_SOURCE_TAG = "runstream.import.source"
+IMPORT_TAG_PREFIX = "runstream.import."
+
+
 # -- the model registry ----------------------------------------------------------------------
 # Every registry event (registered models, their versions, tags and aliases) travels under
 # this one Kafka key, so all of them sit in one partition, in one order.  Ingest decides

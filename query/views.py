@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from runstream.proto.vocabulary import IMPORT_SOURCE_EXPERIMENT_ID_TAG, IMPORT_SOURCE_TAG
+
 from .errors import QueryError
 from .model_views import MODEL_VIEWS
 from .ports import SqlPort
@@ -60,6 +62,23 @@ SELECT
     fromUnixTimestamp64Milli(client_ts, 'UTC') AS time, principal, event_type,
     experiment_id, run_id, items, outcome, event_id, producer_id, topic, partition, offset
 FROM audit_events FINAL
+""",
+    # The experiment ids ``runstream import mlflow`` mapped: read from the tags it sets on
+    # every experiment it copies (so the mapping is in the log and survives a replay).
+    "experiment_imports": f"""
+CREATE OR REPLACE VIEW experiment_imports AS
+SELECT
+    s.experiment_id AS experiment_id, e.name AS name, e.lifecycle_stage AS lifecycle_stage,
+    s.value AS source_experiment_id, u.value AS source
+FROM (
+    SELECT experiment_id, value FROM experiment_tags FINAL
+    WHERE key = '{IMPORT_SOURCE_EXPERIMENT_ID_TAG}' AND is_deleted = 0
+) AS s
+LEFT JOIN (
+    SELECT experiment_id, value FROM experiment_tags FINAL
+    WHERE key = '{IMPORT_SOURCE_TAG}' AND is_deleted = 0
+) AS u ON u.experiment_id = s.experiment_id
+LEFT JOIN (SELECT * FROM experiments FINAL) AS e ON e.experiment_id = s.experiment_id
 """,
     **MODEL_VIEWS,
 }

@@ -14,6 +14,7 @@ MLflow finds the plugin through the entry points in ``pyproject.toml``, which na
 ``rpc``                the typed client of WriteService and QueryService (the only module
                        that imports grpc): read-your-writes tokens, error mapping
 ``settings``           the store URI and environment variables -> client settings
+``moving/``            ``runstream import mlflow`` / ``export mlflow``: copy a store in or out
 =====================  ================================================================
 
 This package imports neither MLflow nor grpc at import time (MLflow loads entry points

@@ -1,0 +1,265 @@
+"""Copy experiments and runs from a :class:`~.source.Source` into a :class:`~.target.Target`.
+
+Nothing is sent that the target already holds: an experiment is found by name, a run by
+its id; params, tags and datasets are compared; metric points are compared per run and
+key as multisets (so a copy that stopped half way, or a source that grew, sends exactly
+the points that are missing). A problem with one item is reported and counted, and the
+copy goes on.
+"""
+
+from __future__ import annotations
+
+from mlflow.entities import Experiment, LifecycleStage, Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, _validate_param, _validate_tag
+
+from runstream.proto.vocabulary import (
+    IMPORT_SOURCE_EXPERIMENT_ID_TAG,
+    IMPORT_SOURCE_TAG,
+    IMPORT_TAG_PREFIX,
+)
+
+from .report import Summary, progress
+from .source import Source
+from .target import Points, Target, missing
+
+CHUNK = 100  # params or tags per request (MLflow's batch limit)
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` without a user or password."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
+class Copier:
+    def __init__(
+        self,
+        source: Source,
+        target: Target,
+        summary: Summary,
+        *,
+        mark_imports: bool,
+        dry_run: bool = False,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.summary = summary
+        self.mark_imports = mark_imports  # record the source's experiment ids as tags
+        self.dry_run = dry_run
+
+    # ------------------------------------------------------------------ experiments
+
+    def run(self, experiment_names: list[str] | None = None) -> None:
+        everything = self.source.experiments()
+        chosen = everything
+        if experiment_names:
+            chosen = [e for e in everything if e.name in set(experiment_names)]
+            for name in sorted(set(experiment_names) - {e.name for e in chosen}):
+                self.summary.problem("experiment", repr(name), "not in the source")
+        else:
+            known = {str(e.experiment_id) for e in everything}
+            for run_id, experiment_id in self.source.orphan_runs(known):
+                self.summary.problem(
+                    "run", run_id, f"its experiment {experiment_id} does not exist in the source"
+                )
+        targets: dict[str, str] = {}
+        for exp in progress(chosen, "experiments", len(chosen), "exp"):
+            try:
+                targets[str(exp.experiment_id)] = self._experiment(exp)
+            except MlflowException as exc:
+                self.summary.problem("experiment", repr(exp.name), exc.message)
+        self.summary.experiment_ids.update(targets)
+        runs = [
+            (exp, run)
+            for exp in chosen
+            if str(exp.experiment_id) in targets
+            for run in self.source.runs(str(exp.experiment_id))
+        ]
+        held: dict[str, Run] = {}
+        for target_id in set(targets.values()):
+            if target_id:
+                held.update(self.target.runs_of(target_id))
+        for exp, run in progress(runs, "runs", len(runs), "run"):
+            target_id = targets[str(exp.experiment_id)]
+            try:
+                self._run(target_id, run, held.get(run.info.run_id))
+            except MlflowException as exc:
+                self.summary.problem("run", run.info.run_id, exc.message)
+        for exp in chosen:  # deleted after their runs were written
+            target_id = targets.get(str(exp.experiment_id), "")
+            if exp.lifecycle_stage == LifecycleStage.DELETED and target_id:
+                current = self.target.experiment_by_name(exp.name)
+                if current is None or current.lifecycle_stage != LifecycleStage.DELETED:
+                    self.summary.wrote("experiment deleted")
+                    if not self.dry_run:
+                        self.target.set_experiment_deleted(target_id, True)
+        if not self.dry_run:
+            self.target.settle()
+
+    def _experiment(self, exp: Experiment) -> str:
+        tags = {k: v for k, v in exp.tags.items() if not k.startswith(IMPORT_TAG_PREFIX)}
+        if self.mark_imports:
+            tags[IMPORT_SOURCE_EXPERIMENT_ID_TAG] = str(exp.experiment_id)
+            tags[IMPORT_SOURCE_TAG] = public_uri(self.source.uri)
+        current = self.target.experiment_by_name(exp.name)
+        if current is None:
+            self.summary.wrote("experiment")
+            if self.dry_run:
+                return ""
+            return self.target.create_experiment(exp.name, exp.artifact_location, tags)
+        self.summary.found("experiment")
+        target_id = str(current.experiment_id)
+        if current.lifecycle_stage == LifecycleStage.DELETED:
+            self.summary.wrote("experiment restored")
+            if not self.dry_run:
+                self.target.set_experiment_deleted(target_id, False)
+        for key, value in tags.items():
+            if current.tags.get(key) != value:
+                self.summary.wrote("experiment tag")
+                if not self.dry_run:
+                    self.target.set_experiment_tag(target_id, key, value)
+            else:
+                self.summary.found("experiment tag")
+        return target_id
+
+    # ------------------------------------------------------------------------ runs
+
+    def _run(self, experiment_id: str, run: Run, held: Run | None) -> None:
+        info, run_id, dry = run.info, run.info.run_id, self.dry_run
+        params = self._params(run, held)
+        tags = self._tags(run, held)
+        points = self._points(run, held)
+        inputs = run.inputs.dataset_inputs if run.inputs else []
+        had = set()
+        if held is not None and held.inputs:
+            had = {(d.dataset.name, d.dataset.digest) for d in held.inputs.dataset_inputs}
+        new = [d for d in inputs if (d.dataset.name, d.dataset.digest) not in had]
+        self.summary.wrote("dataset input", len(new))
+        self.summary.found("dataset input", len(inputs) - len(new))
+        end, name = info.end_time, info.run_name or ""
+        if held is None:
+            update = info.status != RunStatus.to_string(RunStatus.RUNNING) or end is not None
+        else:
+            update = (held.info.status, held.info.end_time, held.info.run_name or "") != (
+                info.status,
+                end,
+                name,
+            )
+        deleted = info.lifecycle_stage == LifecycleStage.DELETED
+        was_deleted = held is not None and held.info.lifecycle_stage == LifecycleStage.DELETED
+        changes = bool(params or tags or len(points) or new or update)
+        if held is None:
+            self.summary.wrote("run")
+            if not dry:
+                self.target.create_run(experiment_id, run)
+        else:
+            self.summary.found("run")
+        restore = was_deleted and (changes or not deleted)
+        if restore:  # a deleted run is written to only once restored
+            self.summary.wrote("run restored")
+            if not dry:
+                self.target.set_run_deleted(experiment_id, run_id, False)
+        if not dry:
+            for i in range(0, max(len(params), len(tags)), CHUNK):
+                self.target.log(
+                    experiment_id, run_id, params[i : i + CHUNK], tags[i : i + CHUNK]
+                )
+            if len(points):
+                self.target.log_points(experiment_id, run_id, points)
+            if new:
+                self.target.log_inputs(experiment_id, run_id, new)
+        if update:
+            self.summary.wrote("run update")
+            if not dry:
+                self.target.update_run(experiment_id, run_id, info.status, end, name)
+        if deleted and (restore or not was_deleted):
+            self.summary.wrote("run deleted")
+            if not dry:
+                self.target.set_run_deleted(experiment_id, run_id, True)
+
+    def _params(self, run: Run, held: Run | None) -> list[Param]:
+        had = held.data.params if held is not None else {}
+        out: list[Param] = []
+        for key, value in run.data.params.items():
+            if key in had:
+                if had[key] in (value, value[:MAX_PARAM_VAL_LENGTH]):
+                    self.summary.found("param")
+                else:
+                    self.summary.problem(
+                        "param",
+                        f"run {run.info.run_id} param {key}",
+                        f"the target holds another value ({had[key][:40]!r})",
+                    )
+                continue
+            try:
+                param = _validate_param(key, value)
+            except MlflowException as exc:
+                self.summary.problem("param", f"run {run.info.run_id} param {key}", exc.message)
+                continue
+            if param.value != value:
+                self.summary.problem(
+                    "param", f"run {run.info.run_id} param {key}", _truncated(value, param.value),
+                    outcome="truncated",
+                )  # fmt: skip
+            out.append(param)
+        self.summary.wrote("param", len(out))
+        return out
+
+    def _tags(self, run: Run, held: Run | None) -> list[RunTag]:
+        had = held.data.tags if held is not None else {}
+        out: list[RunTag] = []
+        for key, value in run.data.tags.items():
+            if had.get(key) == value:
+                self.summary.found("tag")
+                continue
+            try:
+                tag = _validate_tag(key, value)
+            except MlflowException as exc:
+                self.summary.problem("tag", f"run {run.info.run_id} tag {key}", exc.message)
+                continue
+            if tag.value != value:
+                if had.get(key) == tag.value:
+                    self.summary.found("tag")
+                    continue
+                self.summary.problem(
+                    "tag", f"run {run.info.run_id} tag {key}", _truncated(value, tag.value),
+                    outcome="truncated",
+                )  # fmt: skip
+            out.append(tag)
+        self.summary.wrote("tag", len(out))
+        return out
+
+    def _points(self, run: Run, held: Run | None) -> Points:
+        run_id = run.info.run_id
+        source = Points()
+        for key in sorted(run.data.metrics):
+            infinities = self.source.history(run_id, key, source)
+            if infinities:
+                self.summary.problem(
+                    "metric",
+                    f"run {run_id} metric {key}",
+                    f"{infinities} value(s) stored as +-1.797e308 (MLflow's SQL store has no "
+                    "infinities): written as +-inf",
+                    outcome="converted",
+                )
+        send = Points()
+        for key in source.values:
+            values, steps, stamps = source.values[key], source.steps[key], source.timestamps[key]
+            if held is not None and key in held.data.metrics:
+                have = self.target.history(run_id, key)
+                self.summary.found("metric point", min(sum(have.values()), len(values)))
+                values, steps, stamps = missing(values, steps, stamps, have)
+            send.extend(key, values, steps, stamps)
+        self.summary.wrote("metric point", len(send))
+        return send
+
+
+
+def _truncated(value: str, kept: str) -> str:
+    return (
+        f"is {len(value)} characters long, more than the store keeps: its first {len(kept)} "
+        "were written (MLflow's client truncates it the same way)"
+    )

@@ -1,0 +1,203 @@
+"""Writing into runstream: its MLflow store for experiments and reads, and WriteService
+(the store's typed client) for what MLflow's API cannot say: a run created with a given
+id, and metric points in columnar batches (``LogBatchRequest.metric_columns``).  Every
+write is an event on the log, as any client's."""
+
+from __future__ import annotations
+
+import sys
+import time
+from array import array
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from mlflow.entities import DatasetInput, Experiment, Param, Run, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+from runstream.proto.v1 import common_pb2, write_pb2
+
+from .. import convert, model_convert
+from ..tracking.store import RunstreamStore
+from .target import Points, point_key
+
+#: Columnar points per LogBatch request (the gateway's limit is 100,000).
+POINTS_PER_REQUEST = 50_000
+#: How long :meth:`RunstreamTarget.settle` waits for ingest in all.
+SETTLE_SECONDS = 1800.0
+
+
+def _packed(kind: str, items: Sequence[int] | Sequence[float]) -> bytes:
+    column = array(kind, items)
+    if sys.byteorder != "little":
+        column.byteswap()
+    return column.tobytes()
+
+
+def metric_columns(points: Points, keys: Sequence[str]) -> common_pb2.MetricColumns:
+    index: list[int] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    for i, key in enumerate(keys):
+        n = len(points.values[key])
+        index.extend([i] * n)
+        values.extend(points.values[key])
+        steps.extend(points.steps[key])
+        stamps.extend(points.timestamps[key])
+    return common_pb2.MetricColumns(
+        keys=list(keys),
+        key_index=_packed("H", index),
+        values=_packed("d", values),
+        steps=_packed("q", steps),
+        timestamps=_packed("q", stamps),
+    )
+
+
+class RunstreamTarget:
+    def __init__(self, uri: str) -> None:
+        self.label = uri
+        self.store = RunstreamStore(uri)
+        self.rpc: Any = self.store._rpc
+
+    def experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def create_experiment(self, name: str, artifact_location: str, tags: dict[str, str]) -> str:
+        from mlflow.entities import ExperimentTag
+
+        return str(
+            self.store.create_experiment(
+                name, artifact_location or None, [ExperimentTag(k, v) for k, v in tags.items()]
+            )
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self.rpc.set_experiment_tag(
+            write_pb2.SetExperimentTagRequest(experiment_id=experiment_id, key=key, value=value)
+        )
+
+    def set_experiment_deleted(self, experiment_id: str, deleted: bool) -> None:
+        ref = write_pb2.ExperimentRef(experiment_id=experiment_id)
+        if deleted:
+            self.rpc.delete_experiment(ref)
+        else:
+            self.rpc.restore_experiment(ref)
+
+    def runs_of(self, experiment_id: str) -> dict[str, Run]:
+        found: dict[str, Run] = {}
+        token = None
+        while True:
+            page = self.store.search_runs(
+                [experiment_id], "", ViewType.ALL, max_results=1000, page_token=token
+            )
+            found.update((r.info.run_id, r) for r in page)
+            token = page.token
+            if not token:
+                return found
+
+    def create_run(self, experiment_id: str, run: Run) -> None:
+        info = run.info
+        self.rpc.create_run(
+            write_pb2.CreateRunRequest(
+                experiment_id=experiment_id,
+                run_name=info.run_name or "",
+                user_id=info.user_id or "",
+                start_time=int(info.start_time or 0),
+                parent_run_id=run.data.tags.get("mlflow.parentRunId", ""),
+                run_id=info.run_id,
+            )
+        )
+
+    def log(
+        self, experiment_id: str, run_id: str, params: Sequence[Param], tags: Sequence[RunTag]
+    ) -> None:
+        if params or tags:
+            self.rpc.log_batch(
+                write_pb2.LogBatchRequest(
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    params=convert.params_to_proto(params),
+                    tags=convert.tags_to_proto(tags),
+                )
+            )
+
+    def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
+        return Counter(
+            point_key(m.value, m.step, m.timestamp)
+            for m in self.store.get_metric_history(run_id, key)
+        )
+
+    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
+        batch: list[str] = []
+        size = 0
+        for key in points.values:
+            n = len(points.values[key])
+            if n > POINTS_PER_REQUEST:  # a long series alone, in slices
+                for i in range(0, n, POINTS_PER_REQUEST):
+                    part = Points()
+                    part.extend(
+                        key,
+                        points.values[key][i : i + POINTS_PER_REQUEST],
+                        points.steps[key][i : i + POINTS_PER_REQUEST],
+                        points.timestamps[key][i : i + POINTS_PER_REQUEST],
+                    )
+                    self._send(experiment_id, run_id, part, [key])
+                continue
+            if size + n > POINTS_PER_REQUEST:
+                self._send(experiment_id, run_id, points, batch)
+                batch, size = [], 0
+            batch.append(key)
+            size += n
+        if batch:
+            self._send(experiment_id, run_id, points, batch)
+
+    def _send(self, experiment_id: str, run_id: str, points: Points, keys: list[str]) -> None:
+        self.rpc.log_batch(
+            write_pb2.LogBatchRequest(
+                run_id=run_id,
+                experiment_id=experiment_id,
+                metric_columns=metric_columns(points, keys),
+            )
+        )
+
+    def log_inputs(self, experiment_id: str, run_id: str, inputs: list[DatasetInput]) -> None:
+        self.rpc.log_inputs(
+            write_pb2.LogInputsRequest(
+                run_id=run_id,
+                experiment_id=experiment_id,
+                datasets=model_convert.dataset_inputs_to_proto(inputs),
+            )
+        )
+
+    def update_run(
+        self, experiment_id: str, run_id: str, status: str, end_time: int | None, name: str
+    ) -> None:
+        request = write_pb2.UpdateRunRequest(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            status=convert.run_status_to_proto(status),
+            run_name=name,
+        )
+        if end_time is not None:
+            request.end_time = int(end_time)
+        self.rpc.update_run(request)
+
+    def set_run_deleted(self, experiment_id: str, run_id: str, deleted: bool) -> None:
+        ref = write_pb2.RunRef(run_id=run_id, experiment_id=experiment_id)
+        if deleted:
+            self.rpc.delete_run(ref)
+        else:
+            self.rpc.restore_run(ref)
+
+    def settle(self) -> None:
+        """Wait (up to :data:`SETTLE_SECONDS`) until ingest applied every write of this
+        target: a read that carries their token."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            try:
+                self.store.search_experiments(max_results=1)
+                return
+            except MlflowException:
+                if time.monotonic() > deadline:
+                    raise
