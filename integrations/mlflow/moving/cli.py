@@ -24,11 +24,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                 "its write path; artifacts stay where they are (their URIs are kept). "
                 "Running it again sends only what is new.",
             )
-            mlflow.add_argument("--from", dest="source", required=True, metavar="URI",
-                                help="MLflow tracking URI: sqlite:///..., postgresql://..., "
-                                "http(s)://an mlflow server, file:./mlruns")
-            mlflow.add_argument("--to", dest="target", default=DEFAULT_RUNSTREAM_URI,
-                                metavar="URI", help=f"runstream (default {DEFAULT_RUNSTREAM_URI})")
+            mlflow.add_argument(
+                "--from",
+                dest="source",
+                required=True,
+                metavar="URI",
+                help="MLflow tracking URI: sqlite:///..., postgresql://..., "
+                "http(s)://an mlflow server, file:./mlruns",
+            )
+            mlflow.add_argument(
+                "--to",
+                dest="target",
+                default=DEFAULT_RUNSTREAM_URI,
+                metavar="URI",
+                help=f"runstream (default {DEFAULT_RUNSTREAM_URI})",
+            )
         else:
             mlflow = kinds.add_parser(
                 "mlflow",
@@ -37,15 +47,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                 "histories, datasets and model registry into an MLflow store. Running it "
                 "again sends only what is new.",
             )
-            mlflow.add_argument("--to", dest="target", required=True, metavar="URI",
-                                help="MLflow tracking URI: sqlite:///..., postgresql://...")
-            mlflow.add_argument("--from", dest="source", default=DEFAULT_RUNSTREAM_URI,
-                                metavar="URI", help=f"runstream (default {DEFAULT_RUNSTREAM_URI})")
-        mlflow.add_argument("--experiment", action="append", metavar="NAME",
-                            help="copy only this experiment (repeatable; the registry is "
-                            "then left out)")
-        mlflow.add_argument("--dry-run", action="store_true",
-                            help="count what would be written, write nothing")
+            mlflow.add_argument(
+                "--to",
+                dest="target",
+                required=True,
+                metavar="URI",
+                help="MLflow tracking URI: sqlite:///..., postgresql://...",
+            )
+            mlflow.add_argument(
+                "--from",
+                dest="source",
+                default=DEFAULT_RUNSTREAM_URI,
+                metavar="URI",
+                help=f"runstream (default {DEFAULT_RUNSTREAM_URI})",
+            )
+        mlflow.add_argument(
+            "--experiment",
+            action="append",
+            metavar="NAME",
+            help="copy only this experiment (repeatable; the registry is then left out)",
+        )
+        mlflow.add_argument(
+            "--dry-run", action="store_true", help="count what would be written, write nothing"
+        )
         mlflow.set_defaults(func=_run, verb=verb)
 
 

@@ -9,11 +9,17 @@ copy goes on.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+
 from mlflow.entities import Experiment, LifecycleStage, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, _validate_param, _validate_tag
 
 from runstream.proto.vocabulary import (
+    DEFAULT_EXPERIMENT_NAME,
     IMPORT_SOURCE_EXPERIMENT_ID_TAG,
     IMPORT_SOURCE_TAG,
     IMPORT_TAG_PREFIX,
@@ -24,6 +30,7 @@ from .source import Source
 from .target import Points, Target, missing
 
 CHUNK = 100  # params or tags per request (MLflow's batch limit)
+Write = Callable[[], None]
 
 
 def public_uri(uri: str) -> str:
@@ -82,12 +89,23 @@ class Copier:
         for target_id in set(targets.values()):
             if target_id:
                 held.update(self.target.runs_of(target_id))
-        for exp, run in progress(runs, "runs", len(runs), "run"):
-            target_id = targets[str(exp.experiment_id)]
-            try:
-                self._run(target_id, run, held.get(run.info.run_id))
-            except MlflowException as exc:
-                self.summary.problem("run", run.info.run_id, exc.message)
+        # Reads (source and target) here, in order; each run's writes in a worker thread
+        # (the target's round trips overlap), at most a few runs ahead of the reads.
+        with ThreadPoolExecutor(max_workers=self.target.parallel) as pool:
+            pending: deque[Future[None]] = deque()
+            for exp, run in progress(runs, "runs", len(runs), "run"):
+                run_id = run.info.run_id
+                try:
+                    writes = self._plan(targets[str(exp.experiment_id)], run, held.get(run_id))
+                except MlflowException as exc:
+                    self.summary.problem("run", run_id, exc.message)
+                    continue
+                if writes and not self.dry_run:
+                    pending.append(pool.submit(self._write, run_id, writes))
+                while len(pending) > 2 * self.target.parallel:
+                    pending.popleft().result()
+            for future in pending:
+                future.result()
         for exp in chosen:  # deleted after their runs were written
             target_id = targets.get(str(exp.experiment_id), "")
             if exp.lifecycle_stage == LifecycleStage.DELETED and target_id:
@@ -101,7 +119,8 @@ class Copier:
 
     def _experiment(self, exp: Experiment) -> str:
         tags = {k: v for k, v in exp.tags.items() if not k.startswith(IMPORT_TAG_PREFIX)}
-        if self.mark_imports:
+        if self.mark_imports and exp.name != DEFAULT_EXPERIMENT_NAME:
+            # ("Default" is "0" on both sides: nothing to map)
             tags[IMPORT_SOURCE_EXPERIMENT_ID_TAG] = str(exp.experiment_id)
             tags[IMPORT_SOURCE_TAG] = public_uri(self.source.uri)
         current = self.target.experiment_by_name(exp.name)
@@ -127,8 +146,9 @@ class Copier:
 
     # ------------------------------------------------------------------------ runs
 
-    def _run(self, experiment_id: str, run: Run, held: Run | None) -> None:
-        info, run_id, dry = run.info, run.info.run_id, self.dry_run
+    def _plan(self, experiment_id: str, run: Run, held: Run | None) -> list[Write]:
+        """What the target lacks of ``run`` (counted), as the writes to send, in order."""
+        info, run_id, t = run.info, run.info.run_id, self.target
         params = self._params(run, held)
         tags = self._tags(run, held)
         points = self._points(run, held)
@@ -151,34 +171,38 @@ class Copier:
         deleted = info.lifecycle_stage == LifecycleStage.DELETED
         was_deleted = held is not None and held.info.lifecycle_stage == LifecycleStage.DELETED
         changes = bool(params or tags or len(points) or new or update)
+        writes: list[Write] = []
         if held is None:
             self.summary.wrote("run")
-            if not dry:
-                self.target.create_run(experiment_id, run)
+            writes.append(partial(t.create_run, experiment_id, run))
         else:
             self.summary.found("run")
         restore = was_deleted and (changes or not deleted)
         if restore:  # a deleted run is written to only once restored
             self.summary.wrote("run restored")
-            if not dry:
-                self.target.set_run_deleted(experiment_id, run_id, False)
-        if not dry:
-            for i in range(0, max(len(params), len(tags)), CHUNK):
-                self.target.log(
-                    experiment_id, run_id, params[i : i + CHUNK], tags[i : i + CHUNK]
-                )
-            if len(points):
-                self.target.log_points(experiment_id, run_id, points)
-            if new:
-                self.target.log_inputs(experiment_id, run_id, new)
+            writes.append(partial(t.set_run_deleted, experiment_id, run_id, False))
+        for i in range(0, max(len(params), len(tags)), CHUNK):
+            chunk = (params[i : i + CHUNK], tags[i : i + CHUNK])
+            writes.append(partial(t.log, experiment_id, run_id, *chunk))
+        if len(points):
+            writes.append(partial(t.log_points, experiment_id, run_id, points))
+        if new:
+            writes.append(partial(t.log_inputs, experiment_id, run_id, new))
         if update:
             self.summary.wrote("run update")
-            if not dry:
-                self.target.update_run(experiment_id, run_id, info.status, end, name)
+            writes.append(partial(t.update_run, experiment_id, run_id, info.status, end, name))
         if deleted and (restore or not was_deleted):
             self.summary.wrote("run deleted")
-            if not dry:
-                self.target.set_run_deleted(experiment_id, run_id, True)
+            writes.append(partial(t.set_run_deleted, experiment_id, run_id, True))
+        return writes
+
+    def _write(self, run_id: str, writes: list[Write]) -> None:
+        """One run's writes, in order (in a worker thread); a failure is that run's problem."""
+        try:
+            for write in writes:
+                write()
+        except MlflowException as exc:
+            self.summary.problem("run", run_id, exc.message)
 
     def _params(self, run: Run, held: Run | None) -> list[Param]:
         had = held.data.params if held is not None else {}
@@ -235,8 +259,8 @@ class Copier:
     def _points(self, run: Run, held: Run | None) -> Points:
         run_id = run.info.run_id
         source = Points()
-        for key in sorted(run.data.metrics):
-            infinities = self.source.history(run_id, key, source)
+        found = self.source.run_points(run_id, sorted(run.data.metrics), source)
+        for key, infinities in sorted(found.items()):
             if infinities:
                 self.summary.problem(
                     "metric",
@@ -255,7 +279,6 @@ class Copier:
             send.extend(key, values, steps, stamps)
         self.summary.wrote("metric point", len(send))
         return send
-
 
 
 def _truncated(value: str, kept: str) -> str:

@@ -47,6 +47,8 @@ def _run_id_drawn_as(module: Any, run_id: str) -> Iterator[None]:
 
 
 class MlflowTarget:
+    parallel = 1  # one writer: SQLite, and the run id drawn for the next run
+
     def __init__(self, uri: str) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -100,9 +102,7 @@ class MlflowTarget:
             import mlflow.store.tracking.sqlalchemy_store as module
         keep = module is not None
         tags = [] if keep else [RunTag(SOURCE_RUN_TAG, info.run_id)]
-        with _ids_lock, (
-            _run_id_drawn_as(module, info.run_id) if keep else contextlib.nullcontext()
-        ):
+        with _ids_lock, _run_id_drawn_as(module, info.run_id) if keep else contextlib.nullcontext():
             created = self.store.create_run(
                 experiment_id, info.user_id or "", info.start_time, tags, info.run_name
             )

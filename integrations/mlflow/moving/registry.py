@@ -58,7 +58,8 @@ class RegistryCopier:
             self.summary.wrote("registered model")
             if not dry:
                 self.target.create_registered_model(
-                    name, list(model.tags and [_tag(k, v) for k, v in model.tags.items()] or []),
+                    name,
+                    list(model.tags and [_tag(k, v) for k, v in model.tags.items()] or []),
                     model.description,
                 )
         else:

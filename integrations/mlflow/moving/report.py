@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Summary:
     problems: list[Problem] = field(default_factory=list)
     experiment_ids: dict[str, str] = field(default_factory=dict)  # source id -> target id
     out: IO[str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def wrote(self, kind: str, n: int = 1) -> None:
         if n:
@@ -46,8 +48,9 @@ class Summary:
 
     def problem(self, kind: str, item: str, reason: str, outcome: str = "skipped") -> None:
         found = Problem(kind, item, reason, outcome)
-        self.problems.append(found)
-        print(found, file=self.out or sys.stderr)
+        with self._lock:  # writes run in worker threads
+            self.problems.append(found)
+            print(found, file=self.out or sys.stderr)
 
     def lines(self) -> list[str]:
         verb = "would write" if self.dry_run else "written"

@@ -55,6 +55,10 @@ def metric_columns(points: Points, keys: Sequence[str]) -> common_pb2.MetricColu
 
 
 class RunstreamTarget:
+    #: Runs written at once: each write is a round trip to the gateway (which answers once
+    #: Kafka acknowledged), so a few overlap.
+    parallel = 8
+
     def __init__(self, uri: str) -> None:
         self.label = uri
         self.store = RunstreamStore(uri)

@@ -82,6 +82,35 @@ class Source:
         points.extend(key, values, steps, stamps)
         return infinities
 
+    def run_points(self, run_id: str, keys: list[str], points: Points) -> dict[str, int]:
+        """Every point of the run's ``keys`` into ``points``; per key, how many values
+        MLflow's SQL store had turned from +-inf into +-1.797e308 (turned back). A SQL
+        store is read in one query per run (MLflow's API takes one per key and builds an
+        object per point); any other store through MLflow's API."""
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            return {key: self.history(run_id, key, points) for key in keys}
+        import sqlalchemy
+
+        infinities: dict[str, int] = {}
+        wanted = set(keys)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sqlalchemy.text(
+                    "SELECT key, value, step, timestamp, is_nan FROM metrics WHERE run_uuid = :run"
+                ),
+                {"run": run_id},
+            )
+            for key, value, step, stamp, is_nan in rows:
+                if key not in wanted:
+                    continue
+                value = float("nan") if is_nan else float(value)
+                if value in (SQL_INFINITY, -SQL_INFINITY):
+                    value = value * float("inf")
+                    infinities[key] = infinities.get(key, 0) + 1
+                points.add(key, value, int(step), int(stamp))
+        return infinities
+
     def orphan_runs(self, experiment_ids: set[str]) -> list[tuple[str, str]]:
         """Runs (id, experiment id) whose experiment the store does not have. Only SQL
         stores can hold such runs; other stores answer nothing."""

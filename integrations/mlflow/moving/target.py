@@ -73,12 +73,11 @@ class Target(Protocol):
     """Where a copy writes: runstream (WriteService) or an MLflow store."""
 
     label: str
+    parallel: int  # runs written at once
 
     def experiment_by_name(self, name: str) -> Experiment | None: ...
 
-    def create_experiment(
-        self, name: str, artifact_location: str, tags: dict[str, str]
-    ) -> str: ...
+    def create_experiment(self, name: str, artifact_location: str, tags: dict[str, str]) -> str: ...
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
 

@@ -99,9 +99,7 @@ def add_odd_items(path: str, built: Built, orphan_experiment: str) -> None:
         built.orphan_run = db.execute(
             "SELECT run_uuid FROM runs WHERE experiment_id = ?", (orphan_experiment,)
         ).fetchone()[0]
-        db.execute(
-            "UPDATE runs SET experiment_id = 987654 WHERE run_uuid = ?", (built.orphan_run,)
-        )
+        db.execute("UPDATE runs SET experiment_id = 987654 WHERE run_uuid = ?", (built.orphan_run,))
         db.commit()
     finally:
         db.close()
@@ -132,9 +130,16 @@ def snapshot(uri: str, names: list[str], model: str | None) -> dict[str, Any]:
     runs = c.search_runs(ids, run_view_type=ViewType.ALL, max_results=1000)
     out["runs"] = {
         r.info.run_id: (
-            by_id[r.info.experiment_id], r.info.run_name, r.info.status, r.info.start_time,
-            r.info.end_time, r.info.lifecycle_stage, r.info.user_id, r.data.params,
-            r.data.tags, {k: _value(v) for k, v in r.data.metrics.items()},
+            by_id[r.info.experiment_id],
+            r.info.run_name,
+            r.info.status,
+            r.info.start_time,
+            r.info.end_time,
+            r.info.lifecycle_stage,
+            r.info.user_id,
+            r.data.params,
+            r.data.tags,
+            {k: _value(v) for k, v in r.data.metrics.items()},
         )  # fmt: skip
         for r in runs
     }
@@ -156,8 +161,15 @@ def snapshot(uri: str, names: list[str], model: str | None) -> dict[str, Any]:
     }
     out["datasets"] = {
         r.info.run_id: sorted(
-            (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source,
-             d.dataset.schema, d.dataset.profile, tuple((t.key, t.value) for t in d.tags))
+            (
+                d.dataset.name,
+                d.dataset.digest,
+                d.dataset.source_type,
+                d.dataset.source,
+                d.dataset.schema,
+                d.dataset.profile,
+                tuple((t.key, t.value) for t in d.tags),
+            )
             for d in r.inputs.dataset_inputs
         )  # fmt: skip
         for r in runs

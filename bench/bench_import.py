@@ -1,0 +1,116 @@
+"""Import speed: ``runstream import mlflow`` from MLflow's SQLite store into runstream.
+
+    python -m bench.bench_import --kafka 127.0.0.1:9092 --runs 1000 --metrics 10 --points 1000
+
+Builds an MLflow SQLite store of RUNS runs x METRICS metrics x POINTS points (schema made by
+MLflow, rows inserted with SQL as ``bench/dataset.py`` does; building is not timed), starts
+the runstream stack in this process (a temporary chDB directory, a fresh topic on the
+given broker), and times:
+
+1. the source read alone: ``import --dry-run`` into the empty stack (reads every run and
+   every point of the source, as the import does, and writes nothing);
+2. the import: from start until every event is acknowledged by Kafka and applied by ingest
+   (the command returns only then), then a second import (finds everything, writes
+   nothing).
+
+Prints points/s and runs/s of each, and which of the two bounds the import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from .dataset import T0, _connect, _indexes_rebuilt, _mlflow_experiment, _mlflow_runs
+
+
+def build_store(path: Path, runs: int, metrics: int, points: int) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "mlartifacts")).engine.dispose()
+    con = _connect(path)
+    try:
+        with _indexes_rebuilt(con):
+            eid = _mlflow_experiment(con, "import-bench", str(path.parent / "mlartifacts"))
+            run_ids = sorted(uuid.uuid4().hex for _ in range(runs))
+            _mlflow_runs(
+                con, eid, run_ids, [f"r{i}" for i in range(runs)], [T0 + i for i in range(runs)]
+            )
+            con.executemany(
+                "INSERT INTO params (key, value, run_uuid) VALUES ('lr', ?, ?)",
+                [(str(i % 7), r) for i, r in enumerate(run_ids)],
+            )
+            keys = [f"m{k}" for k in range(metrics)]
+            for r in run_ids:
+                con.executemany(
+                    "INSERT INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                    "VALUES (?, ?, ?, ?, 0, ?)",
+                    ((k, 1.0 / (s + 1), T0 + s, s, r) for k in keys for s in range(points)),
+                )
+                con.executemany(
+                    "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                    "VALUES (?, ?, ?, ?, 0, ?)",
+                    ((k, 1.0 / points, T0 + points - 1, points - 1, r) for k in keys),
+                )
+        con.commit()
+    finally:
+        con.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_import", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--kafka", required=True, help="bootstrap servers of a running broker")
+    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--metrics", type=int, default=10)
+    p.add_argument("--points", type=int, default=1000)
+    p.add_argument("--keep", metavar="DIR", help="build the store and chDB here (kept)")
+    args = p.parse_args(argv)
+
+    from runstream.infra.stack import Stack, StackSettings
+    from runstream.integrations.mlflow.moving.moves import import_mlflow
+
+    root = Path(args.keep or tempfile.mkdtemp(prefix="bench-import-"))
+    root.mkdir(parents=True, exist_ok=True)
+    store = root / "source.db"
+    total = args.runs * args.metrics * args.points
+    t = time.perf_counter()
+    build_store(store, args.runs, args.metrics, args.points)
+    print(f"source: {args.runs} runs x {args.metrics} metrics x {args.points} points = "
+          f"{total:,} points, built in {time.perf_counter() - t:.1f} s", flush=True)  # fmt: skip
+    suffix = uuid.uuid4().hex[:8]
+    stack = Stack(
+        StackSettings(data_dir=root, kafka=args.kafka, address="127.0.0.1:0",
+                      topic=f"bench.import.{suffix}", database=f"bench_import_{suffix}")
+    ).start()  # fmt: skip
+    try:
+        uri, source = f"runstream://{stack.address}", f"sqlite:///{store}"
+        rows = []
+        for label, dry in (("source read (dry run)", True), ("import", False), ("again", False)):
+            t = time.perf_counter()
+            summary = import_mlflow(source, uri, dry_run=dry, out=io.StringIO())
+            seconds = time.perf_counter() - t
+            points = summary.written["metric point"] + summary.present["metric point"]
+            runs = summary.written["run"] + summary.present["run"]
+            rows.append((label, seconds, points / seconds, runs / seconds,
+                         summary.written["metric point"]))  # fmt: skip
+        print(f"{'phase':<24}{'seconds':>9}{'points/s':>12}{'runs/s':>9}{'written':>12}")
+        for label, seconds, pps, rps, written in rows:
+            print(f"{label:<24}{seconds:>9.1f}{pps:>12,.0f}{rps:>9.1f}{written:>12,}")
+        read, full = rows[0][1], rows[1][1]
+        print(f"the source read is {read / full:.0%} of the import's time")
+    finally:
+        stack.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
