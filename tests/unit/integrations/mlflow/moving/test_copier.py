@@ -1,0 +1,215 @@
+"""The copier's decisions, against a fake target (the ``Target`` port) and a fake source:
+what is new is written once, what is held is not, odd items are reported and the rest
+goes on; the point columns a runstream target sends."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from collections import Counter
+from typing import Any, cast
+
+import pytest
+
+pytest.importorskip("mlflow", reason="the MLflow plugin's tests need the mlflow extra")
+
+from mlflow.entities import (  # noqa: E402
+    Experiment,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunTag,
+)
+
+from runstream.integrations.mlflow.moving.copier import Copier, public_uri  # noqa: E402
+from runstream.integrations.mlflow.moving.report import Summary  # noqa: E402
+from runstream.integrations.mlflow.moving.runstream_target import metric_columns  # noqa: E402
+from runstream.integrations.mlflow.moving.source import Source  # noqa: E402
+from runstream.integrations.mlflow.moving.target import (  # noqa: E402
+    SQL_INFINITY,
+    Points,
+    missing,
+    point_key,
+)
+
+
+def _run(run_id: str, params: dict[str, str], points: list[tuple[float, int]], **info: Any) -> Run:
+    data = RunData(
+        metrics=[Metric("loss", v, s, s) for v, s in points[-1:]],
+        params=[Param(k, v) for k, v in params.items()],
+        tags=[RunTag("mlflow.runName", run_id)],
+    )
+    fields = {"status": "FINISHED", "end_time": 9, "lifecycle_stage": "active"} | info
+    return Run(
+        RunInfo(run_id, "1", "u", fields["status"], 1, fields["end_time"],
+                fields["lifecycle_stage"], run_name=run_id),
+        data, RunInputs([]),
+    )  # fmt: skip
+
+
+class FakeSource:
+    uri = "sqlite:///x.db"
+
+    def __init__(self, runs: list[Run], histories: dict[str, list[tuple[float, int]]]) -> None:
+        self._runs = runs
+        self._histories = histories
+
+    def experiments(self) -> list[Experiment]:
+        return [Experiment("1", "e", "s3://b/e", "active", tags=[])]
+
+    def runs(self, experiment_id: str) -> list[Run]:
+        return self._runs
+
+    def orphan_runs(self, known: set[str]) -> list[tuple[str, str]]:
+        return [("orphan", "77")]
+
+    def run_points(self, run_id: str, keys: list[str], points: Points) -> dict[str, int]:
+        found = 0
+        for value, step in self._histories[run_id]:
+            if abs(value) == SQL_INFINITY:
+                value, found = math.copysign(math.inf, value), found + 1
+            points.add("loss", value, step, step)
+        return {"loss": found}
+
+
+class FakeTarget:
+    """Holds what was written, the way a store would."""
+
+    label = "fake"
+    parallel = 2
+
+    def __init__(self) -> None:
+        self.experiments: dict[str, Experiment] = {}
+        self.runs: dict[str, Run] = {}
+        self.points: dict[str, Counter[tuple[int, int, str]]] = {}
+        self.calls: list[str] = []
+
+    def experiment_by_name(self, name: str) -> Experiment | None:
+        return self.experiments.get(name)
+
+    def create_experiment(self, name: str, location: str, tags: dict[str, str]) -> str:
+        self.calls.append("create_experiment")
+        self.experiments[name] = Experiment("99", name, location, "active", tags=[])
+        self.experiments[name]._tags = dict(tags)
+        return "99"
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self.calls.append("set_experiment_tag")
+
+    def set_experiment_deleted(self, experiment_id: str, deleted: bool) -> None:
+        self.calls.append("set_experiment_deleted")
+
+    def runs_of(self, experiment_id: str) -> dict[str, Run]:
+        return dict(self.runs)
+
+    def create_run(self, experiment_id: str, run: Run) -> None:
+        self.calls.append("create_run")
+        self.runs[run.info.run_id] = _run(run.info.run_id, {}, [], status="RUNNING", end_time=None)
+
+    def _replace(self, run_id: str, params: dict[str, str], tags: dict[str, str]) -> None:
+        held = self.runs[run_id]
+        data = RunData(
+            metrics=[Metric("loss", 0, 0, 0)] if run_id in self.points else [],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        self.runs[run_id] = Run(held.info, data, RunInputs([]))
+
+    def log(self, experiment_id: str, run_id: str, params: Any, tags: Any) -> None:
+        self.calls.append("log")
+        held = self.runs[run_id].data
+        self._replace(
+            run_id,
+            {**held.params, **{p.key: p.value for p in params}},
+            {**held.tags, **{t.key: t.value for t in tags}},
+        )
+
+    def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
+        return Counter(self.points.get(run_id, Counter()))
+
+    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
+        self.calls.append("log_points")
+        held = self.points.setdefault(run_id, Counter())
+        columns = (points.values["loss"], points.steps["loss"], points.timestamps["loss"])
+        for v, s, t in zip(*columns, strict=True):
+            held[point_key(v, s, t)] += 1
+        self._replace(run_id, self.runs[run_id].data.params, self.runs[run_id].data.tags)
+
+    def log_inputs(self, experiment_id: str, run_id: str, inputs: Any) -> None:
+        self.calls.append("log_inputs")
+
+    def update_run(self, experiment_id: str, run_id: str, status: str, end: Any, name: str) -> None:
+        self.calls.append("update_run")
+        held = self.runs[run_id]
+        info = RunInfo(run_id, "99", "u", status, 1, end, held.info.lifecycle_stage, run_name=name)
+        self.runs[run_id] = Run(info, held.data, RunInputs([]))
+
+    def set_run_deleted(self, experiment_id: str, run_id: str, deleted: bool) -> None:
+        self.calls.append("set_run_deleted")
+
+    def settle(self) -> None:
+        pass
+
+
+def _copy(source: FakeSource, target: FakeTarget) -> Summary:
+    summary = Summary(out=io.StringIO())
+    Copier(cast(Source, source), target, summary, mark_imports=True).run()
+    return summary
+
+
+def test_a_second_copy_writes_nothing_and_a_grown_source_only_its_new_points() -> None:
+    history = [(1.0 / (s + 1), s) for s in range(50)] + [(SQL_INFINITY, 50)]
+    runs = [_run("a", {"lr": "0.1", "long": "x" * 7000}, history)]
+    source = FakeSource(runs, {"a": list(history)})
+    target = FakeTarget()
+    first = _copy(source, target)
+    assert first.written["run"] == 1 and first.written["metric point"] == 51
+    assert target.points["a"][point_key(math.inf, 50, 50)] == 1  # +-1.797e308 became inf
+    outcomes = sorted((p.kind, p.outcome) for p in first.problems)
+    assert outcomes == [("metric", "converted"), ("param", "truncated"), ("run", "skipped")]
+    assert "orphan" in {p.item for p in first.problems}
+
+    target.calls.clear()
+    again = _copy(source, target)
+    assert dict(again.written) == {}
+    assert target.calls == []
+    assert again.present["metric point"] == 51 and again.present["param"] == 2
+
+    source._histories["a"] += [(7.0, 51), (7.0, 51)]  # the same point twice: both count
+    grown = _copy(source, target)
+    assert grown.written["metric point"] == 2 and target.calls == ["log_points"]
+
+
+def test_missing_is_a_multiset_difference_where_nan_equals_nan() -> None:
+    held = Counter([point_key(math.nan, 1, 1), point_key(2.0, 2, 2)])
+    values, steps, _ = missing([math.nan, 2.0, 2.0, 3.0], [1, 2, 2, 3], [1, 2, 2, 3], held)
+    assert steps == [2, 3] and values == [2.0, 3.0]
+    assert point_key(-SQL_INFINITY, 0, 0) == point_key(-math.inf, 0, 0)
+
+
+def test_metric_columns_are_packed_little_endian() -> None:
+    points = Points()
+    points.extend("a", [1.5, 2.5], [0, 1], [10, 11])
+    points.extend("b", [math.inf], [7], [12])
+    cols = metric_columns(points, ["a", "b"])
+    assert list(cols.keys) == ["a", "b"]
+    assert struct.unpack("<3H", cols.key_index) == (0, 0, 1)
+    assert struct.unpack("<3d", cols.values) == (1.5, 2.5, math.inf)
+    assert struct.unpack("<3q", cols.steps) == (0, 1, 7)
+    assert struct.unpack("<3q", cols.timestamps) == (10, 11, 12)
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("postgresql://ana:secret@db:5432/mlflow", "postgresql://db:5432/mlflow"),
+        ("sqlite:///tmp/mlflow.db", "sqlite:///tmp/mlflow.db"),
+        ("http://mlflow:5000", "http://mlflow:5000"),
+    ],
+)
+def test_the_source_uri_is_recorded_without_credentials(uri: str, shown: str) -> None:
+    assert public_uri(uri) == shown
