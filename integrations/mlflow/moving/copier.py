@@ -89,19 +89,16 @@ class Copier:
         for target_id in set(targets.values()):
             if target_id:
                 held.update(self.target.runs_of(target_id))
-        # Reads (source and target) here, in order; each run's writes in a worker thread
-        # (the target's round trips overlap), at most a few runs ahead of the reads.
+        # The source is read here, in order; the rest of each run (what the target holds,
+        # the writes) in a worker thread, so the target's round trips overlap, at most a
+        # few runs behind the source.
         with ThreadPoolExecutor(max_workers=self.target.parallel) as pool:
             pending: deque[Future[None]] = deque()
             for exp, run in progress(runs, "runs", len(runs), "run"):
-                run_id = run.info.run_id
-                try:
-                    writes = self._plan(targets[str(exp.experiment_id)], run, held.get(run_id))
-                except MlflowException as exc:
-                    self.summary.problem("run", run_id, exc.message)
-                    continue
-                if writes and not self.dry_run:
-                    pending.append(pool.submit(self._write, run_id, writes))
+                points = self._source_points(run)
+                target_id = targets[str(exp.experiment_id)]
+                held_run = held.get(run.info.run_id)
+                pending.append(pool.submit(self._copy_run, target_id, run, held_run, points))
                 while len(pending) > 2 * self.target.parallel:
                     pending.popleft().result()
             for future in pending:
@@ -146,12 +143,12 @@ class Copier:
 
     # ------------------------------------------------------------------------ runs
 
-    def _plan(self, experiment_id: str, run: Run, held: Run | None) -> list[Write]:
+    def _plan(self, experiment_id: str, run: Run, held: Run | None, source: Points) -> list[Write]:
         """What the target lacks of ``run`` (counted), as the writes to send, in order."""
         info, run_id, t = run.info, run.info.run_id, self.target
         params = self._params(run, held)
         tags = self._tags(run, held)
-        points = self._points(run, held)
+        points = self._points(run, held, source)
         inputs = run.inputs.dataset_inputs if run.inputs else []
         had = set()
         if held is not None and held.inputs:
@@ -196,13 +193,15 @@ class Copier:
             writes.append(partial(t.set_run_deleted, experiment_id, run_id, True))
         return writes
 
-    def _write(self, run_id: str, writes: list[Write]) -> None:
-        """One run's writes, in order (in a worker thread); a failure is that run's problem."""
+    def _copy_run(self, experiment_id: str, run: Run, held: Run | None, points: Points) -> None:
+        """In a worker thread: what the target lacks of the run, written in order; a
+        failure is that run's problem."""
         try:
-            for write in writes:
-                write()
+            for write in self._plan(experiment_id, run, held, points):
+                if not self.dry_run:
+                    write()
         except MlflowException as exc:
-            self.summary.problem("run", run_id, exc.message)
+            self.summary.problem("run", run.info.run_id, exc.message)
 
     def _params(self, run: Run, held: Run | None) -> list[Param]:
         had = held.data.params if held is not None else {}
@@ -256,7 +255,7 @@ class Copier:
         self.summary.wrote("tag", len(out))
         return out
 
-    def _points(self, run: Run, held: Run | None) -> Points:
+    def _source_points(self, run: Run) -> Points:
         run_id = run.info.run_id
         source = Points()
         found = self.source.run_points(run_id, sorted(run.data.metrics), source)
@@ -269,6 +268,10 @@ class Copier:
                     "infinities): written as +-inf",
                     outcome="converted",
                 )
+        return source
+
+    def _points(self, run: Run, held: Run | None, source: Points) -> Points:
+        run_id = run.info.run_id
         send = Points()
         for key in source.values:
             values, steps, stamps = source.values[key], source.steps[key], source.timestamps[key]

@@ -40,11 +40,13 @@ class Summary:
 
     def wrote(self, kind: str, n: int = 1) -> None:
         if n:
-            self.written[kind] += n
+            with self._lock:  # runs are copied in worker threads
+                self.written[kind] += n
 
     def found(self, kind: str, n: int = 1) -> None:
         if n:
-            self.present[kind] += n
+            with self._lock:
+                self.present[kind] += n
 
     def problem(self, kind: str, item: str, reason: str, outcome: str = "skipped") -> None:
         found = Problem(kind, item, reason, outcome)

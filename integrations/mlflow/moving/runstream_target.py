@@ -10,14 +10,14 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from mlflow.entities import DatasetInput, Experiment, Param, Run, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
-from runstream.proto.v1 import common_pb2, write_pb2
+from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
 
 from .. import convert, model_convert
+from ..rpc import RunstreamRpc
 from ..tracking.store import RunstreamStore
 from .target import Points, point_key
 
@@ -61,8 +61,11 @@ class RunstreamTarget:
 
     def __init__(self, uri: str) -> None:
         self.label = uri
+        # Two clients: reads (and experiments) on the store's, run writes on one of their
+        # own, so the reads that decide what a run lacks do not wait for ingest to apply
+        # the writes of the runs before it (each client's reads carry its writes' token).
         self.store = RunstreamStore(uri)
-        self.rpc: Any = self.store._rpc
+        self.rpc = RunstreamRpc.from_uri(uri)
 
     def experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
@@ -77,16 +80,16 @@ class RunstreamTarget:
         )
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
-        self.rpc.set_experiment_tag(
+        self.store._rpc.set_experiment_tag(
             write_pb2.SetExperimentTagRequest(experiment_id=experiment_id, key=key, value=value)
         )
 
     def set_experiment_deleted(self, experiment_id: str, deleted: bool) -> None:
         ref = write_pb2.ExperimentRef(experiment_id=experiment_id)
         if deleted:
-            self.rpc.delete_experiment(ref)
+            self.store._rpc.delete_experiment(ref)
         else:
-            self.rpc.restore_experiment(ref)
+            self.store._rpc.restore_experiment(ref)
 
     def runs_of(self, experiment_id: str) -> dict[str, Run]:
         found: dict[str, Run] = {}
@@ -201,6 +204,7 @@ class RunstreamTarget:
         while True:
             try:
                 self.store.search_experiments(max_results=1)
+                self.rpc.search_experiments(query_pb2.SearchExperimentsRequest(max_results=1))
                 return
             except MlflowException:
                 if time.monotonic() > deadline:

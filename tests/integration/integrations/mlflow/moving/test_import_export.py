@@ -27,7 +27,7 @@ from tests.integration.integrations.mlflow.processes import (  # noqa: E402
 )
 
 # Building the source store with MLflow's client is most of the time (about a minute).
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 RUNS = 200
 POINTS = 1000
