@@ -4,11 +4,12 @@ when one of them runs, so ``runstream --help`` stays fast)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 DEFAULT_RUNSTREAM_URI = "runstream://127.0.0.1:50051"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Any) -> None:
     for verb, helptext in (
         ("import", "copy another tracking store into runstream"),
         ("export", "copy runstream into another tracking store"),

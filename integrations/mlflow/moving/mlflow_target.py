@@ -97,12 +97,14 @@ class MlflowTarget:
 
     def create_run(self, experiment_id: str, run: Run) -> None:
         info = run.info
-        module = None
-        if getattr(self.store, "engine", None) is not None:
-            import mlflow.store.tracking.sqlalchemy_store as module
-        keep = module is not None
+        keep = getattr(self.store, "engine", None) is not None  # a SQL store
         tags = [] if keep else [RunTag(SOURCE_RUN_TAG, info.run_id)]
-        with _ids_lock, _run_id_drawn_as(module, info.run_id) if keep else contextlib.nullcontext():
+        drawn: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if keep:
+            import mlflow.store.tracking.sqlalchemy_store as sql_store
+
+            drawn = _run_id_drawn_as(sql_store, info.run_id)
+        with _ids_lock, drawn:
             created = self.store.create_run(
                 experiment_id, info.user_id or "", info.start_time, tags, info.run_name
             )
