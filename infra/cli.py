@@ -23,10 +23,10 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.ingest.cli",  # runstream ingest, runstream replay
     "runstream.ingest.migrations.cli",  # runstream migrations print [--cluster NAME]
     "runstream.query.cli",  # runstream query
-    "runstream.integrations.mlflow.moving.cli",  # runstream import|export mlflow
     "runstream.query.tail_cli",  # runstream tail
     "runstream.ingest.snapshot_cli",  # runstream snapshot create|restore|list
     "runstream.infra.gc_cli",  # runstream gc
+    "runstream.integrations.mlflow.moving.cli",  # runstream import|export mlflow
 )
 
 
