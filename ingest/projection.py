@@ -323,7 +323,7 @@ class _BatchProjector:
         if not exp_id:
             raise _Refused(PoisonReason.INVALID_EVENT, "experiment event without an experiment id")
         current = self._experiment(exp_id)
-        if current is not None and offset <= current.version:
+        if current is not None and offset <= current.version and not _is_seed(current):
             self._skipped += 1
             return
         if isinstance(p, ev.ExperimentCreated):
@@ -510,3 +510,10 @@ def _same_length(keys: tuple[str, ...], values: tuple[str, ...], what: str) -> N
 def _check_status(status: str) -> None:
     if status not in RUN_STATUSES:
         raise _Refused(PoisonReason.INVALID_EVENT, f"unknown run status {status!r}")
+
+
+def _is_seed(experiment: ExperimentState) -> bool:
+    """The Default experiment as migration 0001 seeds it (version 0, never updated): it has
+    applied no event, so an event at offset 0 of its partition is new, not a repeat (its
+    ``version`` 0 would otherwise read as "offset 0 already applied")."""
+    return experiment.version == 0 and experiment.last_update_time == 0
