@@ -327,6 +327,13 @@ def _requests(srv: Server) -> dict[str, tuple[Callable[..., Any], st.SearchStrat
     run_ids = st.lists(st.one_of(st.sampled_from(["r0", "r1", "nope"]), text), max_size=5)
     opt_int64 = st.one_of(st.none(), int64)
 
+    # point-context filters: well-formed ones, and keys/values of any length and shape
+    contexts = st.dictionaries(
+        st.one_of(st.sampled_from(["rank", "node"]), text),
+        st.one_of(st.sampled_from(["0", "3", "a"]), text),
+        max_size=12,
+    )
+
     def build(message: Any, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         def make(read: Any, **values: Any) -> Any:
             present = {k: v for k, v in values.items() if v is not None}
@@ -392,6 +399,26 @@ def _requests(srv: Server) -> dict[str, tuple[Callable[..., Any], st.SearchStrat
                 run_id=st.just("r0"),
                 metric_key=st.just("loss"),
                 page_token=history_sort_values.map(lambda v: _mutate(srv.history_token, v)),
+            ),
+        ),
+        "GetMetricHistoryColumns": (
+            s.GetMetricHistoryColumns,
+            build(
+                query_pb2.GetMetricHistoryRequest,
+                run_id=st.one_of(st.just("r0"), text),
+                metric_key=st.one_of(st.just("loss"), text),
+                max_results=int32,
+                page_token=generic_tokens,
+                context=contexts,
+            ),
+        ),
+        "GetLatestMetricsByContext": (
+            s.GetLatestMetricsByContext,
+            build(
+                query_pb2.GetLatestMetricsByContextRequest,
+                run_id=st.one_of(st.just("r0"), text),
+                metric_keys=st.lists(st.one_of(st.just("loss"), text), max_size=5),
+                context=contexts,
             ),
         ),
         "GetSampledMetricHistory": (
@@ -589,6 +616,8 @@ RPCS = [
     "SearchRunsPaged",
     "GetMetricHistory",
     "GetMetricHistoryPaged",
+    "GetMetricHistoryColumns",
+    "GetLatestMetricsByContext",
     "GetSampledMetricHistory",
     "GetSampledMetricHistories",
     "GetMetricAggregates",
