@@ -432,6 +432,9 @@ def test_mlflow_clients_see_mlflow_s_permission_error(
     bob = RunstreamStore(uri)
     eid = alice.create_experiment(f"mlflow-{uuid.uuid4().hex[:6]}")
     run = alice.create_run(eid, "alice", 0, [], "r")
+    # Read-your-writes is per client: bob's store holds no token of alice's write, so alice
+    # reads the run first (her read waits until ingest applied it); then bob finds it.
+    alice.get_run(run.info.run_id)
     bob.log_metric(run.info.run_id, Metric("loss", 0.5, 1, 0))  # EDIT by default: may write
     with pytest.raises(MlflowException) as info:
         bob.delete_experiment(eid)
