@@ -143,14 +143,6 @@ class MetricAccumulator:
         run_of = (series // nk).tolist()
         key_of = (series % nk).tolist()
         ctx_of = (summary.groups % nc).tolist()
-        latest = list(
-            zip(
-                summary.latest_step.tolist(),
-                summary.latest_timestamp.tolist(),
-                summary.latest_value.tolist(),
-                strict=True,
-            )
-        )
         return TableData(
             "latest_context_metrics",
             CONTEXT_LATEST_COLUMNS,
@@ -159,7 +151,7 @@ class MetricAccumulator:
                 [self._run_ids[r] for r in run_of],
                 [self._keys[k] for k in key_of],
                 [self._contexts[c] for c in ctx_of],
-                latest,
+                _latest_points(summary),
                 summary.min_value,
                 summary.max_value,
                 summary.count,
@@ -178,14 +170,6 @@ class MetricAccumulator:
         summary = summarise(runs * len(self._keys) + keys, values, steps, timestamps)
         run_of = (summary.groups // len(self._keys)).tolist()
         key_of = (summary.groups % len(self._keys)).tolist()
-        latest = list(
-            zip(
-                summary.latest_step.tolist(),
-                summary.latest_timestamp.tolist(),
-                summary.latest_value.tolist(),
-                strict=True,
-            )
-        )
         return TableData(
             "latest_metrics",
             LATEST_COLUMNS,
@@ -193,7 +177,7 @@ class MetricAccumulator:
                 [self._run_experiments[r] for r in run_of],
                 [self._keys[k] for k in key_of],
                 [self._run_ids[r] for r in run_of],
-                latest,
+                _latest_points(summary),
                 summary.min_value,
                 summary.max_value,
                 summary.count,
@@ -253,4 +237,17 @@ def summarise(
         min_value=vmin,
         max_value=vmax,
         count=counts.astype(np.uint64),
+    )
+
+
+def _latest_points(summary: Summary) -> list[tuple[int, int, float]]:
+    """Each group's latest point as the (step, timestamp, value) tuple both summary tables
+    store."""
+    return list(
+        zip(
+            summary.latest_step.tolist(),
+            summary.latest_timestamp.tolist(),
+            summary.latest_value.tolist(),
+            strict=True,
+        )
     )
