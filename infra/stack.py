@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runstream.proto.applied import AppliedFeed
 from runstream.proto.endpoints import ServerOptions
 from runstream.proto.vocabulary import DEFAULT_TOPIC
 
@@ -80,6 +81,11 @@ class Stack:
         self._gateway: Any = None
         self._query: Any = None
         self.bootstrap = settings.kafka or ""
+        # On chDB this process's worker is the only writer of the tables, so it tells the
+        # query service what it applied (token waits wake at once, GetRun answers are kept
+        # between flushes).  A ClickHouse server may have other writers: no feed there.
+        embedded = settings.clickhouse_dsn.startswith("chdb:")
+        self.applied_feed = AppliedFeed(settings.topic) if embedded else None
 
     @property
     def address(self) -> str:
@@ -87,6 +93,11 @@ class Stack:
         if self._server is None:
             raise RuntimeError("stack is not started")
         return str(self._server.address)
+
+    @property
+    def query_service(self) -> Any:
+        """The stack's ``runstream.query.QueryService`` (None before start and after stop)."""
+        return self._query
 
     @property
     def url(self) -> str:
@@ -131,7 +142,8 @@ class Stack:
         )
         if s.partitions is not None:
             ingest = replace(ingest, partitions=s.partitions)
-        worker = IngestWorker(ingest)
+        feed = self.applied_feed
+        worker = IngestWorker(ingest, on_applied=feed.publish if feed is not None else None)
         worker.prepare()  # topics and tables exist before the first write or read
         self._worker = worker
         self._worker_thread = threading.Thread(
@@ -153,7 +165,7 @@ class Stack:
         from runstream.producer.gateway import GatewaySettings, add_gateway
         from runstream.proto.rpc import Server, start_server
         from runstream.proto.v1 import query_pb2, write_pb2
-        from runstream.query import QuerySettings, add_query_service
+        from runstream.query import QuerySettings, add_query_service, open_query_service
 
         from .run_directory import QueryRunDirectory
 
@@ -167,7 +179,9 @@ class Stack:
         )
 
         def add(server: Server) -> list[str]:
-            self._query = add_query_service(server, query)
+            self._query = add_query_service(
+                server, query, open_query_service(query, self.applied_feed)
+            )
             self._gateway = add_gateway(
                 server,
                 GatewaySettings.from_env(kafka=self.bootstrap, topic=s.topic),

@@ -162,6 +162,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         pipelined: bool = True,
         allow_log_gap: bool = False,
+        on_applied: Callable[[Mapping[int, int]], None] | None = None,
     ) -> None:
         self.source = source
         self.topic = source.topic
@@ -176,6 +177,7 @@ class Pipeline:
         self._start_offsets = dict(start_offsets or {})
         self._stop_offsets = dict(stop_offsets or {})
         self._checkpoint = checkpoint or (lambda step: None)
+        self._on_applied = on_applied  # told each time applied offsets are recorded
         self._clock = clock
         self._unrecovered: set[int] = set()
         self._retry_at = 0.0
@@ -583,7 +585,10 @@ class Pipeline:
             self._checkpoint(f"batch:{b.partition}")
             self.store.write(b)
         self._checkpoint("offsets")
-        self.store.write_offsets(self.topic, {b.partition: b.end for b in batches})
+        offsets = {b.partition: b.end for b in batches}
+        self.store.write_offsets(self.topic, offsets)
+        if self._on_applied is not None:
+            self._on_applied(offsets)
         if any(b.purges for b in batches):  # other partitions' "not purged" answers are stale
             for state in self._states.values():
                 state.forget_unpurged()

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,17 @@ class _Aborted(Exception):
 
 class IngestWorker:
     def __init__(
-        self, settings: IngestSettings, *, registry: CollectorRegistry | None = None
+        self,
+        settings: IngestSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        on_applied: Callable[[Mapping[int, int]], None] | None = None,
     ) -> None:
+        """``on_applied`` is told, from the writer thread, the applied offsets each time
+        they are recorded (``runstream up`` passes its query service's
+        :class:`~runstream.proto.applied.AppliedFeed`)."""
         self.settings = settings
+        self._on_applied = on_applied
         self.metrics = IngestMetrics(settings.topic, registry)
         self.error: BaseException | None = None
         self.warnings: list[str] = []  # found at start (the snapshots against the log)
@@ -318,6 +327,7 @@ class IngestWorker:
             cache_runs=s.state_cache_runs,
             checkpoint=self._checkpoint,
             allow_log_gap=s.allow_log_gap,
+            on_applied=self._on_applied,
         )
         return self._pipeline, source
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from runstream.proto.applied import AppliedFeed
 from runstream.proto.tokens import APPLIED_OFFSETS_SQL, WaitToken
 
 from .admission import Admission
@@ -29,7 +30,7 @@ from .sql_text import Sql
 logger = logging.getLogger(__name__)
 
 _FIRST_POLL_S = 0.005
-_MAX_POLL_S = 0.1
+_MAX_POLL_S = 0.05
 MAX_TOKEN_PARTITIONS = 10_000
 _INT32_MAX = 2**31 - 1
 
@@ -56,6 +57,18 @@ def _sleep(seconds: float) -> bool:
     return False
 
 
+def _timed_out(token: WaitToken, applied: dict[int, int], timeout_s: float) -> DeadlineExceeded:
+    missing = pending(token, applied)
+    shown = sorted(missing.items())[:10]
+    detail = ", ".join(
+        f"partition {p} needs offset {o} (applied up to {applied.get(p, 0) - 1})" for p, o in shown
+    )
+    more = f" and {len(missing) - len(shown)} more" if len(missing) > len(shown) else ""
+    return DeadlineExceeded(
+        f"ingest has not applied the write token within {timeout_s:.3f} s: {detail}{more}"
+    )
+
+
 def wait_for_token(
     store: SqlPort,
     token: WaitToken,
@@ -78,15 +91,7 @@ def wait_for_token(
             return
         now = clock()
         if now >= deadline:
-            shown = sorted(missing.items())[:10]
-            detail = ", ".join(
-                f"partition {p} needs offset {o} (applied up to {applied.get(p, 0) - 1})"
-                for p, o in shown
-            )
-            more = f" and {len(missing) - len(shown)} more" if len(missing) > len(shown) else ""
-            raise DeadlineExceeded(
-                f"ingest has not applied the write token within {timeout_s:.3f} s: {detail}{more}"
-            )
+            raise _timed_out(token, applied, timeout_s)
         if pause(min(delay, deadline - now)):
             raise DeadlineExceeded("the call ended while it waited for ingest")
         delay = min(delay * 2, _MAX_POLL_S)
@@ -171,7 +176,12 @@ class LogEnds:
 
 
 class TokenWaiter:
-    """Checks a token, then waits for it within a slot of ``admission``."""
+    """Checks a token, then waits for it within a slot of ``admission``.
+
+    With an :class:`~runstream.proto.applied.AppliedFeed` (an ingest worker in the same
+    process is the only writer of the tables) the wait wakes when the worker records the
+    offsets instead of polling ``ingest_offsets``; the table is still read once first, and
+    what it says is published to the feed."""
 
     def __init__(
         self,
@@ -181,12 +191,14 @@ class TokenWaiter:
         admission: Admission,
         *,
         clock: Callable[[], float] = time.monotonic,
+        feed: AppliedFeed | None = None,
     ) -> None:
         self._store = store
         self._topic = topic
         self._log_ends = log_ends
         self._admission = admission
         self._clock = clock
+        self._feed = feed if feed is not None and feed.topic == topic else None
 
     def validate(self, token: WaitToken) -> WaitToken:
         """``token`` with the service's topic, or InvalidRequestError."""
@@ -208,8 +220,13 @@ class TokenWaiter:
         if not token.offsets:
             return
         token = self.validate(token)
+        feed = self._feed
+        if feed is not None and not pending(token, feed.applied()):
+            return  # applied, as the worker of this process recorded it
         sql = offsets_sql(token.topic, sorted(token.offsets))
         applied = {int(p): int(o) for p, o in self._store.rows(sql)}
+        if feed is not None:
+            feed.publish(applied)
         if not pending(token, applied):
             return
         self._log_ends.check(token)
@@ -217,4 +234,12 @@ class TokenWaiter:
         if stop is not None and stop.is_set():
             raise DeadlineExceeded("the call ended before it waited for ingest")
         with self._admission.waiting():
-            wait_for_token(self._store, token, timeout_s, clock=self._clock, pause=pause)
+            if feed is None:
+                wait_for_token(self._store, token, timeout_s, clock=self._clock, pause=pause)
+                return
+            stopped = stop.is_set if stop is not None else (lambda: False)
+            if feed.wait_applied(token.offsets, timeout_s, stopped):
+                return
+            if stopped():
+                raise DeadlineExceeded("the call ended while it waited for ingest")
+            raise _timed_out(token, feed.applied(), timeout_s)

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 
+from runstream.proto.applied import AppliedFeed
 from runstream.proto.permissions import ExperimentFacts
 from runstream.proto.tokens import WaitToken, WriteToken
 
@@ -35,12 +36,13 @@ from .entities import (
     StepAggregates,
     ViewType,
 )
-from .errors import NotFoundError, TailUnavailableError
+from .errors import NotFoundError, TailUnavailableError, clip
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
 from .ports import LogEndPort, SqlPort
 from .read_your_writes import LogEnds, Stop, TokenWaiter
+from .run_cache import RunCache
 from .run_reader import RunReader
 from .settings import QuerySettings
 from .tail import AppliedWatch, RecordsPort, TailLimits, TailStream, TailTarget, start_cursor
@@ -61,9 +63,12 @@ class QueryService:
         settings: QuerySettings,
         log_end: LogEndPort | None = None,
         records: Callable[[], RecordsPort] | None = None,
+        applied_feed: AppliedFeed | None = None,
     ) -> None:
         """``records`` opens the reader of events a live tail needs (one per stream); without
-        it ``tail`` is refused."""
+        it ``tail`` is refused.  ``applied_feed``: only when an ingest worker of this
+        process is the only writer of the tables (``runstream up`` on chDB); token waits
+        then wake on it and GetRun's answers are kept between its changes."""
         self.settings = settings
         self._store = store
         self._log_end = log_end
@@ -78,7 +83,11 @@ class QueryService:
         self.models = ModelReader(store, **bounds)  # the registry, logged models, datasets
         self.admission = Admission(settings.max_calls, settings.max_waiting, settings.max_streams)
         self.log_ends = LogEnds(log_end)
-        self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission)
+        feed = applied_feed
+        if feed is not None and feed.topic != settings.topic:
+            feed = None  # offsets of another topic say nothing about this one
+        self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission, feed=feed)
+        self.run_cache = RunCache(feed) if feed is not None else None
         self.access = ReadAccess(store)
         self._records = records
         self.tail_watch = AppliedWatch(
@@ -126,7 +135,7 @@ class QueryService:
         if target.run_id:
             found = self.access.run_experiments([target.run_id])
             if target.run_id not in found:
-                raise NotFoundError(f"run {target.run_id!r} not found")
+                raise NotFoundError(f"run {clip(target.run_id)!r} not found")
             return found[target.run_id]
         return self.experiments.get(target.experiment_id).experiment_id
 
@@ -189,7 +198,15 @@ class QueryService:
 
     # -- runs ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
-        return self.runs.get(run_id)
+        cache = self.run_cache
+        if cache is None:
+            return self.runs.get(run_id)
+        run = cache.get(run_id)
+        if run is None:
+            stamp = cache.stamp()
+            run = self.runs.get(run_id)
+            cache.put(run_id, stamp, run)
+        return run
 
     def search_runs(
         self,
@@ -252,9 +269,12 @@ class QueryService:
         return self.history.sampled(run_ids, request)
 
 
-def open_query_service(settings: QuerySettings) -> QueryService:
+def open_query_service(
+    settings: QuerySettings, applied_feed: AppliedFeed | None = None
+) -> QueryService:
     """A service over ClickHouse as configured (``clickhouse``, ``database``), checking
-    write tokens against Kafka's log end when ``kafka`` is set."""
+    write tokens against Kafka's log end when ``kafka`` is set (``applied_feed``: see
+    :class:`QueryService`)."""
     from .clickhouse_store import ClickHouseStore
 
     store = ClickHouseStore(
@@ -272,5 +292,5 @@ def open_query_service(settings: QuerySettings) -> QueryService:
 
             return KafkaRecords(bootstrap)
 
-        return QueryService(store, settings, log_end, records)
-    return QueryService(store, settings, log_end)
+        return QueryService(store, settings, log_end, records, applied_feed)
+    return QueryService(store, settings, log_end, applied_feed=applied_feed)

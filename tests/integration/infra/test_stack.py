@@ -207,3 +207,28 @@ def test_a_forged_token_past_the_log_end_is_refused_at_once(
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "log end" in (refused.value.details() or "")
+
+
+def test_a_polled_run_follows_every_write_and_repeats_are_kept_answers(
+    stack: Stack, query: query_pb2_grpc.QueryServiceStub
+) -> None:
+    """On chDB the worker tells the query service what it applied: a read with a token
+    wakes on it, GetRun answers are kept while nothing is applied, and the next applied
+    write drops them (the poll after it sees the new value, never the kept one)."""
+    service = stack.query_service
+    assert stack.applied_feed is not None and service.run_cache is not None
+    client = RunstreamClient(uri=f"kafka://{stack.bootstrap}", topic=stack.settings.topic)
+    try:
+        run_id = client.create_run(client.create_experiment(f"poll-{uuid.uuid4().hex[:6]}")).run_id
+        for value in range(5):
+            client.log_metric(run_id, "probe", float(value), step=value)
+            token = client.flush(timeout=60).to_proto()
+            read = query_pb2.ReadOptions(write_token=token, wait_timeout_ms=60_000)
+            got = query.GetRun(query_pb2.GetRunRequest(run_id=run_id, read=read)).run
+            assert {m.key: m.value for m in got.data.metrics} == {"probe": float(value)}
+            hits = service.run_cache.hits
+            again = query.GetRun(query_pb2.GetRunRequest(run_id=run_id)).run
+            assert {m.key: m.value for m in again.data.metrics} == {"probe": float(value)}
+            assert service.run_cache.hits == hits + 1  # nothing applied since: kept
+    finally:
+        client.close()

@@ -278,3 +278,35 @@ def test_the_service_caps_every_wait() -> None:
         service.wait(WaitToken("events", {0: 10**18}), None)
     service.close()
     assert log.closed
+
+
+def test_with_a_feed_the_table_is_read_once_and_the_wait_wakes_on_the_feed() -> None:
+    from runstream.proto.applied import AppliedFeed
+
+    feed = AppliedFeed("events")
+    store = FakeOffsets([{0: 3}])  # the table never moves: only the feed can end the wait
+    waiter = TokenWaiter(
+        store, "events", LogEnds(FakeLog("events", {0: 100})), Admission(4, 2), feed=feed
+    )
+    threading.Timer(0.1, lambda: feed.publish({0: 8})).start()
+    waiter.wait(WaitToken("events", {0: 7}), 5.0)
+    assert len(store.queries) == 1  # read once, then woken by the feed
+    assert feed.applied() == {0: 8}
+    waiter.wait(WaitToken("events", {0: 5}), 5.0)  # applied per the feed: no query at all
+    assert len(store.queries) == 1
+
+
+def test_with_a_feed_a_timeout_names_the_partition_and_a_stop_ends_the_wait() -> None:
+    from runstream.proto.applied import AppliedFeed
+
+    feed = AppliedFeed("events")
+    waiter = TokenWaiter(
+        FakeOffsets([{0: 3}]), "events", LogEnds(FakeLog("events", {0: 100})),
+        Admission(4, 2), feed=feed,
+    )  # fmt: skip
+    with pytest.raises(DeadlineExceeded, match="partition 0 needs offset 7"):
+        waiter.wait(WaitToken("events", {0: 7}), 0.1)
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    with pytest.raises(DeadlineExceeded, match="call ended"):
+        waiter.wait(WaitToken("events", {0: 7}), 30.0, stop)

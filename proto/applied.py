@@ -1,0 +1,69 @@
+"""What ingest has applied, told in process.
+
+When an ingest worker and a query service run in one process on an embedded ClickHouse
+(``runstream up`` on chDB: chDB locks its directory to one process, so nothing else writes
+those tables), the worker tells an :class:`AppliedFeed` each time it has recorded applied
+offsets, and the query service learns them without asking the ``ingest_offsets`` table:
+a read that carries a write token wakes as soon as its offsets are applied instead of
+polling, and answers kept since the last change are known to be current.
+
+The feed only ever grows (the later offset per partition wins), so offsets read from the
+table can be published to it as well.  Its ``version`` changes whenever an offset moved.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+_SLICE_S = 0.05  # how often a wait looks at its ``stopped`` callback
+
+
+class AppliedFeed:
+    """Next offset to apply per partition of ``topic``, as ingest recorded it."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._cond = threading.Condition()
+        self._applied: dict[int, int] = {}
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Changes (grows) whenever an applied offset moved."""
+        return self._version
+
+    def publish(self, offsets: Mapping[int, int]) -> None:
+        """Record that everything below ``offsets[p]`` is written, per partition ``p``."""
+        with self._cond:
+            moved = False
+            for p, o in offsets.items():
+                if o > self._applied.get(p, -1):
+                    self._applied[p] = o
+                    moved = True
+            if moved:
+                self._version += 1
+                self._cond.notify_all()
+
+    def applied(self) -> dict[int, int]:
+        with self._cond:
+            return dict(self._applied)
+
+    def wait_applied(
+        self,
+        offsets: Mapping[int, int],
+        timeout_s: float,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Block until every partition's applied offset is past ``offsets[p]`` (True), or
+        until ``timeout_s`` passed or ``stopped()`` is true (False)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        with self._cond:
+            while True:
+                if all(self._applied.get(p, -1) > o for p, o in offsets.items()):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or stopped():
+                    return False
+                self._cond.wait(min(left, _SLICE_S))
