@@ -186,7 +186,7 @@ class HistoryReader:
                 req.x_axis,
                 req.start,
                 req.end,
-                Bucketing(big, lows, widths),
+                Bucketing(big, lows, widths, [bounds[r][2] for r in big]),
                 req.context,
             )
         results = self._store.rows_many(statements)

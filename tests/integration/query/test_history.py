@@ -162,3 +162,20 @@ def test_chart_requests_are_checked(service: QueryService, writer: Writer) -> No
         service.sampled_history(["missing"], SeriesRequest("curve", 10))
     with pytest.raises(InvalidRequestError):
         service.sampled_history(["r"] * 1001, SeriesRequest("curve", 10))
+
+
+@pytest.mark.parametrize("edge", [(1 << 62) - 1, 1 << 62, (1 << 63) - 1])
+def test_m4_buckets_stay_exact_near_the_ends_of_int64(
+    service: QueryService, writer: Writer, edge: int
+) -> None:
+    """Buckets are computed in Int64 while every step lies strictly within +-2^62, else in
+    Int128: either way the same points as the reference, across the switch."""
+    writer.run("r", "e", start_time=1)
+    rng = random.Random(edge)
+    steps = sorted({-edge, edge, *(rng.randint(-edge, edge) for _ in range(400))})
+    pts = [("curve", rng.gauss(0, 1), s, i) for i, s in enumerate(steps)]
+    writer.metrics("e", "r", pts)
+    (series,) = service.sampled_history(["r"], SeriesRequest("curve", 40))
+    got = list(zip(series.steps, series.timestamps, series.values, strict=True))
+    assert got == m4_reference([(s, t, v) for _, v, s, t in pts], 40)
+    assert series.sampled and got[0][0] == -edge and got[-1][0] == edge
