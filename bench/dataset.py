@@ -99,11 +99,6 @@ def history_series(full_points: int, sampled_points: int) -> tuple[Series, Serie
     return series(full_points, "loss"), series(sampled_points, "curve")
 
 
-def param_values(runs: SearchRuns) -> list[str]:
-    """Param values in run-major order (run 0's p0..p19, run 1's ...)."""
-    return [f"v{v}" for v in runs.params.ravel().tolist()]
-
-
 # -- runstream (chDB) ---------------------------------------------------------------------
 def load_runstream(
     dsn: str, database: str, sizes: Sequence[int], full_points: int, sampled_points: int
@@ -164,19 +159,29 @@ def _runstream_runs(
     })  # fmt: skip
 
 
+LOAD_CHUNK = 100_000  # runs per insert: bounds the loader's memory at 1M runs
+
+
 def _runstream_search(client: Any, runs: SearchRuns) -> None:
-    n, eid = runs.n, runs.experiment_id
-    _runstream_experiment(client, eid, runs.experiment_name)
-    names = [f"run-{i}" for i in range(n)]
-    _runstream_runs(client, eid, runs.run_ids, names, runs.start_times.tolist())
-    run_per_param = [r for r in runs.run_ids for _ in range(PARAMS)]
+    _runstream_experiment(client, runs.experiment_id, runs.experiment_name)
+    for lo in range(0, runs.n, LOAD_CHUNK):
+        _runstream_search_chunk(client, runs, lo, min(runs.n, lo + LOAD_CHUNK))
+
+
+def _runstream_search_chunk(client: Any, runs: SearchRuns, lo: int, hi: int) -> None:
+    """Runs ``lo``..``hi - 1`` of ``runs``, with their params and metrics."""
+    n, eid, run_ids = hi - lo, runs.experiment_id, runs.run_ids[lo:hi]
+    names = [f"run-{i}" for i in range(lo, hi)]
+    _runstream_runs(client, eid, run_ids, names, runs.start_times[lo:hi].tolist())
+    run_per_param = [r for r in run_ids for _ in range(PARAMS)]
     _insert(client, "params", {
         "experiment_id": [eid] * (n * PARAMS), "run_id": run_per_param,
-        "key": [f"p{k}" for k in range(PARAMS)] * n, "value": param_values(runs),
+        "key": [f"p{k}" for k in range(PARAMS)] * n,
+        "value": [f"v{v}" for v in runs.params[lo:hi].ravel().tolist()],
     })  # fmt: skip
-    run_per_metric = [r for r in runs.run_ids for _ in range(METRICS)]
+    run_per_metric = [r for r in run_ids for _ in range(METRICS)]
     keys = [f"m{k}" for k in range(METRICS)] * n
-    values = runs.metrics.ravel().tolist()
+    values = runs.metrics[lo:hi].ravel().tolist()
     m = n * METRICS
     _insert(client, "latest_metrics", {
         "experiment_id": [eid] * m, "key": keys, "run_id": run_per_metric,
@@ -186,7 +191,7 @@ def _runstream_search(client: Any, runs: SearchRuns) -> None:
     _insert(client, "metrics", {
         "experiment_id": [eid] * m, "run_id": run_per_metric, "key": keys,
         "step": np.full(m, 100, dtype=np.int64), "timestamp": np.full(m, T0, dtype=np.int64),
-        "value": runs.metrics.ravel(),
+        "value": runs.metrics[lo:hi].ravel(),
     })  # fmt: skip
 
 
