@@ -418,7 +418,16 @@ class Run:
         stopped: dict[str, str] = {}  # MLflow variant -> why larger sizes are not run
         cells: dict[int, dict[str, tuple[Cell, Cell]]] = {}
         over_limit: dict[tuple[int, str], float] = {}  # the one call of "not finished"
+        last_call: dict[str, tuple[int, float]] = {}  # MLflow variant -> (runs, warm-up s)
         for n in o.sizes:
+            for s, (size, seconds) in last_call.items():
+                # MLflow's search grows at least linearly with the runs (quadratically at
+                # 100k, docs/benchmarks.md): skip a size even that would put past the limit
+                if s not in stopped and seconds * n / size > o.time_limit:
+                    stopped[s] = (
+                        f"not run: one call took {seconds:,.1f} s at {size:,} runs, so at least "
+                        f"{seconds * n / size:,.0f} s at {n:,} (limit {o.time_limit:g} s)"
+                    )
             runs = dataset.search_runs(n)
             request = query_pb2.SearchRunsRequest(
                 experiment_ids=[runs.experiment_id], filter=dataset.FILTER,
@@ -459,6 +468,7 @@ class Run:
                                               order_by=list(dataset.ORDER_BY))  # fmt: skip
 
                 timing = time_calls(call, o.calls, o.time_limit)
+                last_call[system] = (n, timing.warmup_ms / 1000)
                 cells[n][system] = (timing.cell(50, o.time_limit), timing.cell(99, o.time_limit))
                 if not timing.finished:
                     over_limit[(n, system)] = timing.warmup_ms
