@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from .aggregate_sql import step_aggregates_sql, step_bounds_sql
 from .entities import (
@@ -25,7 +25,7 @@ from .keyset import decode_token, encode_token, fingerprint
 from .model_entities import RunModelIO, run_io_from_rows
 from .model_sql import run_io_sql
 from .ports import Row, SqlPort
-from .run_sql import RunSearch, RunSearchCompiler, run_data_sql
+from .run_sql import RunSearch, RunSearchCompiler, run_page_sql
 from .search_filter import parse_group_by, parse_run_filter, parse_run_order_by
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ MAX_BEST = 1000
 MAX_PERCENTILES = 100
 MAX_AGGREGATE_POINTS = 100_000
 NO_EXPERIMENT = ""  # an id no experiment has
+_INFO_WIDTH = len(fields(RunInfo))  # the info statement's columns before its flags
+_IO_PARTS = ("datasets", "links")  # run_io_sql's statements, in the order of the info flags
 
 
 def check_max_results(value: int, default: int, limit: int, what: str = "max_results") -> int:
@@ -63,6 +65,9 @@ class RunReader:
         self._store = store
         self._max_clauses = max_clauses
         self._max_order_keys = max_order_keys
+        # run_io_sql's parts whose table was seen holding rows: read beside the page from then
+        # on (a table that empties again only costs its statement)
+        self._io_seen: frozenset[str] = frozenset()
 
     def _search(self, selection: RunSelection, order_by: Sequence[str] = ()) -> RunSearch:
         return RunSearch(
@@ -90,11 +95,12 @@ class RunReader:
         shape = self._search(selection, order_by)  # the caller's query, without its scope
         fp = fingerprint("runs", sorted(set(selection.experiment_ids)), repr(shape))
         after = decode_token(page_token, fp, c.columns) if page_token else None
-        rows = self._store.rows(c.search_sql(n + 1, after))
-        token = encode_token(fp, c.columns, rows[n - 1][2:]) if len(rows) > n else ""
-        page = rows[:n]
-        runs = self.load(sorted({r[1] for r in page}), [r[0] for r in page])
-        return Page([runs[r[0]] for r in page if r[0] in runs], token)
+        rows = self._store.rows(c.search_sql(n + 1, after, info=True))
+        width = 2 + len(c.columns)  # run_id, experiment_id, the sort key; then the info
+        token = encode_token(fp, c.columns, rows[n - 1][2:width]) if len(rows) > n else ""
+        page = [row[width:] for row in rows[:n]]
+        runs = self._complete(sorted({r[1] for r in page}), page)
+        return Page([runs[r[0]] for r in page], token)
 
     def get(self, run_id: str) -> Run:
         if not run_id:
@@ -105,24 +111,54 @@ class RunReader:
         return runs[run_id]
 
     def load(self, experiment_ids: list[str], run_ids: list[str]) -> dict[str, Run]:
-        """Info, params, tags and latest metrics of some runs (four concurrent reads)."""
+        """Info, params, tags, latest metrics, datasets and model links of some runs: the two
+        concurrent statements of ``run_page_sql``, then :meth:`_complete`'s."""
         if not run_ids:
             return {}
-        io_sql = {f"io_{k}": v for k, v in run_io_sql(experiment_ids, run_ids).items()}
-        data = self._store.rows_many({**run_data_sql(experiment_ids, run_ids), **io_sql})
-        io = run_io_from_rows(data["io_datasets"], data["io_links"])
+        return self._complete(experiment_ids, run_ids=run_ids)
+
+    def _complete(
+        self,
+        experiment_ids: list[str],
+        info_rows: list[Row] | None = None,
+        run_ids: list[str] | None = None,
+    ) -> dict[str, Run]:
+        """Runs from their info rows (each followed by the two flags: whether
+        ``run_inputs`` and ``run_model_links`` hold rows), read here when only ``run_ids``
+        are given, and the rest of their data.
+
+        The datasets and model links of ``run_io_sql`` are read beside the page once their
+        table has been seen holding rows, else only when the flags say the table holds rows
+        now (read after ingest applied whatever the call waited for, so nothing applied
+        before is missed)."""
+        ids = run_ids if run_ids is not None else [row[0] for row in info_rows or ()]
+        if not ids:
+            return {}
+        page_sql = run_page_sql(experiment_ids, ids)
+        io_sql = run_io_sql(experiment_ids, ids)
+        seen = self._io_seen
+        statements = {"data": page_sql["data"], **{f"io_{k}": io_sql[k] for k in seen}}
+        if info_rows is None:
+            statements["info"] = page_sql["info"]
+        data = self._store.rows_many(statements)
+        rows = data["info"] if info_rows is None else info_rows
+        flags = rows[0][_INFO_WIDTH:] if rows else (False, False)
+        now = {k for k, has_rows in zip(_IO_PARTS, flags, strict=True) if has_rows} - seen
+        if now:
+            self._io_seen = seen | now
+            data.update(self._store.rows_many({f"io_{k}": io_sql[k] for k in now}))
+        io = run_io_from_rows(data.get("io_datasets", []), data.get("io_links", []))
         params: dict[str, dict[str, str]] = {}
-        for run_id, key, value in data["params"]:
-            params.setdefault(run_id, {})[key] = value
         tags: dict[str, dict[str, str]] = {}
-        for run_id, key, value in data["tags"]:
-            tags.setdefault(run_id, {})[key] = value
         metrics: dict[str, list[MetricPoint]] = {}
-        for run_id, key, (step, timestamp, value) in data["metrics"]:
-            metrics.setdefault(run_id, []).append(MetricPoint(key, value, timestamp, step))
+        for kind, run_id, key, value, (step, timestamp, latest) in data["data"]:
+            if kind == "m":
+                metrics.setdefault(run_id, []).append(MetricPoint(key, latest, timestamp, step))
+            else:
+                (params if kind == "p" else tags).setdefault(run_id, {})[key] = value
         runs = {}
-        for row in data["info"]:
-            info = RunInfo(*row)
+        for row in rows:
+            info = RunInfo(*row[:_INFO_WIDTH])
             rid = info.run_id
             runs[rid] = Run(
                 info=info,

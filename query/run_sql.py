@@ -184,13 +184,21 @@ class RunSearchCompiler:
         )
         return " ".join([f"FROM {runs}", *self._joins])
 
-    def search_sql(self, limit: int, after: list[object] | None) -> Sql:
+    def search_sql(self, limit: int, after: list[object] | None, info: bool = False) -> Sql:
+        """Rows ``(run_id, experiment_id, sort columns...)``; with ``info``, each followed
+        by the run's info (``INFO_COLUMNS``, from the same ``runs FINAL`` read) and the two
+        flags of :func:`run_page_sql`'s info statement, so a page needs no info statement."""
         where = list(self._where)
         if after is not None:
             where.append(after_condition(self.columns, after, self.b))
         order = ", ".join(f"{c.expr} {'ASC' if c.ascending else 'DESC'}" for c in self.columns)
+        select = list(self._select)
+        if info:
+            for column in INFO_COLUMNS:
+                self._need(column)
+            select += [f"r.{column}" for column in INFO_COLUMNS] + list(_IO_FLAGS)
         text = (
-            f"SELECT r.run_id, r.experiment_id, {', '.join(self._select)} {self._from()}"
+            f"SELECT r.run_id, r.experiment_id, {', '.join(select)} {self._from()}"
             f"{_where(where)} ORDER BY {order} LIMIT {self.b.bind(limit, 'UInt32')}"
         )
         return self.b.sql(text, SETTINGS)
@@ -226,17 +234,32 @@ def _where(conditions: list[str]) -> str:
 def run_data_sql(experiment_ids: list[str], run_ids: list[str]) -> dict[str, Sql]:
     """The full data of some runs: info, params, tags and latest metrics (four statements
     that can run concurrently).  ``experiment_ids`` empty: look up by run id only."""
-    out: dict[str, Sql] = {}
-    for name, text in _RUN_DATA.items():
-        b = Binder()
-        exp = (
-            f"experiment_id IN {b.bind(experiment_ids, 'Array(String)')} AND "
-            if experiment_ids
-            else ""
-        )
-        ids = b.bind(run_ids, "Array(String)")
-        out[name] = b.sql(text.format(exp=exp, ids=ids))
-    return out
+    return {name: _bound(text, experiment_ids, run_ids) for name, text in _RUN_DATA.items()}
+
+
+def run_page_sql(experiment_ids: list[str], run_ids: list[str]) -> dict[str, Sql]:
+    """The same data in two statements that can run concurrently (each chDB statement has a
+    fixed cost of several ms of CPU, whatever it reads):
+
+    * ``info``: the runs' info rows, each followed by two flags, whether ``run_inputs`` and
+      ``run_model_links`` hold any row at all (a trivial count: part metadata only), so the
+      reader skips their statements while they are empty;
+    * ``data``: params, tags and latest metrics as one ``UNION ALL`` of the three statements
+      of :func:`run_data_sql`, rows ``(kind, run_id, key, value, latest)`` with ``kind``
+      ``p``, ``t`` or ``m`` (``value`` is empty for metrics, ``latest`` zeros otherwise)."""
+    return {
+        "info": _bound(_RUN_INFO_FLAGS, experiment_ids, run_ids),
+        "data": _bound(_RUN_PAGE_DATA, experiment_ids, run_ids),
+    }
+
+
+def _bound(text: str, experiment_ids: list[str], run_ids: list[str]) -> Sql:
+    b = Binder()
+    exp = (
+        f"experiment_id IN {b.bind(experiment_ids, 'Array(String)')} AND " if experiment_ids else ""
+    )
+    ids = b.bind(run_ids, "Array(String)")
+    return b.sql(text.format(exp=exp, ids=ids))
 
 
 _RUN_DATA = {
@@ -250,3 +273,25 @@ _RUN_DATA = {
     "metrics": "SELECT run_id, key, max(latest) FROM latest_metrics WHERE {exp}run_id IN {ids} "
     "GROUP BY experiment_id, run_id, key",
 }
+
+# the columns of RunInfo, in its order
+INFO_COLUMNS = (
+    "run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
+    "artifact_uri", "lifecycle_stage",
+)  # fmt: skip
+# whether run_inputs and run_model_links hold rows: scalar subqueries run once per
+# statement, and count() of a whole table reads part metadata only
+_IO_FLAGS = ("(SELECT count() FROM run_inputs) > 0", "(SELECT count() FROM run_model_links) > 0")
+_RUN_INFO_FLAGS = (
+    f"SELECT {', '.join(INFO_COLUMNS + _IO_FLAGS)} FROM runs FINAL WHERE {{exp}}run_id IN {{ids}}"
+)
+_NO_LATEST = "(toInt64(0), toInt64(0), toFloat64(0))"
+_RUN_PAGE_DATA = (
+    f"SELECT 'p' AS kind, run_id, key, value, {_NO_LATEST} AS latest FROM params "
+    "WHERE {exp}run_id IN {ids} "
+    f"UNION ALL SELECT 't', run_id, key, argMax(value, version), {_NO_LATEST} FROM tags "
+    "WHERE {exp}run_id IN {ids} GROUP BY experiment_id, run_id, key "
+    "HAVING argMax(is_deleted, version) = 0 "
+    "UNION ALL SELECT 'm', run_id, key, '', max(latest) FROM latest_metrics "
+    "WHERE {exp}run_id IN {ids} GROUP BY experiment_id, run_id, key"
+)

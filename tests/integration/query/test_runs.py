@@ -84,6 +84,39 @@ def test_replayed_rows_do_not_duplicate(service: QueryService, writer: Writer) -
     assert [(p.step, p.value) for p in history.items] == [(0, 1.0), (1, 2.0)]
 
 
+def test_datasets_and_model_links_found_once_their_tables_fill(
+    service: QueryService, writer: Writer
+) -> None:
+    """GetRun and a search page skip the datasets and model-link statements while those
+    tables are empty; the first rows written afterwards are read by the next call."""
+    writer.run("a", "e", start_time=2)
+    writer.run("b", "e", start_time=1)
+    assert service.get_run("a").io.datasets == ()
+    assert all(r.io.model_outputs == () for r in service.search_runs(RunSelection(("e",))).items)
+    writer.client.insert(
+        "run_inputs",
+        [["e", "a", "iris", "d1", "code", "{}", None, None, {"mlflow.data.context": "train"}, 7]],
+        column_names=[
+            "experiment_id", "run_id", "dataset_name", "dataset_digest", "source_type",
+            "source", "dataset_schema", "dataset_profile", "tags", "version",
+        ],
+    )  # fmt: skip
+    got = service.get_run("a").io
+    assert [(d.name, d.digest, d.tags) for d in got.datasets] == [
+        ("iris", "d1", {"mlflow.data.context": "train"})
+    ]
+    assert got.model_outputs == ()
+    writer.client.insert(
+        "run_model_links",
+        [["e", "b", "output", "m-1", 3, 8]],
+        column_names=["experiment_id", "run_id", "direction", "model_id", "step", "version"],
+    )
+    page = {r.info.run_id: r.io for r in service.search_runs(RunSelection(("e",))).items}
+    assert [d.name for d in page["a"].datasets] == ["iris"]
+    assert page["b"].model_outputs == (("m-1", 3),) and page["b"].datasets == ()
+    assert service.get_run("b").io.model_outputs == (("m-1", 3),)
+
+
 def test_max_results_limits(service: QueryService, writer: Writer) -> None:
     writer.run("a", "e", start_time=1)
     for bad in (-1, 50_001):

@@ -16,7 +16,7 @@ from runstream.query.keyset import (
     encode_token,
     fingerprint,
 )
-from runstream.query.run_sql import RunSearch, RunSearchCompiler, run_data_sql
+from runstream.query.run_sql import RunSearch, RunSearchCompiler, run_data_sql, run_page_sql
 from runstream.query.search_filter import (
     parse_experiment_filter,
     parse_experiment_order_by,
@@ -131,6 +131,22 @@ def test_run_data_statements() -> None:
     assert stmts["info"].params == {"p0": ["e"], "p1": ["a", "b"]}
     by_id = run_data_sql([], ["a"])
     assert "experiment_id IN" not in by_id["tags"].text
+
+
+def test_run_page_statements() -> None:
+    stmts = run_page_sql(["e"], ["a", "b"])
+    assert set(stmts) == {"info", "data"}
+    for sql in stmts.values():  # the ids are bound once per statement, never spliced
+        assert sql.params == {"p0": ["e"], "p1": ["a", "b"]}
+        assert "'a'" not in sql.text
+    data = stmts["data"].text
+    assert data.count("UNION ALL") == 2
+    # the same reads as the separate statements, projection-friendly (no FINAL)
+    assert "FROM params WHERE" in data and "FROM tags WHERE" in data
+    assert "FROM latest_metrics WHERE" in data and "FINAL" not in data
+    assert "(SELECT count() FROM run_inputs) > 0" in stmts["info"].text
+    assert "(SELECT count() FROM run_model_links) > 0" in stmts["info"].text
+    assert "experiment_id IN" not in run_page_sql([], ["a"])["data"].text
 
 
 def test_experiment_search_sql() -> None:
