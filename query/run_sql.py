@@ -12,7 +12,8 @@ Plan, for the tables of ``ingest/migrations`` (every one sorted by experiment id
 * ORDER BY MLflow's sort (each key's missing/NaN class first, then its value, then
   start_time DESC unless named, then run_id) and a keyset condition for the page.
 
-Then ``run_data_sql`` fetches the page's runs in full.  Semantics follow MLflow's SQL store:
+The search statement also returns the page's info rows (``search_sql(info=True)``);
+``run_page_sql`` fetches the rest of the page's runs.  Semantics follow MLflow's SQL store:
 ``metrics.x`` is the latest value; NaN satisfies only ``!=``; +-inf compare as the largest
 finite doubles (MLflow stores them so); in every order, values come first, then NaN
 (metrics), then runs without the key, whatever the direction.
@@ -232,8 +233,9 @@ def _where(conditions: list[str]) -> str:
 
 
 def run_data_sql(experiment_ids: list[str], run_ids: list[str]) -> dict[str, Sql]:
-    """The full data of some runs: info, params, tags and latest metrics (four statements
-    that can run concurrently).  ``experiment_ids`` empty: look up by run id only."""
+    """The full data of some runs: info, params, tags and latest metrics as four statements
+    (the reader uses :func:`run_page_sql`, the same reads in two).  ``experiment_ids``
+    empty: look up by run id only."""
     return {name: _bound(text, experiment_ids, run_ids) for name, text in _RUN_DATA.items()}
 
 
