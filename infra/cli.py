@@ -14,6 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from runstream.proto.allocator import tune_malloc
+from runstream.proto.errors import SettingsError
+
 # (module, description) — each module has ``register(subparsers) -> None``.
 _COMMAND_MODULES: tuple[str, ...] = (
     "runstream.infra.kafka.cli",  # runstream kafka up|down|status
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("runstream").setLevel(level)
+    try:  # how the C allocator hands memory back (server processes: docs/configuration.md)
+        tune_malloc()
+    except SettingsError as exc:
+        parser.error(str(exc))
     try:
         rc = args.func(args)
     except KeyboardInterrupt:

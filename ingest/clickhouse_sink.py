@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from runstream.proto.engine import chdb_options, prepare_allocator
 from runstream.proto.tokens import APPLIED_OFFSETS_SQL
 
 from .batch import TABLE_ORDER, DictColumn, Intent, PartitionBatch, Progress
@@ -124,23 +125,31 @@ def translate(exc: BaseException, doing: str) -> SinkError:
     return SinkError(message)
 
 
+def _get_client(target: ClickHouseTarget, **kwargs: Any) -> Any:
+    """chDB: with the engine's memory, cache and allocator settings (``proto.engine``)."""
+    if target.embedded:
+        prepare_allocator()
+        kwargs["chdb_options"] = chdb_options()
+    return clickhouse_connect.get_client(dsn=target.dsn, **kwargs)
+
+
 def open_client(target: ClickHouseTarget, *, create_database: bool = True) -> Any:
     """A clickhouse-connect client whose default database is ``target.database``."""
     try:
         if create_database:
-            admin = clickhouse_connect.get_client(dsn=target.dsn)
+            admin = _get_client(target)
             try:
                 admin.command(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
             finally:
                 admin.close()
-        return clickhouse_connect.get_client(dsn=target.dsn, database=target.database)
+        return _get_client(target, database=target.database)
     except (ClickHouseError, RuntimeError, OSError) as exc:
         raise translate(exc, f"cannot open ClickHouse target {target.dsn}") from exc
 
 
 def database_exists(target: ClickHouseTarget) -> bool:
     try:
-        client = clickhouse_connect.get_client(dsn=target.dsn)
+        client = _get_client(target)
         try:
             return bool(client.command(f"EXISTS DATABASE `{target.database}`"))
         finally:

@@ -141,7 +141,14 @@ class KafkaSource:
         instance_id: str | None = None,
         session_timeout_ms: int = 10_000,
         codec: EventCodec | None = None,
+        fetch_max_bytes: int | None = None,
+        partition_fetch_bytes: int | None = None,
     ) -> KafkaSource:
+        fetch = dict(_FETCH)  # the bytes one fetch may bring: what the consumer buffers
+        if fetch_max_bytes:
+            fetch["fetch_max_bytes"] = fetch_max_bytes
+        if partition_fetch_bytes:
+            fetch["max_partition_fetch_bytes"] = partition_fetch_bytes
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap.split(","),
@@ -153,7 +160,7 @@ class KafkaSource:
                 session_timeout_ms=session_timeout_ms,
                 heartbeat_interval_ms=max(300, min(3000, session_timeout_ms // 3)),
                 **_RECOVERY,
-                **_FETCH,
+                **fetch,
             )
             rejoin_until_joined(consumer)
             consumer.subscribe([topic], listener=_Listener(on_assigned, on_revoked))

@@ -36,10 +36,18 @@ ENV_STATE_CACHE = "RUNSTREAM_INGEST_STATE_CACHE"
 ENV_ALLOW_LOG_GAP = "RUNSTREAM_INGEST_ALLOW_LOG_GAP"
 ENV_METRICS_TTL_DAYS = "RUNSTREAM_INGEST_METRICS_TTL_DAYS"
 ENV_SNAPSHOT_DIR = "RUNSTREAM_SNAPSHOT_DIR"
+ENV_FETCH_MAX_BYTES = "RUNSTREAM_INGEST_FETCH_MAX_BYTES"
+ENV_PARTITION_FETCH_BYTES = "RUNSTREAM_INGEST_PARTITION_FETCH_BYTES"
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_GROUP = "runstream-ingest"
 DEFAULT_DATABASE = "runstream"
+# Memory of the worker (docs/benchmarks.md, section 5): a batch's points pass through numpy
+# columns, an Arrow table and chDB's insert (sort, compression, a new part) at once, and
+# chDB's allocator keeps what the largest insert took; a fetch is held whole before decoding.
+DEFAULT_BATCH_POINTS = 200_000
+DEFAULT_FETCH_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 DEFAULT_DATA_DIR = ".runstream/clickhouse"  # the same place as runstream up and query
 
 _DATABASE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -79,7 +87,7 @@ class ClickHouseTarget:
 class BatchSettings:
     """When a batch is cut: whichever bound is reached first."""
 
-    max_points: int = 500_000
+    max_points: int = DEFAULT_BATCH_POINTS
     max_events: int = 50_000
     max_interval_s: float = 1.0
 
@@ -121,9 +129,16 @@ class IngestSettings:
     # Where snapshots live: at start the worker warns when the newest one can no longer be
     # completed from the log ("" : no check).
     snapshot_dir: str = ""
+    # What one fetch of the Kafka consumer may bring (all partitions / one partition): the
+    # records the worker holds before it decodes them.  A record larger than either still
+    # comes whole.
+    fetch_max_bytes: int = DEFAULT_FETCH_MAX_BYTES
+    partition_fetch_bytes: int = DEFAULT_PARTITION_FETCH_BYTES
 
     def __post_init__(self) -> None:
         self.target  # noqa: B018 - validates the DSN and the database name
+        if self.fetch_max_bytes < 1 or self.partition_fetch_bytes < 1:
+            raise ConfigError("fetch sizes must be positive")
         for topic in (self.topic, self.dead_letter_topic):
             if not _TOPIC_RE.match(topic):
                 raise ConfigError(f"invalid Kafka topic name {topic!r}")
@@ -170,6 +185,10 @@ class IngestSettings:
             allow_log_gap=e.flag(ENV_ALLOW_LOG_GAP, False),
             metrics_ttl_days=e.integer(ENV_METRICS_TTL_DAYS, 0, minimum=0),
             snapshot_dir=e.text(ENV_SNAPSHOT_DIR, ""),
+            fetch_max_bytes=e.integer(ENV_FETCH_MAX_BYTES, DEFAULT_FETCH_MAX_BYTES, minimum=1),
+            partition_fetch_bytes=e.integer(
+                ENV_PARTITION_FETCH_BYTES, DEFAULT_PARTITION_FETCH_BYTES, minimum=1
+            ),
         )
 
 
@@ -207,7 +226,7 @@ class ReplaySettings:
 def batch_from_env(env: Mapping[str, str] | None = None) -> BatchSettings:
     e = Env(env, error=ConfigError)
     return BatchSettings(
-        max_points=e.integer(ENV_BATCH_POINTS, 500_000),
+        max_points=e.integer(ENV_BATCH_POINTS, DEFAULT_BATCH_POINTS),
         max_events=e.integer(ENV_BATCH_EVENTS, 50_000),
         max_interval_s=e.number(ENV_BATCH_INTERVAL, 1.0),
     )

@@ -27,6 +27,8 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from runstream.proto.engine import chdb_options, prepare_allocator
+
 from .errors import IngestError
 from .settings import ClickHouseTarget
 
@@ -76,7 +78,9 @@ def _client(target: ClickHouseTarget, allowed: Path, database: str | None) -> An
             "runstream snapshot handles embedded chDB (chdb:///DIR); on a ClickHouse server "
             "run BACKUP DATABASE ... TO Disk(...) with a backup disk configured on the server"
         )
-    kwargs: dict[str, Any] = {"chdb_options": {"backups.allowed_path": str(allowed)}}
+    prepare_allocator()
+    options = {**chdb_options(), "backups.allowed_path": str(allowed)}
+    kwargs: dict[str, Any] = {"chdb_options": options}
     if database:
         kwargs["database"] = database
     try:

@@ -317,6 +317,8 @@ class IngestWorker:
             on_revoked=self._on_revoked,
             instance_id=s.instance_id,
             session_timeout_ms=s.session_timeout_ms,
+            fetch_max_bytes=s.fetch_max_bytes,
+            partition_fetch_bytes=s.partition_fetch_bytes,
         )
         self._pipeline = Pipeline(
             source,

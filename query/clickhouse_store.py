@@ -23,6 +23,8 @@ import clickhouse_connect
 import numpy as np
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
+from runstream.proto.engine import chdb_options, prepare_allocator
+
 from .errors import QueryLimitError, StoreError, StoreUnavailableError
 from .ports import Column, Row
 from .sql_text import Sql
@@ -47,7 +49,10 @@ def _connect(dsn: str, database: str | None) -> Any:
     kwargs: dict[str, Any] = {"dsn": dsn}
     if database:
         kwargs["database"] = database
-    if not dsn.startswith("chdb:"):
+    if dsn.startswith("chdb:"):  # the engine's memory, cache and allocator settings
+        prepare_allocator()
+        kwargs["chdb_options"] = chdb_options()
+    else:
         kwargs["autogenerate_session_id"] = False  # concurrent queries on one client
     return clickhouse_connect.get_client(**kwargs)
 

@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from runstream.proto.settings import Env
 from runstream.proto.vocabulary import min_insync_replicas, replicas_for
 
 from ..errors import (
@@ -74,6 +75,11 @@ MIN_JAVA_VERSION = 17
 LIB_DIR_ENV = "RUNSTREAM_KAFKA_LIB"
 HEAP_ENV = "RUNSTREAM_KAFKA_HEAP"
 DEFAULT_HEAP = "256m"
+HEAP_START_ENV = "RUNSTREAM_KAFKA_HEAP_START"
+# The heap the JVM starts with (-Xms): it grows towards -Xmx only as the broker needs it.
+# Without it the JVM commits (and, cycling through eden, touches) a heap of 1/64 of RAM up
+# to -Xmx at once.
+DEFAULT_HEAP_START = "32m"
 KAFKA_JAR = f"kafka_{SCALA_BINARY_VERSION}-{KAFKA_VERSION}.jar"
 
 _HOST = "127.0.0.1"
@@ -83,7 +89,18 @@ _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 
 def default_heap() -> str:
     """The broker's maximum heap: ``$RUNSTREAM_KAFKA_HEAP`` or :data:`DEFAULT_HEAP`."""
-    return os.environ.get(HEAP_ENV) or DEFAULT_HEAP
+    return Env(error=BrokerConfigError).text(HEAP_ENV, DEFAULT_HEAP)
+
+
+def default_heap_start() -> str:
+    """The broker's initial heap: ``$RUNSTREAM_KAFKA_HEAP_START`` or :data:`DEFAULT_HEAP_START`."""
+    return Env(error=BrokerConfigError).text(HEAP_START_ENV, DEFAULT_HEAP_START)
+
+
+def heap_bytes(size: str) -> int:
+    """``512m``, ``2g``, ``65536k`` or a byte count, as bytes (the JVM's -Xmx syntax)."""
+    unit = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(size[-1:].lower(), 1)
+    return int(size[:-1] if unit > 1 else size) * unit
 
 
 def default_lib_dir() -> Path:
@@ -102,6 +119,7 @@ class BrokerConfig:
     port: int = 9092
     controller_port: int = 9093
     heap: str = field(default_factory=default_heap)
+    heap_start: str = field(default_factory=default_heap_start)
     lib_dir: Path = field(default_factory=default_lib_dir)
     num_partitions: int = 8
     node_id: int = 1
@@ -117,6 +135,18 @@ class BrokerConfig:
             raise BrokerConfigError(f"port and controller_port must differ (both {self.port})")
         if not _HEAP_RE.match(self.heap):
             raise BrokerConfigError(f"heap must look like 512m or 2g, got {self.heap!r}")
+        if not _HEAP_RE.match(self.heap_start):
+            raise BrokerConfigError(
+                f"initial heap must look like 32m or 1g, got {self.heap_start!r}"
+            )
+
+    @property
+    def jvm_heap(self) -> tuple[str, str]:
+        """``-Xms`` and ``-Xmx``: the initial heap never above the maximum."""
+        start = self.heap_start
+        if heap_bytes(start) > heap_bytes(self.heap):
+            start = self.heap
+        return f"-Xms{start}", f"-Xmx{self.heap}"
 
     @property
     def bootstrap(self) -> str:
@@ -340,7 +370,7 @@ def _java_command(java: str, config: BrokerConfig, main: str, *args: str) -> lis
     return [
         # the serial collector: a single small broker gains nothing from G1's threads and
         # region bookkeeping, which cost resident memory beyond the heap
-        java, f"-Xmx{config.heap}", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+        java, *config.jvm_heap, "-XX:+UseSerialGC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={config.log4j_file}",
         "-cp", str(config.lib_dir / "*"), main, *args,
     ]  # fmt: skip

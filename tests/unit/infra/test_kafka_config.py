@@ -122,12 +122,26 @@ def test_write_config_then_read_the_ports_back(tmp_path: Path) -> None:
         ({"port": 0}, "port must be in"),
         ({"controller_port": 70000}, "controller_port must be in"),
         ({"heap": "lots"}, "heap"),
+        ({"heap_start": "0m"}, "initial heap"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, settings: dict, complaint: str) -> None:
     with pytest.raises(kafka.BrokerConfigError, match=complaint) as caught:
         kafka.BrokerConfig(tmp_path, **settings)
     assert isinstance(caught.value, ValueError)
+
+
+def test_the_heap_starts_small_and_never_above_its_maximum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(kafka.HEAP_ENV, raising=False)
+    monkeypatch.delenv(kafka.HEAP_START_ENV, raising=False)
+    assert kafka.BrokerConfig(tmp_path).jvm_heap == ("-Xms32m", "-Xmx256m")
+    assert kafka.BrokerConfig(tmp_path, heap="16m").jvm_heap == ("-Xms16m", "-Xmx16m")
+    monkeypatch.setenv(kafka.HEAP_START_ENV, "1g")
+    monkeypatch.setenv(kafka.HEAP_ENV, "2g")
+    assert kafka.BrokerConfig(tmp_path).jvm_heap == ("-Xms1g", "-Xmx2g")
+    assert kafka.heap_bytes("65536k") == 64 << 20 and kafka.heap_bytes("1024") == 1024
 
 
 def test_templates_ship_as_the_package_data_that_pyproject_lists() -> None:

@@ -39,6 +39,18 @@ def test_settings_from_env_and_defaults() -> None:
     assert IngestSettings.from_env({}).clickhouse.startswith("chdb:///")
 
 
+def test_fetch_sizes_from_env() -> None:
+    s = IngestSettings.from_env(
+        {
+            "RUNSTREAM_INGEST_FETCH_MAX_BYTES": "8388608",
+            "RUNSTREAM_INGEST_PARTITION_FETCH_BYTES": "1048576",
+        }
+    )
+    assert (s.fetch_max_bytes, s.partition_fetch_bytes) == (8388608, 1048576)
+    d = IngestSettings.from_env({})
+    assert (d.fetch_max_bytes, d.partition_fetch_bytes) == (16 << 20, 4 << 20)
+
+
 @pytest.mark.parametrize(
     "env",
     [
@@ -47,6 +59,8 @@ def test_settings_from_env_and_defaults() -> None:
         {"RUNSTREAM_DATABASE": "bad-name"},
         {"RUNSTREAM_INGEST_BATCH_POINTS": "many"},
         {"RUNSTREAM_INGEST_PARTITIONS": "0"},
+        {"RUNSTREAM_INGEST_FETCH_MAX_BYTES": "0"},
+        {"RUNSTREAM_INGEST_PARTITION_FETCH_BYTES": "lots"},
         {"RUNSTREAM_TOPIC": "a topic"},
     ],
 )
