@@ -3,23 +3,29 @@
     python -m bench.bench_import --kafka 127.0.0.1:9092 --runs 1000 --metrics 10 --points 1000
 
 Builds an MLflow SQLite store of RUNS runs x METRICS metrics x POINTS points (schema made by
-MLflow, rows inserted with SQL as ``bench/dataset.py`` does; building is not timed), starts
-the runstream stack in this process (a temporary chDB directory, a fresh topic on the
-given broker), and times:
+MLflow, rows inserted with SQL as ``bench/dataset.py`` does; building is not timed;
+``--store`` reuses one), starts the runstream stack as a user runs it, ``runstream up`` in
+its own process (``--inline``: in this process, sharing the importer's interpreter), on a
+temporary chDB directory and a fresh topic of the given broker, and times:
 
-1. the source read alone: ``import --dry-run`` into the empty stack (reads every run and
-   every point of the source, as the import does, and writes nothing);
+1. the source read alone: every run and every point of the source read as the import
+   reads them (the same calls, in the same order), nothing written;
 2. the import: from start until every event is acknowledged by Kafka and applied by ingest
    (the command returns only then), then a second import (finds everything, writes
-   nothing).
+   nothing);
+3. the source read alone once more, so that a change of the machine's load during the
+   run shows.
 
-Prints points/s and runs/s of each, and which of the two bounds the import.
+Prints points/s and runs/s of each, the 1-minute load average after each, and the share
+of the import's time the source read alone takes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import os
 import shutil
 import sys
 import tempfile
@@ -28,6 +34,7 @@ import uuid
 from pathlib import Path
 
 from .dataset import T0, _connect, _indexes_rebuilt, _mlflow_experiment, _mlflow_runs
+from .harness import start_stack
 
 
 def build_store(path: Path, runs: int, metrics: int, points: int) -> None:
@@ -63,6 +70,23 @@ def build_store(path: Path, runs: int, metrics: int, points: int) -> None:
         con.close()
 
 
+def read_source(uri: str) -> int:
+    """Read every run and every metric point of the store as the import does (the same
+    :class:`~runstream.integrations.mlflow.moving.source.Source` calls, in the same order),
+    with nothing written anywhere; the number of points."""
+    from runstream.integrations.mlflow.moving.source import Source
+    from runstream.integrations.mlflow.moving.target import Points
+
+    source = Source(uri)
+    total = 0
+    for exp in source.experiments():
+        for run in source.runs(str(exp.experiment_id)):
+            points = Points()
+            source.run_points(run.info.run_id, sorted(run.data.metrics), points)
+            total += len(points)
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_import", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -71,44 +95,68 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metrics", type=int, default=10)
     p.add_argument("--points", type=int, default=1000)
     p.add_argument("--keep", metavar="DIR", help="build the store and chDB here (kept)")
+    p.add_argument(
+        "--store",
+        metavar="FILE",
+        help="an MLflow SQLite store this bench built before (not rebuilt)",
+    )
+    p.add_argument("--inline", action="store_true",
+                   help="run the stack in this process (the importer then shares its "
+                   "interpreter) instead of `runstream up` in its own")  # fmt: skip
     args = p.parse_args(argv)
 
-    from runstream.infra.stack import Stack, StackSettings
     from runstream.integrations.mlflow.moving.moves import import_mlflow
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench-import-"))
     root.mkdir(parents=True, exist_ok=True)
-    store = root / "source.db"
+    store = Path(args.store) if args.store else root / "source.db"
     total = args.runs * args.metrics * args.points
-    t = time.perf_counter()
-    build_store(store, args.runs, args.metrics, args.points)
-    print(f"source: {args.runs} runs x {args.metrics} metrics x {args.points} points = "
-          f"{total:,} points, built in {time.perf_counter() - t:.1f} s", flush=True)  # fmt: skip
+    if not args.store:
+        t = time.perf_counter()
+        build_store(store, args.runs, args.metrics, args.points)
+        built = time.perf_counter() - t
+        print(f"source: {args.runs} runs x {args.metrics} metrics x {args.points} points = "
+              f"{total:,} points, built in {built:.1f} s", flush=True)  # fmt: skip
     suffix = uuid.uuid4().hex[:8]
-    stack = Stack(
-        StackSettings(data_dir=root, kafka=args.kafka, address="127.0.0.1:0",
-                      topic=f"bench.import.{suffix}", database=f"bench_import_{suffix}")
-    ).start()  # fmt: skip
-    try:
-        uri, source = f"runstream://{stack.address}", f"sqlite:///{store}"
+    topic, database = f"bench.import.{suffix}", f"bench_import_{suffix}"
+    with contextlib.ExitStack() as stack:
+        if not args.keep:  # removed last, once the stack stopped
+            stack.callback(shutil.rmtree, root, True)
+        if args.inline:
+            from runstream.infra.stack import Stack, StackSettings
+
+            running = Stack(
+                StackSettings(data_dir=root, kafka=args.kafka, address="127.0.0.1:0",
+                              topic=topic, database=database)
+            ).start()  # fmt: skip
+            stack.callback(running.stop)
+            address = running.address
+        else:
+            _, address = start_stack(stack, root / "stack", args.kafka, root,
+                                     ["--topic", topic, "--database", database])  # fmt: skip
+        uri, source = f"runstream://{address}", f"sqlite:///{store}"
         rows = []
-        for label, dry in (("source read (dry run)", True), ("import", False), ("again", False)):
+        rows = []
+        for label in ("source read alone", "import", "again", "source read alone, after"):
             t = time.perf_counter()
-            summary = import_mlflow(source, uri, dry_run=dry, out=io.StringIO())
+            if label.startswith("source read"):
+                points, runs, written = read_source(source), args.runs, 0
+            else:
+                summary = import_mlflow(source, uri, out=io.StringIO())
+                points = summary.written["metric point"] + summary.present["metric point"]
+                runs = summary.written["run"] + summary.present["run"]
+                written = summary.written["metric point"]
             seconds = time.perf_counter() - t
-            points = summary.written["metric point"] + summary.present["metric point"]
-            runs = summary.written["run"] + summary.present["run"]
-            rows.append((label, seconds, points / seconds, runs / seconds,
-                         summary.written["metric point"]))  # fmt: skip
-        print(f"{'phase':<24}{'seconds':>9}{'points/s':>12}{'runs/s':>9}{'written':>12}")
-        for label, seconds, pps, rps, written in rows:
-            print(f"{label:<24}{seconds:>9.1f}{pps:>12,.0f}{rps:>9.1f}{written:>12,}")
-        read, full = rows[0][1], rows[1][1]
-        print(f"the source read is {read / full:.0%} of the import's time")
-    finally:
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+            rows.append((label, seconds, points / seconds, runs / seconds, written,
+                         os.getloadavg()[0]))  # fmt: skip
+        where = "in this process" if args.inline else "`runstream up`, its own process"
+        print(f"stack: {where}; cpus: {os.cpu_count()}")
+        print(f"{'phase':<24}{'seconds':>9}{'points/s':>12}{'runs/s':>9}{'written':>12}"
+              f"{'load 1m':>9}")  # fmt: skip
+        for label, seconds, pps, rps, written, load in rows:
+            print(f"{label:<24}{seconds:>9.1f}{pps:>12,.0f}{rps:>9.1f}{written:>12,}{load:>9.1f}")
+        read, full = (rows[0][1] + rows[3][1]) / 2, rows[1][1]
+        print(f"the source read (the mean of the two) is {read / full:.0%} of the import's time")
     return 0
 
 

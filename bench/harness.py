@@ -210,14 +210,19 @@ def start_kafka(stack: contextlib.ExitStack, data_dir: Path) -> tuple[str, int]:
 
 
 def start_stack(
-    stack: contextlib.ExitStack, data_dir: Path, bootstrap: str, log_dir: Path
+    stack: contextlib.ExitStack,
+    data_dir: Path,
+    bootstrap: str,
+    log_dir: Path,
+    extra: Sequence[str] = (),
 ) -> tuple[Server, str]:
-    """``runstream up`` as a subprocess on an existing broker; returns (server, address)."""
+    """``runstream up`` as a subprocess on an existing broker (``extra``: more of its
+    options, e.g. ``--topic``); returns (server, address)."""
     port = free_port()
     log_path = log_dir / "runstream-stack.log"
     argv = [
         sys.executable, "-m", "runstream.infra.cli", "up", "--data-dir", str(data_dir),
-        "--kafka", bootstrap, "--port", str(port),
+        "--kafka", bootstrap, "--port", str(port), *extra,
     ]  # fmt: skip
     # SIGTERM: `runstream up` stops cleanly on it, whatever SIGINT disposition it inherited
     server = Server("runstream stack", spawn(argv, log_path), log_path, signal.SIGTERM)

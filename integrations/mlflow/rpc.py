@@ -151,6 +151,12 @@ GET_METRIC_HISTORY_COLUMNS = unary(
     query_pb2.GetMetricHistoryRequest,
     query_pb2.GetMetricHistoryColumnsResponse,
 )
+GET_LATEST_METRICS_BY_CONTEXT = unary(
+    _QUERY,
+    "GetLatestMetricsByContext",
+    query_pb2.GetLatestMetricsByContextRequest,
+    query_pb2.GetLatestMetricsByContextResponse,
+)
 GET_SAMPLED_METRIC_HISTORIES = unary(
     _QUERY,
     "GetSampledMetricHistories",
@@ -326,6 +332,14 @@ class RunstreamRpc(ModelRpc):
         self, request: query_pb2.GetMetricHistoryRequest, scope: Sequence[str] | None = None
     ) -> query_pb2.GetMetricHistoryResponse:
         return self._read(GET_METRIC_HISTORY, request, scope)
+
+    def get_latest_metrics_by_context(
+        self,
+        request: query_pb2.GetLatestMetricsByContextRequest,
+        scope: Sequence[str] | None = None,
+    ) -> query_pb2.GetLatestMetricsByContextResponse:
+        """Per (key, context) of one run: the latest point, and min, max, count."""
+        return self._read(GET_LATEST_METRICS_BY_CONTEXT, request, scope)
 
     def get_sampled_metric_histories(
         self,

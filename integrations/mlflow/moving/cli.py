@@ -21,9 +21,10 @@ def register(subparsers: Any) -> None:
                 "mlflow",
                 help="an MLflow store (any tracking URI MLflow reads) into runstream",
                 description="Copy experiments, runs, params, tags, every metric point, "
-                "datasets and the model registry of an MLflow store into runstream, through "
-                "its write path; artifacts stay where they are (their URIs are kept). "
-                "Running it again sends only what is new.",
+                "datasets, logged models and the model registry of an MLflow store into "
+                "runstream, through its write path; run and logged-model ids are kept, "
+                "experiment ids mapped (printed, and kept as tags); artifacts stay where "
+                "they are (their URIs are kept). Running it again sends only what is new.",
             )
             mlflow.add_argument(
                 "--from",
@@ -45,8 +46,9 @@ def register(subparsers: Any) -> None:
                 "mlflow",
                 help="runstream into an MLflow store",
                 description="Copy runstream's experiments, runs, params, tags, metric "
-                "histories, datasets and model registry into an MLflow store. Running it "
-                "again sends only what is new.",
+                "histories, datasets, logged models and model registry into an MLflow "
+                "store (run and logged-model ids kept in SQL stores). Running it again "
+                "sends only what is new.",
             )
             mlflow.add_argument(
                 "--to",
@@ -66,10 +68,16 @@ def register(subparsers: Any) -> None:
             "--experiment",
             action="append",
             metavar="NAME",
-            help="copy only this experiment (repeatable; the registry is then left out)",
+            help="copy only this experiment, its runs and logged models (repeatable; the "
+            "registry is then left out)",
         )
         mlflow.add_argument(
             "--dry-run", action="store_true", help="count what would be written, write nothing"
+        )
+        mlflow.epilog = (
+            "Prints the experiment id mapping and a summary (written / already there per "
+            "kind); an item of the source that was skipped or changed on the way is printed "
+            "with its reason, and a skipped one makes the command exit 1."
         )
         mlflow.set_defaults(func=_run, verb=verb)
 

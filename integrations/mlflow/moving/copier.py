@@ -14,7 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
-from mlflow.entities import Experiment, LifecycleStage, Param, Run, RunStatus, RunTag
+from mlflow.entities import (
+    Experiment,
+    LifecycleStage,
+    LoggedModelOutput,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+)
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, _validate_param, _validate_tag
 
@@ -25,9 +33,10 @@ from runstream.proto.vocabulary import (
     IMPORT_TAG_PREFIX,
 )
 
+from .models import LoggedModelCopier
 from .report import Summary, progress
 from .source import Source
-from .target import Points, Target, missing
+from .target import Points, Target, missing, tally
 
 CHUNK = 100  # params or tags per request (MLflow's batch limit)
 Write = Callable[[], None]
@@ -56,6 +65,7 @@ class Copier:
         self.summary = summary
         self.mark_imports = mark_imports  # record the source's experiment ids as tags
         self.dry_run = dry_run
+        self._models = False  # the source has logged models
 
     # ------------------------------------------------------------------ experiments
 
@@ -85,6 +95,9 @@ class Copier:
             if str(exp.experiment_id) in targets
             for run in self.source.runs(str(exp.experiment_id))
         ]
+        # MLflow's searches leave the runs' model inputs out: read per run, only when the
+        # source has logged models at all.
+        self._models = any(self.source.logged_models(s) for s in targets)
         held: dict[str, Run] = {}
         for target_id in set(targets.values()):
             if target_id:
@@ -103,7 +116,10 @@ class Copier:
                     pending.popleft().result()
             for future in pending:
                 future.result()
-        for exp in chosen:  # deleted after their runs were written
+        run_experiments = {run.info.run_id: targets[str(e.experiment_id)] for e, run in runs}
+        models = LoggedModelCopier(self.source, self.target, self.summary, self.dry_run)
+        models.run(targets, run_experiments)
+        for exp in chosen:  # deleted after their runs and models were written
             target_id = targets.get(str(exp.experiment_id), "")
             if exp.lifecycle_stage == LifecycleStage.DELETED and target_id:
                 current = self.target.experiment_by_name(exp.name)
@@ -156,6 +172,7 @@ class Copier:
         new = [d for d in inputs if (d.dataset.name, d.dataset.digest) not in had]
         self.summary.wrote("dataset input", len(new))
         self.summary.found("dataset input", len(inputs) - len(new))
+        model_inputs, model_outputs = self._model_io(run, held)
         end, name = info.end_time, info.run_name or ""
         if held is None:
             update = info.status != RunStatus.to_string(RunStatus.RUNNING) or end is not None
@@ -167,7 +184,9 @@ class Copier:
             )
         deleted = info.lifecycle_stage == LifecycleStage.DELETED
         was_deleted = held is not None and held.info.lifecycle_stage == LifecycleStage.DELETED
-        changes = bool(params or tags or len(points) or new or update)
+        changes = bool(
+            params or tags or len(points) or new or update or model_inputs or model_outputs
+        )
         writes: list[Write] = []
         if held is None:
             self.summary.wrote("run")
@@ -185,6 +204,10 @@ class Copier:
             writes.append(partial(t.log_points, experiment_id, run_id, points))
         if new:
             writes.append(partial(t.log_inputs, experiment_id, run_id, new))
+        if model_inputs or model_outputs:
+            writes.append(
+                partial(t.log_model_io, experiment_id, run_id, model_inputs, model_outputs)
+            )
         if update:
             self.summary.wrote("run update")
             writes.append(partial(t.update_run, experiment_id, run_id, info.status, end, name))
@@ -202,6 +225,26 @@ class Copier:
                     write()
         except MlflowException as exc:
             self.summary.problem("run", run.info.run_id, exc.message)
+
+    def _model_io(self, run: Run, held: Run | None) -> tuple[list[str], list[LoggedModelOutput]]:
+        """The logged models the run consumed and produced that the target lacks."""
+        inputs = self.source.model_inputs(run.info.run_id) if self._models else []
+        outputs = list((run.outputs.model_outputs if run.outputs else None) or [])
+        had_in: set[str] = set()
+        had_out: set[tuple[str, int]] = set()
+        if held is not None:
+            had_in = set(self.target.model_inputs(run.info.run_id)) if inputs else set()
+            had_out = {
+                (m.model_id, m.step)
+                for m in (held.outputs.model_outputs if held.outputs else None) or []
+            }
+        new_in = [m for m in dict.fromkeys(inputs) if m not in had_in]
+        new_out = [m for m in outputs if (m.model_id, m.step) not in had_out]
+        self.summary.wrote("model input", len(new_in))
+        self.summary.found("model input", len(set(inputs)) - len(new_in))
+        self.summary.wrote("model output", len(new_out))
+        self.summary.found("model output", len(outputs) - len(new_out))
+        return new_in, new_out
 
     def _params(self, run: Run, held: Run | None) -> list[Param]:
         had = held.data.params if held is not None else {}
@@ -271,11 +314,20 @@ class Copier:
         return source
 
     def _points(self, run: Run, held: Run | None, source: Points) -> Points:
+        """The points the target lacks. A key whose count and latest (step, timestamp) the
+        target already has is complete (MLflow's points are never changed, only added);
+        only the histories of the other keys are read and compared point by point."""
         run_id = run.info.run_id
         send = Points()
+        tallies = None
+        if held is not None and any(k in held.data.metrics for k in source.values):
+            tallies = self.target.tallies(run_id)
         for key in source.values:
             values, steps, stamps = source.values[key], source.steps[key], source.timestamps[key]
             if held is not None and key in held.data.metrics:
+                if tallies is not None and tallies.get(key) == tally(steps, stamps):
+                    self.summary.found("metric point", len(values))
+                    continue
                 have = self.target.history(run_id, key)
                 self.summary.found("metric point", min(sum(have.values()), len(values)))
                 values, steps, stamps = missing(values, steps, stamps, have)

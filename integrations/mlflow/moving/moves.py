@@ -69,6 +69,10 @@ def _print(summary: Summary, verb: str, out: IO[str]) -> None:
     print("experiment ids (source -> target):", file=out)
     for source_id, target_id in sorted(summary.experiment_ids.items()):
         print(f"  {source_id} -> {target_id or '(not created: dry run)'}", file=out)
+    if summary.model_ids:
+        print("logged model ids (source -> target, where the target drew new ones):", file=out)
+        for source_id, target_id in sorted(summary.model_ids.items()):
+            print(f"  {source_id} -> {target_id}", file=out)
     print(f"{verb}{' (dry run: nothing written)' if summary.dry_run else ''}:", file=out)
     for line in summary.lines():
         print(f"  {line}", file=out)

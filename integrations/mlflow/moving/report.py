@@ -35,6 +35,7 @@ class Summary:
     present: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     experiment_ids: dict[str, str] = field(default_factory=dict)  # source id -> target id
+    model_ids: dict[str, str] = field(default_factory=dict)  # logged models whose id changed
     out: IO[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -11,7 +11,18 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 
-from mlflow.entities import DatasetInput, Experiment, Param, Run, RunTag, ViewType
+from mlflow.entities import (
+    DatasetInput,
+    Experiment,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+    ViewType,
+)
 from mlflow.exceptions import MlflowException
 
 from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
@@ -19,7 +30,7 @@ from runstream.proto.v1 import common_pb2, query_pb2, write_pb2
 from .. import convert, model_convert
 from ..rpc import RunstreamRpc
 from ..tracking.store import RunstreamStore
-from .target import Points, point_key
+from .target import Points, Tally, point_key
 
 #: Columnar points per LogBatch request (the gateway's limit is 100,000).
 POINTS_PER_REQUEST = 50_000
@@ -135,6 +146,19 @@ class RunstreamTarget:
             for m in self.store.get_metric_history(run_id, key)
         )
 
+    def tallies(self, run_id: str) -> dict[str, Tally]:
+        """From the run's latest-point summaries (one read: count and latest point per
+        key and context, summed over contexts)."""
+        found: dict[str, Tally] = {}
+        answer = self.rpc.get_latest_metrics_by_context(
+            query_pb2.GetLatestMetricsByContextRequest(run_id=run_id)
+        )
+        for m in answer.metrics:
+            count, step, stamp = found.get(m.key, (0, m.step, m.timestamp))
+            step, stamp = max((step, stamp), (m.step, m.timestamp))
+            found[m.key] = (count + m.count, step, stamp)
+        return found
+
     def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
         batch: list[str] = []
         size = 0
@@ -174,6 +198,110 @@ class RunstreamTarget:
                 run_id=run_id,
                 experiment_id=experiment_id,
                 datasets=model_convert.dataset_inputs_to_proto(inputs),
+            )
+        )
+
+    def model_inputs(self, run_id: str) -> list[str]:
+        run = self.store.get_run(run_id)
+        return [m.model_id for m in (run.inputs.model_inputs if run.inputs else None) or []]
+
+    def log_model_io(
+        self,
+        experiment_id: str,
+        run_id: str,
+        inputs: list[str],
+        outputs: list[LoggedModelOutput],
+    ) -> None:
+        if inputs:
+            self.rpc.log_inputs(
+                write_pb2.LogInputsRequest(
+                    run_id=run_id, experiment_id=experiment_id, model_ids=inputs
+                )
+            )
+        if outputs:
+            self.rpc.log_outputs(
+                write_pb2.LogOutputsRequest(
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    models=[
+                        common_pb2.ModelOutput(model_id=m.model_id, step=int(m.step))
+                        for m in outputs
+                    ],
+                )
+            )
+
+    # ------------------------------------------------------------ logged models
+
+    def logged_model(self, model_id: str) -> LoggedModel | None:
+        try:
+            return self.store.get_logged_model(model_id, allow_deleted=True)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+
+    def create_logged_model(self, experiment_id: str, model: LoggedModel) -> str:
+        request = write_pb2.CreateLoggedModelRequest(
+            model_id=model.model_id,
+            experiment_id=experiment_id,
+            name=model.name,
+            artifact_location=model.artifact_location or "",
+            source_run_id=model.source_run_id or "",
+            tags=[common_pb2.Tag(key=k, value=v) for k, v in (model.tags or {}).items()],
+            params=[common_pb2.Param(key=k, value=v) for k, v in (model.params or {}).items()],
+        )
+        if model.model_type is not None:
+            request.model_type = model.model_type
+        return self.rpc.create_logged_model(request).model_id or model.model_id
+
+    def log_logged_model_params(
+        self, experiment_id: str, model_id: str, params: dict[str, str]
+    ) -> None:
+        self.rpc.log_logged_model_params(
+            write_pb2.LogLoggedModelParamsRequest(
+                model_id=model_id,
+                experiment_id=experiment_id,
+                params=[common_pb2.Param(key=k, value=v) for k, v in params.items()],
+            )
+        )
+
+    def set_logged_model_tags(
+        self, experiment_id: str, model_id: str, tags: dict[str, str]
+    ) -> None:
+        self.rpc.set_logged_model_tags(
+            write_pb2.SetLoggedModelTagsRequest(
+                model_id=model_id,
+                experiment_id=experiment_id,
+                tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
+            )
+        )
+
+    def finalize_logged_model(
+        self, experiment_id: str, model_id: str, status: LoggedModelStatus
+    ) -> None:
+        self.rpc.finalize_logged_model(
+            write_pb2.FinalizeLoggedModelRequest(
+                model_id=model_id, experiment_id=experiment_id, status=status.value
+            )
+        )
+
+    def log_model_metrics(self, experiment_id: str, run_id: str, metrics: list[Metric]) -> None:
+        self.rpc.log_model_metrics(
+            write_pb2.LogModelMetricsRequest(
+                run_id=run_id,
+                experiment_id=experiment_id,
+                metrics=[
+                    common_pb2.Metric(
+                        key=m.key,
+                        value=float(m.value),
+                        timestamp=int(m.timestamp),
+                        step=int(m.step or 0),
+                        model_id=m.model_id or "",
+                        dataset_name=m.dataset_name or "",
+                        dataset_digest=m.dataset_digest or "",
+                    )
+                    for m in metrics
+                ],
             )
         )
 

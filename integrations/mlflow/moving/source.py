@@ -7,12 +7,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mlflow.entities import Experiment, Run, ViewType
+from mlflow.entities import Experiment, LoggedModel, Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from .target import SQL_INFINITY, Points
 
 PAGE = 1000
+MODEL_PAGE = 100  # MLflow's SQL store answers at most 100 logged models a page
+
+
+_POINTS_SQL = "SELECT key, value, step, timestamp, is_nan FROM metrics WHERE run_uuid = "
+
+
+def _placeholder(paramstyle: str) -> str:
+    """The one bound parameter of :data:`_POINTS_SQL` in the driver's own style."""
+    return {"qmark": "?", "numeric": ":1", "named": ":run", "format": "%s"}.get(
+        paramstyle, "%(run)s"
+    )
+
+
+def _by_key(row: Any) -> str:
+    return str(row[0])
 
 
 class Source:
@@ -55,6 +70,28 @@ class Source:
             if not token:
                 break
 
+    def logged_models(self, experiment_id: str) -> list[LoggedModel]:
+        """Every active logged model of the experiment (MLflow 3; none from a store that
+        has no logged models)."""
+        if not hasattr(self.store, "search_logged_models"):
+            return []
+        found: list[LoggedModel] = []
+        token = None
+        while True:
+            page = self.store.search_logged_models(
+                [experiment_id], max_results=MODEL_PAGE, page_token=token
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    def model_inputs(self, run_id: str) -> list[str]:
+        """The ids of the logged models the run consumed (MLflow's searches leave them out
+        of the runs they answer)."""
+        run = self.store.get_run(run_id)
+        return [m.model_id for m in (run.inputs.model_inputs if run.inputs else None) or []]
+
     def count_runs(self, experiment_id: str) -> int:
         return sum(1 for _ in self.runs(experiment_id))
 
@@ -85,30 +122,43 @@ class Source:
     def run_points(self, run_id: str, keys: list[str], points: Points) -> dict[str, int]:
         """Every point of the run's ``keys`` into ``points``; per key, how many values
         MLflow's SQL store had turned from +-inf into +-1.797e308 (turned back). A SQL
-        store is read in one query per run (MLflow's API takes one per key and builds an
-        object per point); any other store through MLflow's API."""
+        store is read in one query per run, through the database driver itself (MLflow's
+        API takes one query per key and builds an object per point; SQLAlchemy's result
+        rows cost as much again); any other store through MLflow's API."""
         engine = getattr(self.store, "engine", None)
         if engine is None:
             return {key: self.history(run_id, key, points) for key in keys}
-        import sqlalchemy
-
         infinities: dict[str, int] = {}
         wanted = set(keys)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sqlalchemy.text(
-                    "SELECT key, value, step, timestamp, is_nan FROM metrics WHERE run_uuid = :run"
-                ),
-                {"run": run_id},
-            )
-            for key, value, step, stamp, is_nan in rows:
-                if key not in wanted:
-                    continue
-                value = float("nan") if is_nan else float(value)
-                if value in (SQL_INFINITY, -SQL_INFINITY):
-                    value = value * float("inf")
-                    infinities[key] = infinities.get(key, 0) + 1
-                points.add(key, value, int(step), int(stamp))
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            style = engine.dialect.paramstyle
+            bound: Any = {"run": run_id} if style in ("named", "pyformat") else (run_id,)
+            cursor.execute(_POINTS_SQL + _placeholder(style), bound)
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()
+        rows.sort(key=_by_key)  # stable: each key's points in the store's order
+        nan, inf = float("nan"), float("inf")
+        i, n = 0, len(rows)
+        while i < n:
+            key = rows[i][0]
+            j = i
+            while j < n and rows[j][0] == key:
+                j += 1
+            if key in wanted:
+                _, values, steps, stamps, nans = (list(c) for c in zip(*rows[i:j], strict=True))
+                if any(nans):
+                    values = [nan if is_nan else v for v, is_nan in zip(values, nans, strict=True)]
+                if SQL_INFINITY in values or -SQL_INFINITY in values:
+                    odd = [k for k, v in enumerate(values) if v in (SQL_INFINITY, -SQL_INFINITY)]
+                    for k in odd:
+                        values[k] *= inf
+                    infinities[key] = len(odd)
+                points.extend(key, values, steps, stamps)
+            i = j
         return infinities
 
     def orphan_runs(self, experiment_ids: set[str]) -> list[tuple[str, str]]:

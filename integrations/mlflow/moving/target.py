@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mlflow.entities import DatasetInput, Experiment, Param, Run, RunTag
+from mlflow.entities import (
+    DatasetInput,
+    Experiment,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+)
 
 #: What MLflow's SQL store writes for +-inf (it has no infinities): the largest double.
 SQL_INFINITY = 1.7976931348623157e308
@@ -48,6 +58,19 @@ def point_key(value: float, step: int, timestamp: int) -> tuple[int, int, str]:
     if value in (SQL_INFINITY, -SQL_INFINITY):
         value = math.copysign(math.inf, value)
     return (step, timestamp, repr(value))
+
+
+#: What a target holds of one run's metric key, cheap to read: how many points, and the
+#: step and timestamp of its latest one (the largest (step, timestamp)).
+Tally = tuple[int, int, int]
+
+
+def tally(steps: list[int], stamps: list[int]) -> Tally:
+    """The :data:`Tally` of a series."""
+    if not steps:
+        return (0, 0, 0)
+    step, stamp = max(zip(steps, stamps, strict=True))
+    return (len(steps), step, stamp)
 
 
 def missing(
@@ -99,15 +122,60 @@ class Target(Protocol):
         """The points the target holds for one run and key, by :func:`point_key`."""
         ...
 
+    def tallies(self, run_id: str) -> dict[str, Tally] | None:
+        """Per metric key of the run, its :data:`Tally` (``None``: this target cannot say
+        cheaply; every held history is then read and compared)."""
+        ...
+
     def log_points(self, experiment_id: str, run_id: str, points: Points) -> None: ...
 
     def log_inputs(self, experiment_id: str, run_id: str, inputs: list[DatasetInput]) -> None: ...
+
+    def model_inputs(self, run_id: str) -> list[str]:
+        """The ids of the logged models the run consumed, as the target holds them."""
+        ...
+
+    def log_model_io(
+        self,
+        experiment_id: str,
+        run_id: str,
+        inputs: list[str],
+        outputs: list[LoggedModelOutput],
+    ) -> None:
+        """Logged models the run consumed (``inputs``, by id) and produced."""
+        ...
 
     def update_run(
         self, experiment_id: str, run_id: str, status: str, end_time: int | None, name: str
     ) -> None: ...
 
     def set_run_deleted(self, experiment_id: str, run_id: str, deleted: bool) -> None: ...
+
+    def logged_model(self, model_id: str) -> LoggedModel | None:
+        """The logged model the target holds for the source's ``model_id`` (active or
+        deleted), or ``None``."""
+        ...
+
+    def create_logged_model(self, experiment_id: str, model: LoggedModel) -> str:
+        """A PENDING model with ``model``'s id (where the target allows: the id it got is
+        returned), name, type, source run, artifact location, params and tags."""
+        ...
+
+    def log_logged_model_params(
+        self, experiment_id: str, model_id: str, params: dict[str, str]
+    ) -> None: ...
+
+    def set_logged_model_tags(
+        self, experiment_id: str, model_id: str, tags: dict[str, str]
+    ) -> None: ...
+
+    def finalize_logged_model(
+        self, experiment_id: str, model_id: str, status: LoggedModelStatus
+    ) -> None: ...
+
+    def log_model_metrics(self, experiment_id: str, run_id: str, metrics: list[Metric]) -> None:
+        """Points of logged models (each names its ``model_id``), computed in ``run_id``."""
+        ...
 
     def settle(self) -> None:
         """Return once everything written is visible to reads."""

@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, ViewType
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    ViewType,
+)
 
 from runstream.proto.vocabulary import IMPORT_TAG_PREFIX
 
@@ -26,6 +35,7 @@ class Built:
     long_param_run: str = ""
     orphan_run: str = ""
     infinite_run: str = ""
+    logged_models: list[str] = field(default_factory=list)
 
 
 def history_length(i: int, points: int) -> int:
@@ -74,6 +84,7 @@ def build(uri: str, prefix: str, runs: int, points: int, registry: bool = True) 
     c.log_inputs(first, [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
     built.infinite_run = built.run_ids[2]
     c.log_metric(built.infinite_run, "gain", math.inf, timestamp=T0, step=0)
+    add_logged_models(c, exps, built)
     if registry:
         c.create_registered_model(built.model, tags={"task": "cls"}, description="a classifier")
         for n, rid in enumerate(built.run_ids[:2], start=1):
@@ -84,6 +95,34 @@ def build(uri: str, prefix: str, runs: int, points: int, registry: bool = True) 
         c.set_registered_model_alias(built.model, "champion", "2")
         c.transition_model_version_stage(built.model, "1", "Staging")
     return built
+
+
+#: The metric points of logged models (:func:`add_logged_models`), all on the first run.
+MODEL_METRIC_POINTS = 3
+
+
+def add_logged_models(c: MlflowClient, exps: list[str], built: Built) -> None:
+    """MLflow 3 logged models: one READY, from the first run (its output), with params,
+    tags and metrics computed on a dataset; one FAILED; one PENDING in the other
+    experiment, consumed by the second run."""
+    first, second = built.run_ids[0], built.run_ids[1]
+    ready = c.create_logged_model(
+        exps[0], "net", first, {"flavor": "pytorch"}, {"lr": "0.01"}, model_type="agent"
+    ).model_id
+    c.log_model_params(ready, {"layers": "4"})
+    c.set_logged_model_tags(ready, {"stage": "tuned"})
+    c.log_batch(first, metrics=[
+        Metric("val_acc", 0.5 + s / 10, T0 + s, s, model_id=ready, dataset_name="iris",
+               dataset_digest="d41d8cd9", run_id=first)
+        for s in range(MODEL_METRIC_POINTS)
+    ])  # fmt: skip
+    c.finalize_logged_model(ready, "READY")
+    c.log_outputs(first, [LoggedModelOutput(ready, 2)])
+    failed = c.create_logged_model(exps[0], "broken", first).model_id
+    c.finalize_logged_model(failed, "FAILED")
+    pending = c.create_logged_model(exps[1], "draft", params={"k": "v"}).model_id
+    c.log_inputs(second, models=[LoggedModelInput(pending)])
+    built.logged_models = [ready, failed, pending]
 
 
 def add_odd_items(path: str, built: Built, orphan_experiment: str) -> None:
@@ -174,6 +213,25 @@ def snapshot(uri: str, names: list[str], model: str | None) -> dict[str, Any]:
         )  # fmt: skip
         for r in runs
         if r.inputs and r.inputs.dataset_inputs
+    }
+
+    def logged(m: Any) -> tuple[Any, ...]:
+        metrics = sorted(
+            (x.key, x.value, x.step, x.timestamp, x.run_id, x.dataset_name, x.dataset_digest)
+            for x in m.metrics or []
+        )
+        return (by_id[m.experiment_id], m.name, m.artifact_location, str(m.status),
+                m.source_run_id, m.model_type, m.tags, m.params, metrics)  # fmt: skip
+
+    models = c.search_logged_models(ids, max_results=100)
+    out["logged models"] = {m.model_id: logged(m) for m in models}
+    out["logged model"] = {m.model_id: logged(c.get_logged_model(m.model_id)) for m in models}
+    out["model io"] = {
+        r.info.run_id: (
+            sorted(m.model_id for m in r.inputs.model_inputs or []),
+            sorted((m.model_id, m.step) for m in r.outputs.model_outputs or []),
+        )
+        for r in (c.get_run(r.info.run_id) for r in runs if r.info.run_name in ("r000", "r001"))
     }
     if model:
         rm = c.get_registered_model(model)

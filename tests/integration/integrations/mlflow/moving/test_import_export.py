@@ -83,7 +83,15 @@ def test_import_agrees_with_the_source(
     uri, _, built = source
     assert imported.written["run"] == RUNS // 2
     points = sum(source_store.history_length(i, POINTS) + 1 for i in range(RUNS)) + 1
+    points += source_store.MODEL_METRIC_POINTS  # a logged model's points are its run's too
     assert imported.written["metric point"] + imported.present["metric point"] == points
+    # logged models: ids kept, their metrics, the runs' inputs and outputs of them
+    # (the first, --experiment import copied the second experiment's: its model and input)
+    assert imported.written["logged model"] == 2 and imported.present["logged model"] == 1
+    assert not imported.model_ids
+    assert imported.written["model metric"] == source_store.MODEL_METRIC_POINTS
+    assert imported.written["model status"] == 2
+    assert imported.present["model input"] == 1 and imported.written["model output"] == 1
     assert imported.written["registered model"] == 1
     assert imported.written["model version"] == 2
     # the odd items: reported one by one, the rest imported
@@ -101,6 +109,8 @@ def test_import_agrees_with_the_source(
     )
     got = source_store.snapshot(runstream_uri, built.experiments, built.model)
     assert len(want["runs"]) == RUNS and want["ordered"] and want["datasets"]
+    assert sorted(want["logged models"]) == sorted(built.logged_models)
+    assert want["model io"][built.run_ids[0]][1] == [(built.logged_models[0], 2)]
     for part in want:
         assert got[part] == want[part], part
 
@@ -151,6 +161,7 @@ def test_export_to_a_fresh_store_agrees(
     target = f"sqlite:///{tmp_path / 'exported.db'}"
     summary = export_mlflow(runstream_uri, target, out=io.StringIO())
     assert summary.written["model version"] == 2
+    assert summary.written["logged model"] == 3 and not summary.model_ids  # ids kept
     want = _without_long_param(
         source_store.snapshot(uri, built.experiments, built.model), built.long_param_run
     )

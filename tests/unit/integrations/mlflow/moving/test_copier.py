@@ -32,8 +32,10 @@ from runstream.integrations.mlflow.moving.source import Source  # noqa: E402
 from runstream.integrations.mlflow.moving.target import (  # noqa: E402
     SQL_INFINITY,
     Points,
+    Tally,
     missing,
     point_key,
+    tally,
 )
 
 
@@ -67,6 +69,12 @@ class FakeSource:
     def orphan_runs(self, known: set[str]) -> list[tuple[str, str]]:
         return [("orphan", "77")]
 
+    def logged_models(self, experiment_id: str) -> list[Any]:
+        return []  # the logged models' copy is tested on the real stack
+
+    def model_inputs(self, run_id: str) -> list[str]:
+        return []
+
     def run_points(self, run_id: str, keys: list[str], points: Points) -> dict[str, int]:
         found = 0
         for value, step in self._histories[run_id]:
@@ -87,6 +95,7 @@ class FakeTarget:
         self.runs: dict[str, Run] = {}
         self.points: dict[str, Counter[tuple[int, int, str]]] = {}
         self.calls: list[str] = []
+        self.histories_read = 0
 
     def experiment_by_name(self, name: str) -> Experiment | None:
         return self.experiments.get(name)
@@ -129,7 +138,13 @@ class FakeTarget:
         )
 
     def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
+        self.histories_read += 1
         return Counter(self.points.get(run_id, Counter()))
+
+    def tallies(self, run_id: str) -> dict[str, Tally]:
+        held = self.points.get(run_id, Counter())
+        latest = max((s, t) for s, t, _ in held.elements())
+        return {"loss": (sum(held.values()), *latest)}
 
     def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
         self.calls.append("log_points")
@@ -178,10 +193,17 @@ def test_a_second_copy_writes_nothing_and_a_grown_source_only_its_new_points() -
     assert dict(again.written) == {}
     assert target.calls == []
     assert again.present["metric point"] == 51 and again.present["param"] == 2
+    assert target.histories_read == 0  # the counts agreed: no history was read
 
     source._histories["a"] += [(7.0, 51), (7.0, 51)]  # the same point twice: both count
     grown = _copy(source, target)
     assert grown.written["metric point"] == 2 and target.calls == ["log_points"]
+    assert target.histories_read == 1  # the key whose count differed, compared in full
+
+
+def test_a_tally_is_the_count_and_the_largest_step_and_timestamp() -> None:
+    assert tally([3, 5, 5, 1], [30, 40, 45, 99]) == (4, 5, 45)
+    assert tally([], []) == (0, 0, 0)
 
 
 def test_missing_is_a_multiset_difference_where_nan_equals_nan() -> None:
