@@ -6,7 +6,8 @@ feed's version.  An answer read after the version was taken is at least that cur
 it answers every later call made while the version has not moved; the first recorded
 offset after it (any partition, any run) drops every answer.  MLflow's UI and clients poll
 ``get_run``; between two ingest flushes those polls cost a dictionary lookup instead of
-six statements, and leave the engine's time to ingest.
+the reader's statements (two, four once datasets or model links exist), and leave the
+engine's time to ingest.
 """
 
 from __future__ import annotations
