@@ -12,7 +12,11 @@ measures, for runstream, MLflow's SQLite store (``MlflowClient("sqlite:///...")`
   2. freshness at a steady logging rate: log call -> a query returns the point (p50, p99);
   3. SearchRuns p50 and p99, metric-and-param filter with order_by, at each --runs-sizes;
   4. metric history: a full series, and a long series sampled to 1,000 points;
-  5. peak RSS of the server processes and of the training process.
+  5. peak RSS of the server processes and of the training process;
+  6. MLflow's REST API through ``mlflow server`` on ``runstream://`` and on SQLite (create
+     run, get it right after, log-batch, runs loaded in a row, the same with 8 other
+     clients logging), the UI's chart of a 1,000,000-point series, and write-then-read
+     through MLflow's client.
 
 Prints the table (each figure for each system and runstream's advantage), writes the
 generated block of --out (text outside the block is kept) and the search-latency plot next
