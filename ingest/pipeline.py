@@ -370,10 +370,23 @@ class Pipeline:
             return ready + normal
         return ready
 
-    def tick(self, force: bool = False) -> int:
-        """Recover what needs it and write what is due; returns partitions written."""
+    @property
+    def writing(self) -> bool:
+        """A write runs in the writer thread and has not finished yet."""
+        return self._inflight is not None and not self._inflight[0].done()
+
+    def tick(self, force: bool = False, *, wait: bool = True) -> int:
+        """Recover what needs it and write what is due; returns partitions written.
+
+        ``wait=False``: while a write is still running, write nothing and return at once
+        (the records stay buffered), so the caller goes on polling and the next batch,
+        cut as soon as that write ends, holds every record that arrived meanwhile.  With
+        ``wait`` (the default) a due batch first waits for the running write."""
         if self._inflight is not None and self._inflight[0].done():
             self._finish_inflight(in_rebalance=False)
+        if not wait and self.writing:
+            self._throttle()
+            return 0
         if self._unrecovered and self._clock() < self._retry_at:
             self._pause(sorted(self._unrecovered))
         self.recover()

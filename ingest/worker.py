@@ -43,6 +43,7 @@ from .settings import IngestSettings
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.1
+_WRITING_POLL_S = 0.02  # while a write runs in the writer thread
 _CHECK_EVERY_S = 1.0  # probe the broker, refresh lag and health
 _MIN_BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 1.0  # after a failed step; the broker's return is noticed within it
@@ -285,13 +286,16 @@ class IngestWorker:
             if pipeline.halted is not None:  # a write failed inside a rebalance callback
                 raise pipeline.halted
             try:
-                records = source.poll(_POLL_S)
+                # While a write runs, poll briefly: records go on arriving, and the next
+                # batch is cut as soon as the write ends (not a poll timeout later).
+                records = source.poll(_WRITING_POLL_S if pipeline.writing else _POLL_S)
                 pipeline.handle(records)
                 # Caught up (an empty poll, or records up to the log end): write what is
                 # pending now rather than waiting out the batch interval (freshness when
                 # idle; under load polls end before the log end and batches grow to their
-                # size or interval limits).
-                pipeline.tick(force=not records or source.caught_up)
+                # size or interval limits).  Never wait here for the running write: the
+                # records that arrive meanwhile go into the next batch.
+                pipeline.tick(force=not records or source.caught_up, wait=False)
                 self._check(pipeline, source)
                 backoff = _MIN_BACKOFF_S
             except RETRYABLE as exc:

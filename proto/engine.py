@@ -35,9 +35,11 @@ DEFAULT_MAX_MEMORY = 0  # 0: ClickHouse's own (90 % of RAM)
 DEFAULT_MARK_CACHE = 64 * MIB
 DEFAULT_INDEX_CACHE = 64 * MIB
 DEFAULT_UNCOMPRESSED_CACHE = 0
-# One arena instead of one per CPU, and freed pages returned to the system at once
-# instead of after 5 s (ClickHouse's build: percpu_arena, dirty_decay_ms 5000).
-DEFAULT_MALLOC_CONF = "percpu_arena:disabled,narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"
+# One arena instead of one per CPU, and freed pages returned to the system after 1 s
+# instead of 5 s (ClickHouse's build: percpu_arena, dirty_decay_ms 5000).  Returning them
+# at once (dirty_decay_ms 0) made the sampled-chart statement half as slow again: every
+# query then faults its pages in anew (docs/benchmarks.md, section 5).
+DEFAULT_MALLOC_CONF = "percpu_arena:disabled,narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 

@@ -78,8 +78,8 @@ def test_the_engine_takes_the_settings_from_either_adapter(tmp_path: Path, first
     assert got["decay"][0].startswith("opt.dirty_decay_ms: 250")
 
 
-def test_defaults_one_arena_and_pages_returned_at_once(tmp_path: Path) -> None:
+def test_defaults_one_arena_and_pages_returned_after_a_second(tmp_path: Path) -> None:
     got = _engine(tmp_path, "ingest", {})
     assert got["settings"]["mark_cache_size"] == str(64 << 20)
-    assert got["decay"][0].startswith("opt.dirty_decay_ms: 0")
+    assert got["decay"][0].startswith("opt.dirty_decay_ms: 1000")
     assert got["narenas"][0] == "opt.narenas: 1"
