@@ -227,3 +227,48 @@ def test_a_rebuilt_batch_reads_producer_seqs_as_of_its_first_offset() -> None:
     again.handle(second.poll(0) + second.poll(0))
     rebuilt = again._build(0, 0, 6, again.buffers[0].records[:6])
     assert (rebuilt.points, rebuilt.events, rebuilt.duplicates) == (batch.points, batch.events, 0)
+
+
+def test_while_a_write_runs_tick_without_wait_buffers_and_the_next_batch_takes_it_all() -> None:
+    """The worker's loop ticks with ``wait=False``: a batch due while the writer thread
+    still writes stays buffered (the loop goes on polling), and the first tick after the
+    write ended writes everything that arrived meanwhile, in one batch, exactly once."""
+    import threading
+
+    class HeldStore(FakeStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+            self.held = 0
+
+        def write(self, batch):  # type: ignore[no-untyped-def]
+            if self.held == 0:
+                self.held += 1
+                assert self.release.wait(10), "the test never released the first write"
+            super().write(batch)
+
+    log = workload(partitions=1, runs=1, events_per_run=6)
+    source = FakeSource(log, per_poll=2)
+    store = HeldStore()
+    pipe = pipeline(source, store, points=1000, pipelined=True)
+    pipe.assign(source.assignment())
+    pipe.tick(wait=False)  # recovery: where the partition starts
+    pipe.handle(source.poll(0))
+    assert pipe.tick(force=True, wait=False) == 1  # the first batch goes to the writer
+    for _ in range(10):  # the rest of the log arrives while that write is held
+        pipe.handle(source.poll(0))
+    assert pipe.writing
+    assert pipe.tick(force=True, wait=False) == 0  # nothing waits for the held write
+    buffered = pipe.pending_points
+    assert buffered > 0
+    store.release.set()
+    for _ in range(200):
+        if not pipe.writing:
+            break
+        threading.Event().wait(0.01)
+    assert pipe.tick(force=True, wait=False) == 1  # all that arrived, in one batch
+    assert pipe.pending_points == 0
+    pipe.drain()
+    pipe.close()
+    assert len(store.intents) == 2
+    check_exact(store, log)
