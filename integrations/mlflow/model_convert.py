@@ -146,3 +146,19 @@ def dataset_inputs_to_proto(inputs: Iterable[DatasetInput]) -> list[common_pb2.D
         tags = [common_pb2.Tag(key=t.key, value=t.value) for t in d.tags or ()]
         out.append(common_pb2.DatasetInput(dataset=data, tags=tags))
     return out
+
+
+def model_metrics_to_proto(metrics: Iterable[Metric]) -> list[common_pb2.Metric]:
+    """Points that name a logged model (and the dataset they were computed on)."""
+    return [
+        common_pb2.Metric(
+            key=m.key,
+            value=float(m.value),
+            timestamp=int(m.timestamp),
+            step=int(m.step or 0),
+            model_id=m.model_id or "",
+            dataset_name=m.dataset_name or "",
+            dataset_digest=m.dataset_digest or "",
+        )
+        for m in metrics
+    ]

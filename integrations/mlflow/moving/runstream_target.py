@@ -290,18 +290,7 @@ class RunstreamTarget:
             write_pb2.LogModelMetricsRequest(
                 run_id=run_id,
                 experiment_id=experiment_id,
-                metrics=[
-                    common_pb2.Metric(
-                        key=m.key,
-                        value=float(m.value),
-                        timestamp=int(m.timestamp),
-                        step=int(m.step or 0),
-                        model_id=m.model_id or "",
-                        dataset_name=m.dataset_name or "",
-                        dataset_digest=m.dataset_digest or "",
-                    )
-                    for m in metrics
-                ],
+                metrics=model_convert.model_metrics_to_proto(metrics),
             )
         )
 

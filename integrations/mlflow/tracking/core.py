@@ -31,7 +31,7 @@ from runstream.proto.vocabulary import (
     DEFAULT_EXPERIMENT_NAME,
 )
 
-from .. import convert
+from .. import convert, model_convert
 from ..rpc import (
     RunstreamRpc,
     experiment_scope,
@@ -242,18 +242,7 @@ class StoreCore(UnsupportedTracking):
             write_pb2.LogModelMetricsRequest(
                 run_id=run_id,
                 experiment_id=str(state.info.experiment_id),
-                metrics=[
-                    common_pb2.Metric(
-                        key=m.key,
-                        value=float(m.value),
-                        timestamp=int(m.timestamp),
-                        step=int(m.step or 0),
-                        model_id=m.model_id,
-                        dataset_name=m.dataset_name or "",
-                        dataset_digest=m.dataset_digest or "",
-                    )
-                    for m in named
-                ],
+                metrics=model_convert.model_metrics_to_proto(named),
             )
         )
 
