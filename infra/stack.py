@@ -143,7 +143,7 @@ class Stack:
         if s.partitions is not None:
             ingest = replace(ingest, partitions=s.partitions)
         feed = self.applied_feed
-        worker = IngestWorker(ingest, on_applied=feed.publish if feed is not None else None)
+        worker = IngestWorker(ingest, listener=feed)
         worker.prepare()  # topics and tables exist before the first write or read
         self._worker = worker
         self._worker_thread = threading.Thread(

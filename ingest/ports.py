@@ -111,3 +111,17 @@ class Store(Sink, ProgressStore, StateStore, ModelStateStore, Protocol):
     """All ClickHouse-side ports, as one adapter provides them."""
 
     def close(self) -> None: ...
+
+
+class AppliedListener(Protocol):
+    """Who hears, in process, what ingest polls and applies (``runstream up`` passes its
+    query service's :class:`~runstream.proto.applied.AppliedFeed`)."""
+
+    def hold(self, records: Sequence[SourceRecord]) -> None:
+        """Records just polled, which ingest will apply (called from the polling loop)."""
+
+    def publish(self, offsets: Mapping[int, int]) -> None:
+        """Everything below ``offsets[p]`` is applied (called from the writer thread)."""
+
+    def release(self, partitions: Collection[int]) -> None:
+        """These partitions were revoked: what was held of them is not ours to apply."""

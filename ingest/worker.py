@@ -26,7 +26,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from .kafka_dead_letters import KafkaDeadLetters, ensure_topics
 from .kafka_source import KafkaSource
 from .observability import CONSUMING, IngestHealth, IngestMetrics, serve
 from .pipeline import Pipeline
+from .ports import AppliedListener
 from .settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -59,13 +59,13 @@ class IngestWorker:
         settings: IngestSettings,
         *,
         registry: CollectorRegistry | None = None,
-        on_applied: Callable[[Mapping[int, int]], None] | None = None,
+        listener: AppliedListener | None = None,
     ) -> None:
-        """``on_applied`` is told, from the writer thread, the applied offsets each time
-        they are recorded (``runstream up`` passes its query service's
-        :class:`~runstream.proto.applied.AppliedFeed`)."""
+        """``listener`` hears every record polled, the applied offsets each time they are
+        recorded (from the writer thread) and the partitions revoked (``runstream up``
+        passes its query service's :class:`~runstream.proto.applied.AppliedFeed`)."""
         self.settings = settings
-        self._on_applied = on_applied
+        self._listener = listener
         self.metrics = IngestMetrics(settings.topic, registry)
         self.error: BaseException | None = None
         self.warnings: list[str] = []  # found at start (the snapshots against the log)
@@ -289,6 +289,8 @@ class IngestWorker:
                 # While a write runs, poll briefly: records go on arriving, and the next
                 # batch is cut as soon as the write ends (not a poll timeout later).
                 records = source.poll(_WRITING_POLL_S if pipeline.writing else _POLL_S)
+                if records and self._listener is not None:
+                    self._listener.hold(records)
                 pipeline.handle(records)
                 # Caught up (an empty poll, or records up to the log end): write what is
                 # pending now rather than waiting out the batch interval (freshness when
@@ -333,7 +335,7 @@ class IngestWorker:
             cache_runs=s.state_cache_runs,
             checkpoint=self._checkpoint,
             allow_log_gap=s.allow_log_gap,
-            on_applied=self._on_applied,
+            on_applied=self._listener.publish if self._listener is not None else None,
         )
         return self._pipeline, source
 
@@ -376,6 +378,8 @@ class IngestWorker:
             self._partitions = self._partitions - partitions
         if self._pipeline is not None and not self._abort.is_set():
             self._pipeline.revoke(partitions)
+        if self._listener is not None:
+            self._listener.release(partitions)
 
     def _check(self, pipeline: Pipeline, source: KafkaSource) -> None:
         """Every second ask the broker for end offsets: the lag, and proof that it answers

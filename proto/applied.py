@@ -9,13 +9,18 @@ polling, and answers kept since the last change are known to be current.
 
 The feed only ever grows (the later offset per partition wins), so offsets read from the
 table can be published to it as well.  Its ``version`` changes whenever an offset moved.
+
+The worker also hands it what it polls (:meth:`AppliedFeed.hold`): the metric points not
+yet applied are kept in :attr:`AppliedFeed.pending` until they are (``proto/pending.py``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+
+from .pending import PendingPoints, PolledRecord
 
 _SLICE_S = 0.05  # how often a wait looks at its ``stopped`` callback
 
@@ -28,6 +33,7 @@ class AppliedFeed:
         self._cond = threading.Condition()
         self._applied: dict[int, int] = {}
         self._version = 0
+        self.pending = PendingPoints()
 
     @property
     def version(self) -> int:
@@ -44,7 +50,18 @@ class AppliedFeed:
                     moved = True
             if moved:
                 self._version += 1
+                # After the version moved: a reader that misses these points among the
+                # pending ones finds its kept answers stale and reads the tables.
+                self.pending.applied(offsets)
                 self._cond.notify_all()
+
+    def hold(self, records: Iterable[PolledRecord]) -> None:
+        """Records ingest polled and will apply (their metric points become pending)."""
+        self.pending.hold(records)
+
+    def release(self, partitions: Collection[int]) -> None:
+        """Partitions ingest no longer owns: their pending points are not shown."""
+        self.pending.release(partitions)
 
     def applied(self) -> dict[int, int]:
         with self._cond:

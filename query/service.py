@@ -40,6 +40,7 @@ from .errors import NotFoundError, TailUnavailableError, clip
 from .experiment_reader import ExperimentReader
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
+from .pending_merge import with_pending
 from .ports import LogEndPort, SqlPort
 from .read_your_writes import LogEnds, Stop, TokenWaiter
 from .run_cache import RunCache
@@ -87,6 +88,7 @@ class QueryService:
         if feed is not None and feed.topic != settings.topic:
             feed = None  # offsets of another topic say nothing about this one
         self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission, feed=feed)
+        self._feed = feed
         self.run_cache = RunCache(feed) if feed is not None else None
         self.access = ReadAccess(store)
         self._records = records
@@ -199,14 +201,17 @@ class QueryService:
     # -- runs ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
         cache = self.run_cache
-        if cache is None:
+        if cache is None or self._feed is None:
             return self.runs.get(run_id)
+        # The points ingest holds unapplied first, then the tables (or what was kept of
+        # them): a point applied in between is in the second (proto/pending.py).
+        pending = self._feed.pending.snapshot(run_id)
         run = cache.get(run_id)
         if run is None:
             stamp = cache.stamp()
             run = self.runs.get(run_id)
             cache.put(run_id, stamp, run)
-        return run
+        return with_pending(run, pending)
 
     def search_runs(
         self,
