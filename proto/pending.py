@@ -106,6 +106,7 @@ class PendingPoints:
         self._runs: dict[str, list[_Entry]] = {}
         self._order: dict[int, deque[tuple[int, str]]] = {}  # per partition: (offset, run)
         self._applied: dict[int, int] = {}
+        self._held: dict[int, int] = {}  # per partition: the greatest offset held
 
     def __len__(self) -> int:
         with self._lock:
@@ -116,7 +117,14 @@ class PendingPoints:
         with self._lock:
             for r in records:
                 e = r.event
-                if e is None or not e.run_id or r.offset < self._applied.get(r.partition, -1):
+                if r.offset < self._applied.get(r.partition, -1):
+                    continue
+                # A record polled again (after a failed write the worker seeks back) is
+                # held once: a stalled ingest that retries does not grow this.
+                if r.offset <= self._held.get(r.partition, -1):
+                    continue
+                self._held[r.partition] = r.offset
+                if e is None or not e.run_id:
                     continue
                 p = e.payload
                 if isinstance(p, ev.MetricsLogged):
@@ -151,6 +159,7 @@ class PendingPoints:
         with self._lock:
             for p in partitions:
                 self._applied.pop(p, None)
+                self._held.pop(p, None)
                 for _, run_id in self._order.pop(p, ()):
                     kept = [x for x in self._runs.get(run_id, ()) if x.partition != p]
                     if kept:

@@ -62,6 +62,20 @@ def test_held_points_show_until_their_offsets_are_applied() -> None:
     assert len(feed.pending) == 0
 
 
+def test_a_record_polled_again_is_held_once() -> None:
+    """After a failed write the worker seeks back and polls the same records again: a
+    stalled ingest that retries must not grow what is held."""
+    feed = AppliedFeed("events")
+    polled = [Polled(0, o, _event(_points([("loss", o, o, float(o))]))) for o in range(3)]
+    for _ in range(5):
+        feed.hold(polled)
+    assert len(feed.pending) == 3
+    assert feed.pending.snapshot(RUN).latest("7") == {"loss": (2, 2, 2.0)}
+    feed.release([0])  # revoked, then assigned again: held anew
+    feed.hold(polled)
+    assert len(feed.pending) == 3
+
+
 def test_a_revoked_partition_is_forgotten_and_other_events_are_not_held() -> None:
     feed = AppliedFeed("events")
     feed.hold(
