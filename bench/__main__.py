@@ -1,6 +1,6 @@
 """runstream and MLflow side by side, in one run, on one workload.
 
-    python -m bench                                  # the default run (about 6-9 minutes)
+    python -m bench                                  # the default run (about 12-15 minutes)
     python -m bench --runs-sizes 1000,10000,100000,1000000 --time-limit 60
 
 Starts a Kafka broker on free ports in a temporary directory, the runstream stack
@@ -9,7 +9,8 @@ measures, for runstream, MLflow's SQLite store (``MlflowClient("sqlite:///...")`
 ``mlflow server`` (``MlflowClient("http://...")``):
 
   1. logging throughput from one training process until the points are queryable;
-  2. freshness at a steady logging rate: log call -> a query returns the point (p50, p99);
+  2. freshness at a steady logging rate: log call -> get_run returns the point, and -> a
+     search finds it (p50, p99);
   3. SearchRuns p50 and p99, metric-and-param filter with order_by, at each --runs-sizes;
   4. metric history: a full series, and a long series sampled to 1,000 points;
   5. peak RSS of the server processes and of the training process;

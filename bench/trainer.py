@@ -122,12 +122,23 @@ def runstream_freshness(spec: dict[str, Any]) -> dict[str, Any]:
                 got = stub.GetRun(query_pb2.GetRunRequest(run_id=run), timeout=10)
             except grpc.RpcError:
                 return None  # the run is not ingested yet
-            for m in got.run.data.metrics:
-                if m.key == PROBE:
-                    return float(m.value)
-            return None
+            return _probe(got.run.data.metrics)
 
-        return _freshness(spec, log, latest)
+        def searched() -> float | None:
+            request = query_pb2.SearchRunsRequest(
+                experiment_ids=[exp], filter=f"metrics.{PROBE} >= 0", max_results=10
+            )
+            found = stub.SearchRuns(request, timeout=10).runs
+            return _probe(found[0].data.metrics) if found else None
+
+        return _freshness(spec, log, searched if spec.get("read") == "search" else latest)
+
+
+def _probe(metrics: Any) -> float | None:
+    for m in metrics:
+        if m.key == PROBE:
+            return float(m.value)
+    return None
 
 
 # -- MLflow -------------------------------------------------------------------------------
@@ -186,7 +197,12 @@ def mlflow_freshness(spec: dict[str, Any]) -> dict[str, Any]:
         value = reader.get_run(run).data.metrics.get(PROBE)
         return None if value is None else float(value)
 
-    return _freshness(spec, log, latest)
+    def searched() -> float | None:
+        found = reader.search_runs([exp], f"metrics.{PROBE} >= 0", max_results=10)
+        value = found[0].data.metrics.get(PROBE) if found else None
+        return None if value is None else float(value)
+
+    return _freshness(spec, log, searched if spec.get("read") == "search" else latest)
 
 
 # -- freshness, for both ------------------------------------------------------------------
