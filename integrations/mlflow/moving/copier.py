@@ -197,11 +197,13 @@ class Copier:
         if restore:  # a deleted run is written to only once restored
             self.summary.wrote("run restored")
             writes.append(partial(t.set_run_deleted, experiment_id, run_id, False))
-        for i in range(0, max(len(params), len(tags)), CHUNK):
+        # Params and tags in chunks, the points with the last one: one request for most
+        # runs (each request is a round trip and its own events on the log).
+        starts = list(range(0, max(len(params), len(tags)), CHUNK)) or ([0] if len(points) else [])
+        for i in starts:
             chunk = (params[i : i + CHUNK], tags[i : i + CHUNK])
-            writes.append(partial(t.log, experiment_id, run_id, *chunk))
-        if len(points):
-            writes.append(partial(t.log_points, experiment_id, run_id, points))
+            last = points if i == starts[-1] else Points()
+            writes.append(partial(t.log, experiment_id, run_id, *chunk, last))
         if new:
             writes.append(partial(t.log_inputs, experiment_id, run_id, new))
         if model_inputs or model_outputs:

@@ -120,9 +120,17 @@ class MlflowTarget:
         self._ids[info.run_id] = created.info.run_id
 
     def log(
-        self, experiment_id: str, run_id: str, params: Sequence[Param], tags: Sequence[RunTag]
+        self,
+        experiment_id: str,
+        run_id: str,
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        points: Points,
     ) -> None:
-        self.store.log_batch(self._id(run_id), [], list(params), list(tags))
+        if params or tags:
+            self.store.log_batch(self._id(run_id), [], list(params), list(tags))
+        if len(points):
+            self._log_points(run_id, points)
 
     def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
         return Counter(
@@ -156,7 +164,7 @@ class MlflowTarget:
             ).all()
         return {key: (int(counts.get(key, 0)), int(s), int(t)) for key, s, t in latest}
 
-    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
+    def _log_points(self, run_id: str, points: Points) -> None:
         batch: list[Metric] = []
         for key, values in points.values.items():
             steps, stamps = points.steps[key], points.timestamps[key]

@@ -9,7 +9,7 @@ import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from mlflow.entities import (
     DatasetInput,
@@ -65,10 +65,38 @@ def metric_columns(points: Points, keys: Sequence[str]) -> common_pb2.MetricColu
     )
 
 
+def _slices(points: Points) -> Iterator[tuple[Points, list[str]]]:
+    """``points`` in requests of at most :data:`POINTS_PER_REQUEST` points: whole keys
+    together, a longer key alone in slices."""
+    batch: list[str] = []
+    size = 0
+    for key in points.values:
+        n = len(points.values[key])
+        if n > POINTS_PER_REQUEST:
+            for i in range(0, n, POINTS_PER_REQUEST):
+                part = Points()
+                part.extend(
+                    key,
+                    points.values[key][i : i + POINTS_PER_REQUEST],
+                    points.steps[key][i : i + POINTS_PER_REQUEST],
+                    points.timestamps[key][i : i + POINTS_PER_REQUEST],
+                )
+                yield part, [key]
+            continue
+        if size + n > POINTS_PER_REQUEST:
+            yield points, batch
+            batch, size = [], 0
+        batch.append(key)
+        size += n
+    if batch:
+        yield points, batch
+
+
 class RunstreamTarget:
     #: Runs written at once: each write is a round trip to the gateway (which answers once
-    #: Kafka acknowledged), so a few overlap.
-    parallel = 8
+    #: Kafka acknowledged), so several overlap; as many as the gateway's request workers
+    #: (16 by default), so that the producer batches the events of many runs together.
+    parallel = 16
 
     def __init__(self, uri: str) -> None:
         self.label = uri
@@ -128,17 +156,23 @@ class RunstreamTarget:
         )
 
     def log(
-        self, experiment_id: str, run_id: str, params: Sequence[Param], tags: Sequence[RunTag]
+        self,
+        experiment_id: str,
+        run_id: str,
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        points: Points,
     ) -> None:
-        if params or tags:
-            self.rpc.log_batch(
-                write_pb2.LogBatchRequest(
-                    run_id=run_id,
-                    experiment_id=experiment_id,
-                    params=convert.params_to_proto(params),
-                    tags=convert.tags_to_proto(tags),
-                )
-            )
+        """One LogBatch for most runs: params, tags and up to :data:`POINTS_PER_REQUEST`
+        columnar points; more points in further requests (a long series alone, in
+        slices)."""
+        first = True
+        for part, keys in _slices(points):
+            self._send(experiment_id, run_id, part, keys, params if first else (),
+                       tags if first else ())  # fmt: skip
+            first = False
+        if first and (params or tags):
+            self._send(experiment_id, run_id, points, [], params, tags)
 
     def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
         return Counter(
@@ -159,38 +193,24 @@ class RunstreamTarget:
             found[m.key] = (count + m.count, step, stamp)
         return found
 
-    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
-        batch: list[str] = []
-        size = 0
-        for key in points.values:
-            n = len(points.values[key])
-            if n > POINTS_PER_REQUEST:  # a long series alone, in slices
-                for i in range(0, n, POINTS_PER_REQUEST):
-                    part = Points()
-                    part.extend(
-                        key,
-                        points.values[key][i : i + POINTS_PER_REQUEST],
-                        points.steps[key][i : i + POINTS_PER_REQUEST],
-                        points.timestamps[key][i : i + POINTS_PER_REQUEST],
-                    )
-                    self._send(experiment_id, run_id, part, [key])
-                continue
-            if size + n > POINTS_PER_REQUEST:
-                self._send(experiment_id, run_id, points, batch)
-                batch, size = [], 0
-            batch.append(key)
-            size += n
-        if batch:
-            self._send(experiment_id, run_id, points, batch)
-
-    def _send(self, experiment_id: str, run_id: str, points: Points, keys: list[str]) -> None:
-        self.rpc.log_batch(
-            write_pb2.LogBatchRequest(
-                run_id=run_id,
-                experiment_id=experiment_id,
-                metric_columns=metric_columns(points, keys),
-            )
+    def _send(
+        self,
+        experiment_id: str,
+        run_id: str,
+        points: Points,
+        keys: list[str],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        request = write_pb2.LogBatchRequest(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            params=convert.params_to_proto(params),
+            tags=convert.tags_to_proto(tags),
         )
+        if keys:
+            request.metric_columns.CopyFrom(metric_columns(points, keys))
+        self.rpc.log_batch(request)
 
     def log_inputs(self, experiment_id: str, run_id: str, inputs: list[DatasetInput]) -> None:
         self.rpc.log_inputs(

@@ -115,8 +115,16 @@ class Target(Protocol):
         ...
 
     def log(
-        self, experiment_id: str, run_id: str, params: Sequence[Param], tags: Sequence[RunTag]
-    ) -> None: ...
+        self,
+        experiment_id: str,
+        run_id: str,
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        points: Points,
+    ) -> None:
+        """Params, tags and metric points of one run, in as few requests as the target
+        takes (at most 100 params and 100 tags a call)."""
+        ...
 
     def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
         """The points the target holds for one run and key, by :func:`point_key`."""
@@ -126,8 +134,6 @@ class Target(Protocol):
         """Per metric key of the run, its :data:`Tally` (``None``: this target cannot say
         cheaply; every held history is then read and compared)."""
         ...
-
-    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None: ...
 
     def log_inputs(self, experiment_id: str, run_id: str, inputs: list[DatasetInput]) -> None: ...
 

@@ -128,7 +128,7 @@ class FakeTarget:
         )
         self.runs[run_id] = Run(held.info, data, RunInputs([]))
 
-    def log(self, experiment_id: str, run_id: str, params: Any, tags: Any) -> None:
+    def log(self, experiment_id: str, run_id: str, params: Any, tags: Any, points: Points) -> None:
         self.calls.append("log")
         held = self.runs[run_id].data
         self._replace(
@@ -136,6 +136,8 @@ class FakeTarget:
             {**held.params, **{p.key: p.value for p in params}},
             {**held.tags, **{t.key: t.value for t in tags}},
         )
+        if len(points):
+            self._log_points(run_id, points)
 
     def history(self, run_id: str, key: str) -> Counter[tuple[int, int, str]]:
         self.histories_read += 1
@@ -146,8 +148,7 @@ class FakeTarget:
         latest = max((s, t) for s, t, _ in held.elements())
         return {"loss": (sum(held.values()), *latest)}
 
-    def log_points(self, experiment_id: str, run_id: str, points: Points) -> None:
-        self.calls.append("log_points")
+    def _log_points(self, run_id: str, points: Points) -> None:
         held = self.points.setdefault(run_id, Counter())
         columns = (points.values["loss"], points.steps["loss"], points.timestamps["loss"])
         for v, s, t in zip(*columns, strict=True):
@@ -197,7 +198,7 @@ def test_a_second_copy_writes_nothing_and_a_grown_source_only_its_new_points() -
 
     source._histories["a"] += [(7.0, 51), (7.0, 51)]  # the same point twice: both count
     grown = _copy(source, target)
-    assert grown.written["metric point"] == 2 and target.calls == ["log_points"]
+    assert grown.written["metric point"] == 2 and target.calls == ["log"]
     assert target.histories_read == 1  # the key whose count differed, compared in full
 
 
