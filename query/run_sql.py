@@ -35,7 +35,13 @@ _TABLE = {Entity.METRIC: "latest_metrics", Entity.PARAM: "params", Entity.TAG: "
 _STRING_COLUMNS = frozenset({"run_id", "run_name", "user_id", "status", "artifact_uri"})
 _INT_COLUMNS = frozenset({"start_time", "end_time"})
 _RANK_EXPR = {RankBy.LATEST: _LATEST, RankBy.MIN: "min_value", RankBy.MAX: "max_value"}
-SETTINGS = {"join_algorithm": "full_sorting_merge,hash"}
+# Searches and page loads may keep the blocks they read decompressed in the engine's cache,
+# when one is configured (RUNSTREAM_CHDB_UNCOMPRESSED_CACHE, off by default; a server's own
+# uncompressed_cache_size): a UI polling its search reads the same keys and pages again and
+# again.  Measured in docs/benchmarks.md, section 3 (what a page needs held, and the gain).
+# ClickHouse caches only reads of up to merge_tree_max_rows_to_use_cache rows.
+CACHED = {"use_uncompressed_cache": 1}
+SETTINGS = {"join_algorithm": "full_sorting_merge,hash", **CACHED}
 
 
 def clamp(expr: str) -> str:
@@ -261,7 +267,7 @@ def _bound(text: str, experiment_ids: list[str], run_ids: list[str]) -> Sql:
         f"experiment_id IN {b.bind(experiment_ids, 'Array(String)')} AND " if experiment_ids else ""
     )
     ids = b.bind(run_ids, "Array(String)")
-    return b.sql(text.format(exp=exp, ids=ids))
+    return b.sql(text.format(exp=exp, ids=ids), CACHED)
 
 
 _RUN_DATA = {

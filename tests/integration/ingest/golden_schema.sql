@@ -110,13 +110,13 @@ CREATE TABLE latest_metrics
     `max_value` SimpleAggregateFunction(max, Float64),
     `count` SimpleAggregateFunction(sum, UInt64),
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
-    PROJECTION by_run
+    PROJECTION by_run_page
     (
         SELECT *
         ORDER BY
             run_id,
             key
-    ) WITH SETTINGS (index_granularity = 256)
+    ) WITH SETTINGS (index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192)
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (experiment_id, key, run_id)
@@ -242,13 +242,13 @@ CREATE TABLE params
     `key` String,
     `value` String,
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
-    PROJECTION by_run
+    PROJECTION by_run_page
     (
         SELECT *
         ORDER BY
             run_id,
             key
-    ) WITH SETTINGS (index_granularity = 256)
+    ) WITH SETTINGS (index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192)
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (experiment_id, key, run_id)
@@ -380,13 +380,13 @@ CREATE TABLE tags
     `version` UInt64,
     `is_deleted` UInt8 DEFAULT 0,
     INDEX idx_run_id run_id TYPE bloom_filter GRANULARITY 1,
-    PROJECTION by_run
+    PROJECTION by_run_page
     (
         SELECT *
         ORDER BY
             run_id,
             key
-    ) WITH SETTINGS (index_granularity = 256)
+    ) WITH SETTINGS (index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192)
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (experiment_id, key, run_id)

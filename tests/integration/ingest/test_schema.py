@@ -37,12 +37,12 @@ def test_schema_matches_golden(chdb_dsn: str, fresh_database: str) -> None:
     store = ClickHouseStore(ClickHouseTarget(chdb_dsn, fresh_database))
     try:
         shipped = [(m.version, m.name) for m in load_migrations()]
-        assert [v for v, _ in shipped] == [1, 2, 3, 4, 5, 6, 8, 10, 11]
+        assert [v for v, _ in shipped] == [1, 2, 3, 4, 5, 6, 8, 10, 11, 12]
         assert store.migrate() == [v for v, _ in shipped]
         assert store.migrate() == []  # idempotent
         versions = store.rows("SELECT version, name FROM schema_migrations FINAL ORDER BY version")
         assert versions == shipped
-        assert shipped[-1] == (11, "purges")
+        assert shipped[-1] == (12, "page_projection_blocks")
     finally:
         store.close()
     schema = created_schema(chdb_dsn, fresh_database)
