@@ -8,7 +8,8 @@ once known; its lifecycle stage does, so with a directory it is asked again afte
 deletes and restores: so the answer includes them).  Params the gateway published win over
 the read side's, so its logging to a run is not waited for: a run logged to without pause
 is asked again without waiting for ingest to catch up with that logging (such waits held
-the query side's few waiting slots and made other callers' reads retry).  Bounded: the least recently used runs are forgotten beyond ``cache_runs``.
+the query side's few waiting slots and made other callers' reads retry).  Bounded: the
+least recently used runs are forgotten beyond ``cache_runs``.
 """
 
 from __future__ import annotations
