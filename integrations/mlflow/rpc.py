@@ -236,6 +236,9 @@ class RunstreamRpc(ModelRpc):
             QUERY_SERVICE.full_name: query_pb2_grpc.QueryServiceStub(self._channel),
         }
         self.tokens = ScopedTokens()
+        # Told the scopes of each write before it is sent (``()``: unscoped), whatever its
+        # outcome: what the store answers from its own writes forgets what it may touch.
+        self.before_write: Callable[[Sequence[str]], None] = lambda scope: None
 
     @classmethod
     def from_uri(cls, store_uri: str) -> RunstreamRpc:
@@ -359,6 +362,7 @@ class RunstreamRpc(ModelRpc):
     def _write(self, rpc: Unary[ReqT, _AckT], request: ReqT, scope: Sequence[str] = ()) -> _AckT:
         """A WriteService call; its response's token joins the token of each scope it
         concerns (no scope: every read waits for it)."""
+        self.before_write(scope)
         response = self._invoke(rpc, request)
         self.tokens.observe(response.token, scope)  # an unset token has no offsets: ignored
         return response

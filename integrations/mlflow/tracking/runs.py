@@ -95,9 +95,22 @@ class RunMethods(StoreCore):
             run_name=info.run_name or run_name,
         )
         self._remember(info, {})
+        if len({t.key for t in tag_list}) == len(tag_list):
+            # Answered as created until anything may touch it (see .created).
+            created = common_pb2.Run(data=common_pb2.RunData(tags=convert.tags_to_proto(tag_list)))
+            created.info.CopyFrom(info_pb)
+            created.info.experiment_id = info.experiment_id
+            created.info.user_id = info.user_id
+            created.info.start_time = info.start_time
+            created.info.run_name = info.run_name
+            created.info.lifecycle_stage = ACTIVE
+            self._created.add(created)
         return Run(info, RunData(tags=tag_list), RunInputs(dataset_inputs=[]))
 
     def get_run(self, run_id: str) -> Run:
+        created = self._created.get(run_id)
+        if created is not None:
+            return convert.run_from_proto(created, self._run_location(created.info))
         return self._read_run(run_id)
 
     def update_run_info(
