@@ -52,3 +52,24 @@ def test_the_answer_is_a_copy_and_ends_with_age_and_the_bound() -> None:
     assert created.get("b") is None and len(created) == 1
     created.forget("c")
     assert len(created) == 0
+
+
+def test_the_client_tells_a_writes_scope_before_it_is_sent_whatever_its_outcome() -> None:
+    from mlflow.exceptions import MlflowException
+
+    from runstream.integrations.mlflow.rpc import RunstreamRpc
+    from runstream.integrations.mlflow.settings import ClientSettings
+    from runstream.proto.v1 import write_pb2
+
+    settings = ClientSettings.from_uri("runstream://127.0.0.1:1", {"RUNSTREAM_MLFLOW_TIMEOUT": "1"})
+    client = RunstreamRpc(settings)  # nothing listens there: every call fails
+    told: list[tuple[str, ...]] = []
+    client.before_write = lambda scope: told.append(tuple(scope))
+    try:
+        with pytest.raises(MlflowException):
+            client.log_batch(write_pb2.LogBatchRequest(run_id="a"), run_write_scopes("a", "1"))
+        with pytest.raises(MlflowException):
+            client.log_inputs(write_pb2.LogInputsRequest(run_id="a"))
+    finally:
+        client.close()
+    assert told == [run_write_scopes("a", "1"), ()]
