@@ -135,7 +135,7 @@ class KafkaTransport:
             "acks": "all",
             "enable_idempotence": True,
             "compression_type": None if opts.compression == "none" else opts.compression,
-            "linger_ms": 5,
+            "linger_ms": opts.linger_ms,
             "batch_size": _BATCH_SIZE,
             "max_request_size": _MAX_REQUEST_SIZE,
             "request_timeout_ms": _REQUEST_TIMEOUT_MS,

@@ -70,6 +70,8 @@ class KafkaOptions:
     publish_timeout_s: float = 10.0
     connect_timeout_s: float = 5.0
     client_id: str = "runstream-producer"
+    # How long a record may wait for others to share its batch (kafka-python's linger.ms).
+    linger_ms: int = 5
 
     @property
     def bootstrap_servers(self) -> list[str]:

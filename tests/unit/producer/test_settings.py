@@ -111,3 +111,15 @@ def test_the_cli_registers_gateway_and_spool(
     args = parser.parse_args(["spool", "status", "--spool-dir", str(tmp_path)])
     assert args.func(args) == 0
     assert "0 producer folder(s)" in capsys.readouterr().out
+
+
+def test_the_gateway_sends_each_write_at_once_the_sdk_lets_records_linger() -> None:
+    """A gateway write is a caller waiting for its acknowledgement (``linger.ms`` 0); the
+    SDK's Kafka transport keeps 5 ms to fill batches."""
+    from runstream.producer.kafka_transport import KafkaTransport
+
+    gateway = GatewaySettings().kafka_options()
+    sdk = ProducerSettings().kafka_options()
+    assert (gateway.linger_ms, sdk.linger_ms) == (0, 5)
+    assert KafkaTransport(gateway)._config()["linger_ms"] == 0
+    assert KafkaTransport(sdk)._config()["linger_ms"] == 5
