@@ -135,10 +135,7 @@ class KafkaTransport:
             "acks": "all",
             "enable_idempotence": True,
             "compression_type": None if opts.compression == "none" else opts.compression,
-            # The sender above batches (Nagle's rule: one columnar event per round trip),
-            # so the producer adds no wait of its own: 5 ms here cost a point 5-6 ms of
-            # freshness (p50), and no throughput measurably (docs/benchmarks.md, section 2).
-            "linger_ms": 0,
+            "linger_ms": opts.linger_ms,
             "batch_size": _BATCH_SIZE,
             "max_request_size": _MAX_REQUEST_SIZE,
             "request_timeout_ms": _REQUEST_TIMEOUT_MS,

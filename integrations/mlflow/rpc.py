@@ -33,7 +33,7 @@ from mlflow.protos import databricks_pb2
 
 from runstream.proto.errors import SettingsError
 from runstream.proto.rpc import error_code_of, open_channel
-from runstream.proto.tokens import ScopedTokens
+from runstream.proto.tokens import ScopedTokens, WriteToken
 from runstream.proto.v1 import common_pb2, query_pb2, query_pb2_grpc, write_pb2, write_pb2_grpc
 
 from .model_rpc import ModelRpc
@@ -236,6 +236,9 @@ class RunstreamRpc(ModelRpc):
             QUERY_SERVICE.full_name: query_pb2_grpc.QueryServiceStub(self._channel),
         }
         self.tokens = ScopedTokens()
+        # Told the scopes of each write before it is sent (``()``: unscoped), whatever its
+        # outcome: what the store answers from its own writes forgets what it may touch.
+        self.before_write: Callable[[Sequence[str]], None] = lambda scope: None
 
     @classmethod
     def from_uri(cls, store_uri: str) -> RunstreamRpc:
@@ -319,9 +322,15 @@ class RunstreamRpc(ModelRpc):
         return self._read(SEARCH_EXPERIMENTS, request, scope)
 
     def get_run(
-        self, request: query_pb2.GetRunRequest, scope: Sequence[str] | None = None
+        self,
+        request: query_pb2.GetRunRequest,
+        scope: Sequence[str] | None = None,
+        *,
+        wait: bool = True,
     ) -> query_pb2.GetRunResponse:
-        return self._read(GET_RUN, request, scope)
+        """``wait=False``: what the read side holds now, waiting for none of this client's
+        writes."""
+        return self._read(GET_RUN, request, scope, wait=wait)
 
     def search_runs(
         self, request: query_pb2.SearchRunsRequest, scope: Sequence[str] | None = None
@@ -359,12 +368,18 @@ class RunstreamRpc(ModelRpc):
     def _write(self, rpc: Unary[ReqT, _AckT], request: ReqT, scope: Sequence[str] = ()) -> _AckT:
         """A WriteService call; its response's token joins the token of each scope it
         concerns (no scope: every read waits for it)."""
+        self.before_write(scope)
         response = self._invoke(rpc, request)
         self.tokens.observe(response.token, scope)  # an unset token has no offsets: ignored
         return response
 
     def _read(
-        self, rpc: Unary[_ReadT, RespT], request: _ReadT, scope: Sequence[str] | None = None
+        self,
+        rpc: Unary[_ReadT, RespT],
+        request: _ReadT,
+        scope: Sequence[str] | None = None,
+        *,
+        wait: bool = True,
     ) -> RespT:
         """A QueryService call that waits for what this client wrote about ``scope``
         (``None``: everything this client wrote).
@@ -374,7 +389,12 @@ class RunstreamRpc(ModelRpc):
         20 ms to 1 s with jitter, for as long as the read may wait (``read_wait_ms``).
         Reads change nothing, so a retry is always safe (a registry write's outcome is
         read this way: the write itself is never repeated)."""
-        token = self.tokens.current() if scope is None else self.tokens.for_scopes(scope)
+        if not wait:
+            token = WriteToken()
+        elif scope is None:
+            token = self.tokens.current()
+        else:
+            token = self.tokens.for_scopes(scope)
         request.read.CopyFrom(
             query_pb2.ReadOptions(write_token=token.to_proto(), wait_timeout_ms=self._read_wait_ms)
         )

@@ -4,8 +4,12 @@ Two sources: what this gateway wrote itself (runs it created, params it publishe
 deleted or restored, and the write token of each) and, when one is given, a
 :class:`~.ports.RunDirectory` (the read side).  A run's experiment and params never change
 once known; its lifecycle stage does, so with a directory it is asked again after
-``lifecycle_ttl_s``, as of the gateway's own writes to that run (so the answer includes
-them).  Bounded: the least recently used runs are forgotten beyond ``cache_runs``.
+``lifecycle_ttl_s``, as of the gateway's own writes that set its stage (its creation,
+deletes and restores: so the answer includes them).  Params the gateway published win over
+the read side's, so its logging to a run is not waited for: a run logged to without pause
+is asked again without waiting for ingest to catch up with that logging (such waits held
+the query side's few waiting slots and made other callers' reads retry).  Bounded: the
+least recently used runs are forgotten beyond ``cache_runs``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Known:
     stage: str
     checked_at: float
     written: WriteToken = field(default_factory=WriteToken)  # this gateway's writes to it
+    # of those, the ones that set its stage (create, delete, restore): what a question waits for
+    staged: WriteToken = field(default_factory=WriteToken)
 
 
 class RunChecks:
@@ -72,8 +78,8 @@ class RunChecks:
             return known
         if known is not None and self._clock() - known.checked_at < self._ttl:
             return known
-        try:  # as of our own writes to the run; a run not seen here: as of all our writes
-            facts = self._directory.run_facts(run_id, known.written if known else WriteToken())
+        try:  # as of our own stage writes to the run; a run not seen here: of all our writes
+            facts = self._directory.run_facts(run_id, known.staged if known else WriteToken())
             if facts is None and known is None and everything.offsets:
                 facts = self._directory.run_facts(run_id, everything)
         except RunstreamError as exc:  # the read side cannot say: ingest remains the check
@@ -89,6 +95,7 @@ class RunChecks:
             facts.lifecycle_stage,
             self._clock(),
             known.written if known else WriteToken(),
+            known.staged if known else WriteToken(),
         )
         self._remember(run_id, fresh)
         return fresh
@@ -118,6 +125,7 @@ class RunChecks:
             known = Known(experiment_id, {}, ACTIVE, self._clock())
         if stage is not None:
             known.stage, known.checked_at = stage, self._clock()
+            known.staged = known.staged.merge(token)
         if params:
             known.params.update(params)
         known.written = known.written.merge(token)

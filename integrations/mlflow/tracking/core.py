@@ -40,6 +40,7 @@ from ..rpc import (
     run_search_scopes,
 )
 from ..unsupported import UnsupportedTracking
+from .created import CreatedRuns
 
 # Page size used when MLflow asks for "everything" (max_results=None).
 ALL_PAGE_SIZE = SEARCH_MAX_RESULTS_THRESHOLD
@@ -77,6 +78,8 @@ class StoreCore(UnsupportedTracking):
         )
         self.artifact_root_uri = resolve_uri_if_local(root)
         self._rpc = RunstreamRpc.from_uri(store_uri)
+        self._created = CreatedRuns()
+        self._rpc.before_write = self._created.writing
         self._lock = threading.Lock()
         self._default_experiment_checked = False
         self._runs: dict[str, RunState] = {}
@@ -182,6 +185,9 @@ class StoreCore(UnsupportedTracking):
     # -------------------------------------------------------------------- runs
 
     def _to_run(self, pb: common_pb2.Run) -> Run:
+        """A run as the read side answered it (what this store created is not answered
+        from its creation any more: see :mod:`.created`)."""
+        self._created.forget(pb.info.run_id)
         run = convert.run_from_proto(pb, self._run_location(pb.info))
         self._remember(run.info, {p.key: p.value for p in pb.data.params})
         return run

@@ -95,10 +95,33 @@ class RunMethods(StoreCore):
             run_name=info.run_name or run_name,
         )
         self._remember(info, {})
+        if len({t.key for t in tag_list}) == len(tag_list):
+            # Answered as created until anything may touch it (see .created).
+            created = common_pb2.Run(data=common_pb2.RunData(tags=convert.tags_to_proto(tag_list)))
+            created.info.CopyFrom(info_pb)
+            created.info.experiment_id = info.experiment_id
+            created.info.user_id = info.user_id
+            created.info.start_time = info.start_time
+            created.info.run_name = info.run_name
+            created.info.lifecycle_stage = ACTIVE
+            self._created.add(created)
         return Run(info, RunData(tags=tag_list), RunInputs(dataset_inputs=[]))
 
     def get_run(self, run_id: str) -> Run:
-        return self._read_run(run_id)
+        created = self._created.get(run_id)
+        if created is None:
+            return self._read_run(run_id)
+        # The read side first, without waiting: once ingest has applied the creation its
+        # answer is the run as it is now, writes made through other processes included
+        # (mlflow server runs several workers, each with a store of its own).  Only while
+        # the creation is not applied yet is the run answered as created.
+        try:
+            response = self._rpc.get_run(query_pb2.GetRunRequest(run_id=run_id), wait=False)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return convert.run_from_proto(created, self._run_location(created.info))
+        return self._to_run(response.run)
 
     def update_run_info(
         self, run_id: str, run_status: int | None, end_time: int | None, run_name: str | None

@@ -106,3 +106,24 @@ def test_a_run_created_here_is_never_reported_missing() -> None:
     core = GatewayCore(FakeTransport(), runs=FakeDirectory(), lifecycle_ttl_s=0)
     info, _ = core.create_run("0")  # the read side has not applied it yet
     core.log_batch(LogBatch(info.run_id, params=(("lr", "0.1"),)))
+
+
+def test_a_run_is_asked_about_as_of_its_stage_writes_not_of_its_logging() -> None:
+    """Logging to a run without pause must not make each question wait for ingest to apply
+    that logging: the question waits for the writes that set the run's stage (here its
+    creation, then a delete), while params the gateway published win over the read side."""
+    directory = FakeDirectory()
+    core = GatewayCore(FakeTransport(), runs=directory, lifecycle_ttl_s=0)
+    info, created = core.create_run("0")
+    directory.runs[info.run_id] = RunFacts(info.run_id, "0", "active")  # applied, no params
+    core.log_batch(LogBatch(info.run_id, params=(("lr", "0.1"),)))
+    logged = core.log_batch(LogBatch(info.run_id, tags=(("t", "v"),)))
+    assert logged.token.offset_map[0] > created.offset_map[0]
+    assert directory.asked[-1] == (info.run_id, created)  # not as of the logging
+    with pytest.raises(ValidationError, match="write-once"):  # its own param, still unread
+        core.log_batch(LogBatch(info.run_id, params=(("lr", "0.2"),)))
+    deleted = core.write(commands.delete_run(info.run_id)).token
+    directory.runs[info.run_id] = RunFacts(info.run_id, "0", "deleted")
+    with pytest.raises(InvalidStateError):
+        core.log_batch(LogBatch(info.run_id, tags=(("t", "w"),)))
+    assert directory.asked[-1] == (info.run_id, created.merge(deleted))

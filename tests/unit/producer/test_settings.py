@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,15 @@ def test_the_cli_registers_gateway_and_spool(
     args = parser.parse_args(["spool", "status", "--spool-dir", str(tmp_path)])
     assert args.func(args) == 0
     assert "0 producer folder(s)" in capsys.readouterr().out
+
+
+def test_the_gateway_and_the_sdk_send_each_batch_at_once() -> None:
+    """A gateway write is a caller waiting for its acknowledgement, and the SDK's sender
+    already batches (Nagle's rule): neither lets the Kafka producer linger (0)."""
+    from runstream.producer.kafka_transport import KafkaTransport
+
+    gateway = GatewaySettings().kafka_options()
+    sdk = ProducerSettings().kafka_options()
+    assert (gateway.linger_ms, sdk.linger_ms) == (0, 0)
+    assert KafkaTransport(gateway)._config()["linger_ms"] == 0
+    assert KafkaTransport(dataclasses.replace(sdk, linger_ms=7))._config()["linger_ms"] == 7
