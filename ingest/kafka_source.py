@@ -47,6 +47,11 @@ _RECOVERY = {
 }
 
 _FETCH = {
+    # How long the broker holds a fetch that finds no records (Kafka's default: 500 ms).
+    # kafka-python keeps one fetch in flight per broker, and a fetch sent while a
+    # partition's records were still being handed out leaves that partition out: records
+    # arriving there waited for the held fetch to time out (freshness p99 ~470 ms).
+    "fetch_max_wait_ms": 50,
     "max_partition_fetch_bytes": 16 * 1024 * 1024,
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_poll_records": 5000,
@@ -167,6 +172,23 @@ class KafkaSource:
         except KafkaError as exc:
             raise SourceError(f"cannot consume {topic} from {bootstrap}: {exc}") from exc
         return cls(consumer, topic, codec or EventCodec(), group=True)
+
+    @classmethod
+    def probe(cls, bootstrap: str, topic: str, *, codec: EventCodec | None = None) -> KafkaSource:
+        """A consumer that never fetches, for end offsets on a connection of its own: a
+        consumer's requests to a broker queue behind its pending fetch, which the broker
+        holds until records arrive or ``fetch_max_wait_ms`` (500 ms) passes."""
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap.split(","),
+                group_id=None,
+                client_id="runstream-ingest-probe",
+                enable_auto_commit=False,
+                **_RECOVERY,
+            )
+        except KafkaError as exc:
+            raise SourceError(f"cannot reach {bootstrap}: {exc}") from exc
+        return cls(consumer, topic, codec or EventCodec(), group=False)
 
     @classmethod
     def assigned(

@@ -79,6 +79,7 @@ class IngestWorker:
         self._abort_at: str | None = None  # abort at the next step starting with this
         self._store: ClickHouseStore | None = None
         self._dead_letters: KafkaDeadLetters | None = None
+        self._probe: KafkaSource | None = None
         self._server: Any = None
         self._lock = threading.Lock()
         self._health = IngestHealth("starting")
@@ -234,6 +235,9 @@ class IngestWorker:
             if self._dead_letters is not None:
                 self._dead_letters.close()
                 self._dead_letters = None
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
             if self._store is not None:
                 self._store.close()
                 self._store = None
@@ -314,6 +318,10 @@ class IngestWorker:
         assert self._store is not None
         self._check_snapshots()
         self._dead_letters = KafkaDeadLetters(s.kafka, s.dead_letter_topic)
+        # End offsets (the lag, the broker's health) on a connection of their own: asked on
+        # the fetching consumer's, they waited behind its long-polling fetch up to 500 ms
+        # once a second, and the loop polled nothing meanwhile (freshness p99).
+        self._probe = KafkaSource.probe(s.kafka, s.topic)
         self._server = serve(self.metrics.registry, s.metrics_port)
         source = KafkaSource.in_group(
             s.kafka,
@@ -390,7 +398,8 @@ class IngestWorker:
             self._checked_at = now
             self._partitions = source.assignment()
             try:
-                ends = source.end_offsets(self._partitions or {0})
+                probe = self._probe if self._probe is not None else source
+                ends = probe.end_offsets(self._partitions or {0})
             except SourceError as exc:
                 self._kafka_error = str(exc)
             else:

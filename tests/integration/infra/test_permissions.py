@@ -7,6 +7,7 @@ principal may read, and the audit trail in SQL names who wrote what."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -432,9 +433,18 @@ def test_mlflow_clients_see_mlflow_s_permission_error(
     bob = RunstreamStore(uri)
     eid = alice.create_experiment(f"mlflow-{uuid.uuid4().hex[:6]}")
     run = alice.create_run(eid, "alice", 0, [], "r")
-    # Read-your-writes is per client: bob's store holds no token of alice's write, so alice
-    # reads the run first (her read waits until ingest applied it); then bob finds it.
-    alice.get_run(run.info.run_id)
+    # Read-your-writes is per client: bob's store holds no token of alice's write (and
+    # alice's get_run of her new run may answer from its creation without waiting), so
+    # bob finds the run once ingest applied it.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            bob.get_run(run.info.run_id)
+            break
+        except MlflowException as exc:
+            assert exc.error_code == "RESOURCE_DOES_NOT_EXIST", exc.message
+            assert time.monotonic() < deadline, "alice's run was not applied in 60 s"
+            time.sleep(0.05)
     bob.log_metric(run.info.run_id, Metric("loss", 0.5, 1, 0))  # EDIT by default: may write
     with pytest.raises(MlflowException) as info:
         bob.delete_experiment(eid)
