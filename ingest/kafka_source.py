@@ -59,6 +59,18 @@ _FETCH = {
 }
 
 
+def _groupless(bootstrap: str, client_id: str, **extra: Any) -> KafkaConsumer:
+    """A consumer outside any group that commits nothing."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","),
+        group_id=None,
+        client_id=client_id,
+        enable_auto_commit=False,
+        **_RECOVERY,
+        **extra,
+    )
+
+
 def decode_record(codec: EventCodec, raw: Any) -> SourceRecord:
     """A kafka-python ``ConsumerRecord`` as a :class:`SourceRecord` (event or poison)."""
     base = {
@@ -179,13 +191,7 @@ class KafkaSource:
         consumer's requests to a broker queue behind its pending fetch, which the broker
         holds until records arrive or ``fetch_max_wait_ms`` (500 ms) passes."""
         try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
-                group_id=None,
-                client_id="runstream-ingest-probe",
-                enable_auto_commit=False,
-                **_RECOVERY,
-            )
+            consumer = _groupless(bootstrap, "runstream-ingest-probe")
         except KafkaError as exc:
             raise SourceError(f"cannot reach {bootstrap}: {exc}") from exc
         return cls(consumer, topic, codec or EventCodec(), group=False)
@@ -201,14 +207,8 @@ class KafkaSource:
     ) -> KafkaSource:
         """No consumer group: the given partitions (default all), nothing committed."""
         try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
-                group_id=None,
-                client_id="runstream-replay",
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                **_RECOVERY,
-                **_FETCH,
+            consumer = _groupless(
+                bootstrap, "runstream-replay", auto_offset_reset="earliest", **_FETCH
             )
             if partitions is None:
                 found = consumer.partitions_for_topic(topic)
