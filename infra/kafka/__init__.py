@@ -80,6 +80,16 @@ HEAP_START_ENV = "RUNSTREAM_KAFKA_HEAP_START"
 # Without it the JVM commits (and, cycling through eden, touches) a heap of 1/64 of RAM up
 # to -Xmx at once.
 DEFAULT_HEAP_START = "32m"
+JIT_ENV = "RUNSTREAM_KAFKA_JIT"
+# The JIT compilers the broker runs: "c1" (the client compiler only, a 32 MB code cache) or
+# "full" (the JVM's default tiered C1 + C2).  A small broker's hot paths are I/O; C2's
+# compiler threads, its code cache and its profiles cost ~60 MB resident and more CPU
+# than they save here (docs/benchmarks.md, section 5).
+DEFAULT_JIT = "c1"
+_JIT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "c1": ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=32m"),
+    "full": (),
+}
 KAFKA_JAR = f"kafka_{SCALA_BINARY_VERSION}-{KAFKA_VERSION}.jar"
 
 _HOST = "127.0.0.1"
@@ -95,6 +105,11 @@ def default_heap() -> str:
 def default_heap_start() -> str:
     """The broker's initial heap: ``$RUNSTREAM_KAFKA_HEAP_START`` or :data:`DEFAULT_HEAP_START`."""
     return Env(error=BrokerConfigError).text(HEAP_START_ENV, DEFAULT_HEAP_START)
+
+
+def default_jit() -> str:
+    """The broker's JIT compilers: ``$RUNSTREAM_KAFKA_JIT`` or :data:`DEFAULT_JIT`."""
+    return Env(error=BrokerConfigError).text(JIT_ENV, DEFAULT_JIT)
 
 
 def heap_bytes(size: str) -> int:
@@ -120,6 +135,7 @@ class BrokerConfig:
     controller_port: int = 9093
     heap: str = field(default_factory=default_heap)
     heap_start: str = field(default_factory=default_heap_start)
+    jit: str = field(default_factory=default_jit)
     lib_dir: Path = field(default_factory=default_lib_dir)
     num_partitions: int = 8
     node_id: int = 1
@@ -139,6 +155,10 @@ class BrokerConfig:
             raise BrokerConfigError(
                 f"initial heap must look like 32m or 1g, got {self.heap_start!r}"
             )
+        if self.jit not in _JIT_OPTIONS:
+            raise BrokerConfigError(
+                f"jit must be one of {', '.join(sorted(_JIT_OPTIONS))}, got {self.jit!r}"
+            )
 
     @property
     def jvm_heap(self) -> tuple[str, str]:
@@ -147,6 +167,11 @@ class BrokerConfig:
         if heap_bytes(start) > heap_bytes(self.heap):
             start = self.heap
         return f"-Xms{start}", f"-Xmx{self.heap}"
+
+    @property
+    def jvm_jit(self) -> tuple[str, ...]:
+        """The JVM options of :attr:`jit`."""
+        return _JIT_OPTIONS[self.jit]
 
     @property
     def bootstrap(self) -> str:
@@ -370,7 +395,8 @@ def _java_command(java: str, config: BrokerConfig, main: str, *args: str) -> lis
     return [
         # the serial collector: a single small broker gains nothing from G1's threads and
         # region bookkeeping, which cost resident memory beyond the heap
-        java, *config.jvm_heap, "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+        java, *config.jvm_heap, *config.jvm_jit, "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={config.log4j_file}",
         "-cp", str(config.lib_dir / "*"), main, *args,
     ]  # fmt: skip

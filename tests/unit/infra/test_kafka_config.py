@@ -123,6 +123,7 @@ def test_write_config_then_read_the_ports_back(tmp_path: Path) -> None:
         ({"controller_port": 70000}, "controller_port must be in"),
         ({"heap": "lots"}, "heap"),
         ({"heap_start": "0m"}, "initial heap"),
+        ({"jit": "c2"}, "jit must be one of c1, full"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, settings: dict, complaint: str) -> None:
@@ -142,6 +143,21 @@ def test_the_heap_starts_small_and_never_above_its_maximum(
     monkeypatch.setenv(kafka.HEAP_ENV, "2g")
     assert kafka.BrokerConfig(tmp_path).jvm_heap == ("-Xms1g", "-Xmx2g")
     assert kafka.heap_bytes("65536k") == 64 << 20 and kafka.heap_bytes("1024") == 1024
+
+
+def test_the_broker_runs_the_client_compiler_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (kafka.JIT_ENV, kafka.HEAP_ENV, kafka.HEAP_START_ENV):
+        monkeypatch.delenv(name, raising=False)
+    config = kafka.BrokerConfig(tmp_path)
+    assert config.jvm_jit == ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=32m")
+    command = kafka._java_command("java", config, "kafka.Kafka")
+    assert command[1:6] == ["-Xms32m", "-Xmx256m", *config.jvm_jit, "-XX:+UseSerialGC"]
+    monkeypatch.setenv(kafka.JIT_ENV, "full")
+    full = kafka.BrokerConfig(tmp_path)
+    assert full.jvm_jit == ()
+    assert not any("Tiered" in arg for arg in kafka._java_command("java", full, "kafka.Kafka"))
 
 
 def test_templates_ship_as_the_package_data_that_pyproject_lists() -> None:
