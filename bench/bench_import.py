@@ -16,8 +16,11 @@ temporary chDB directory and a fresh topic of the given broker, and times:
 3. the source read alone once more, so that a change of the machine's load during the
    run shows.
 
-Prints points/s and runs/s of each, the 1-minute load average after each, and the share
-of the import's time the source read alone takes.
+Prints points/s and runs/s of each, the 1-minute load average after each, the CPU time
+each phase cost the bench's process (the importer, or the read) and the stack's process
+(all its threads, from ``/proc``; not with ``--inline``), and the share of the import's
+time the source read alone takes.  CPU time per point is the steadier figure on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -87,6 +90,12 @@ def read_source(uri: str) -> int:
     return total
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid``, all its threads (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_import", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if not args.keep:  # removed last, once the stack stopped
             stack.callback(shutil.rmtree, root, True)
+        pid: int | None = None  # the stack's process, when it has its own
         if args.inline:
             from runstream.infra.stack import Stack, StackSettings
 
@@ -132,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(running.stop)
             address = running.address
         else:
-            _, address = start_stack(stack, root / "stack", args.kafka, root,
-                                     ["--topic", topic, "--database", database])  # fmt: skip
+            server, address = start_stack(stack, root / "stack", args.kafka, root,
+                                          ["--topic", topic, "--database", database])  # fmt: skip
+            pid = server.proc.pid
         uri, source = f"runstream://{address}", f"sqlite:///{store}"
         rows = []
-        rows = []
         for label in ("source read alone", "import", "again", "source read alone, after"):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
+            stack_cpu = _cpu_seconds(pid) if pid is not None else 0.0
             if label.startswith("source read"):
                 points, runs, written = read_source(source), args.runs, 0
             else:
@@ -146,15 +157,20 @@ def main(argv: list[str] | None = None) -> int:
                 points = summary.written["metric point"] + summary.present["metric point"]
                 runs = summary.written["run"] + summary.present["run"]
                 written = summary.written["metric point"]
-            seconds = time.perf_counter() - t
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+            stack_cpu = _cpu_seconds(pid) - stack_cpu if pid is not None else 0.0
             rows.append((label, seconds, points / seconds, runs / seconds, written,
-                         os.getloadavg()[0]))  # fmt: skip
+                         os.getloadavg()[0], cpu, stack_cpu))  # fmt: skip
         where = "in this process" if args.inline else "`runstream up`, its own process"
         print(f"stack: {where}; cpus: {os.cpu_count()}")
+        # CPU seconds of the phase: this process (the importer, or the read alone) and the
+        # stack's (0 with --inline: then in this process's); and both per point, in us
         print(f"{'phase':<24}{'seconds':>9}{'points/s':>12}{'runs/s':>9}{'written':>12}"
-              f"{'load 1m':>9}")  # fmt: skip
-        for label, seconds, pps, rps, written, load in rows:
-            print(f"{label:<24}{seconds:>9.1f}{pps:>12,.0f}{rps:>9.1f}{written:>12,}{load:>9.1f}")
+              f"{'load 1m':>9}{'cpu':>7}{'stack cpu':>11}{'us/point':>10}")  # fmt: skip
+        for label, seconds, pps, rps, written, load, cpu, stack_cpu in rows:
+            per = (cpu + stack_cpu) / total * 1e6
+            print(f"{label:<24}{seconds:>9.1f}{pps:>12,.0f}{rps:>9.1f}{written:>12,}"
+                  f"{load:>9.1f}{cpu:>7.1f}{stack_cpu:>11.1f}{per:>10.2f}")  # fmt: skip
         read, full = (rows[0][1] + rows[3][1]) / 2, rows[1][1]
         print(f"the source read (the mean of the two) is {read / full:.0%} of the import's time")
     return 0
