@@ -12,7 +12,6 @@ import math
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -71,13 +70,13 @@ def client(ingest: IngestSettings) -> Iterator[RunstreamClient]:
     c.close()
 
 
-def _comparable(run: Run) -> Run:
-    """Metrics in key order, NaN as a string (NaN is not equal to itself)."""
-    points = sorted(run.metrics, key=lambda m: m.key)
-    return replace(
-        run,
-        metrics=tuple(replace(m, value="nan" if math.isnan(m.value) else m.value) for m in points),  # type: ignore[arg-type]
+def _comparable(run: Run) -> tuple[object, ...]:
+    """The run with its metrics in key order and NaN as a string (NaN is not equal to
+    itself)."""
+    points = sorted(
+        (m.key, m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value) for m in run.metrics
     )
+    return (run.info, run.params, run.tags, run.io, points)
 
 
 def _same(got: Run, fresh: Run) -> bool:
