@@ -11,7 +11,9 @@ The feed only ever grows (the later offset per partition wins), so offsets read 
 table can be published to it as well.  Its ``version`` changes whenever an offset moved.
 
 The worker also hands it what it polls (:meth:`AppliedFeed.hold`): the metric points not
-yet applied are kept in :attr:`AppliedFeed.pending` until they are (``proto/pending.py``).
+yet applied are kept in :attr:`AppliedFeed.pending` until they are (``proto/pending.py``),
+and each move of the applied offsets tells its listeners (:meth:`AppliedFeed.listen`) what
+the tables gained (a :class:`~runstream.proto.pending.Applied`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 
-from .pending import PendingPoints, PolledRecord
+from .pending import Applied, PendingPoints, PolledRecord
+
+# Told, inside ``publish``, the new version and what the tables gained up to it.
+AppliedCallback = Callable[[int, Applied], None]
 
 _SLICE_S = 0.05  # how often a wait looks at its ``stopped`` callback
 
@@ -34,6 +39,7 @@ class AppliedFeed:
         self._applied: dict[int, int] = {}
         self._version = 0
         self.pending = PendingPoints()
+        self._listeners: list[AppliedCallback] = []
 
     @property
     def version(self) -> int:
@@ -51,9 +57,18 @@ class AppliedFeed:
             if moved:
                 self._version += 1
                 # After the version moved: a reader that misses these points among the
-                # pending ones finds its kept answers stale and reads the tables.
-                self.pending.applied(offsets)
+                # pending ones finds its kept answers stale and reads the tables, until
+                # the listeners have caught up with the version.
+                gained = self.pending.applied(offsets)
+                for listener in self._listeners:
+                    listener(self._version, gained)
                 self._cond.notify_all()
+
+    def listen(self, listener: AppliedCallback) -> None:
+        """Call ``listener(version, gained)`` each time the version moves (under the feed's
+        lock: it must be quick and must not call back into the feed)."""
+        with self._cond:
+            self._listeners.append(listener)
 
     def hold(self, records: Iterable[PolledRecord]) -> None:
         """Records ingest polled and will apply (their metric points become pending)."""

@@ -16,6 +16,13 @@ nothing merged until that event is applied.  Points the projection drops as dupl
 (a producer's resend) or as already applied (a replay) are points the tables already
 count, and the latest-point rule (the max of (step, timestamp, value), NaN the greatest
 value, as ``ingest/metric_columns.py`` applies it) gives the same answer with them twice.
+
+When offsets are applied, :meth:`PendingPoints.applied` also tells what the tables gained
+(an :class:`Applied`): per run, the metric events now in the tables, and the runs any other
+event may have changed, so the run cache (``query/run_cache.py``) keeps an answer whose run
+only gained points.  That needs every record below the new offset to have been held: the
+first offsets recorded for a partition since the feed began or the partition was released
+follow records this feed never saw, so they say ``everything``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ LatestPoint = tuple[int, int, float]  # (step, timestamp, value)
 # Run events after which ingest may refuse or drop a run's points: nothing of the run is
 # merged while one of them is pending.
 _BLOCKING = (ev.RunCreated, ev.RunDeleted, ev.RunRestored, ev.RunPurged)
+
+# Events that change nothing but the run they name (what GetRun answers of it).  Any other
+# event applied may change any run's answer (datasets and models are shared rows).
+_ONE_RUN = (ev.MetricsLogged, *_BLOCKING, ev.RunUpdated, ev.ParamsLogged, ev.TagsSet, ev.TagDeleted)
 
 
 class PolledRecord(Protocol):
@@ -98,6 +109,26 @@ def _latest_of(p: ev.MetricsLogged) -> dict[str, LatestPoint]:
     }
 
 
+@dataclass(slots=True)
+class Applied:
+    """What the tables gained when offsets were applied (see :meth:`PendingPoints.applied`).
+
+    ``everything``: anything may have changed (a record this feed did not hold, an event
+    that is not one run's).  Else ``changed``: the runs an event other than
+    ``MetricsLogged`` was applied to; ``points``: per other run, its metric events applied
+    (for :meth:`PendingRun.latest`)."""
+
+    everything: bool = False
+    changed: set[str] = field(default_factory=set)
+    points: dict[str, list[_Entry]] = field(default_factory=dict)
+
+    def add(self, run_id: str, entry: _Entry) -> None:
+        if entry.payload is None:
+            self.changed.add(run_id)
+        else:
+            self.points.setdefault(run_id, []).append(entry)
+
+
 class PendingPoints:
     """Polled-but-unapplied metric events per run, dropped once their offsets are applied."""
 
@@ -105,6 +136,9 @@ class PendingPoints:
         self._lock = threading.Lock()
         self._runs: dict[str, list[_Entry]] = {}
         self._order: dict[int, deque[tuple[int, str]]] = {}  # per partition: (offset, run)
+        # Per partition, the other records held: (offset, the run their event changes, or
+        # "" when it may change any run).
+        self._others: dict[int, deque[tuple[int, str]]] = {}
         self._applied: dict[int, int] = {}
         self._held: dict[int, int] = {}  # per partition: the greatest offset held
 
@@ -124,35 +158,55 @@ class PendingPoints:
                 if r.offset <= self._held.get(r.partition, -1):
                     continue
                 self._held[r.partition] = r.offset
-                if e is None or not e.run_id:
+                p = e.payload if e is not None else None
+                if e is None or not e.run_id or not isinstance(p, _ONE_RUN):
+                    # Undecodable (dead-lettered), or an event that may concern other runs.
+                    self._others.setdefault(r.partition, deque()).append((r.offset, ""))
                     continue
-                p = e.payload
                 if isinstance(p, ev.MetricsLogged):
                     entry = _Entry(r.partition, r.offset, e.experiment_id, p)
                 elif isinstance(p, _BLOCKING):
                     entry = _Entry(r.partition, r.offset, e.experiment_id, None)
                 else:
+                    self._others.setdefault(r.partition, deque()).append((r.offset, e.run_id))
                     continue
                 self._runs.setdefault(e.run_id, []).append(entry)
                 self._order.setdefault(r.partition, deque()).append((r.offset, e.run_id))
 
-    def applied(self, offsets: Mapping[int, int]) -> None:
-        """Everything below ``offsets[p]`` is in the tables: forget it."""
+    def applied(self, offsets: Mapping[int, int]) -> Applied:
+        """Everything below ``offsets[p]`` is in the tables: forget it, and tell what the
+        tables gained since the offsets recorded before."""
+        out = Applied()
         with self._lock:
             for p, end in offsets.items():
                 if end <= self._applied.get(p, -1):
                     continue
+                if p not in self._applied:
+                    out.everything = True  # records below ``end`` this feed never saw
                 self._applied[p] = end
+                others = self._others.get(p)
+                while others and others[0][0] < end:
+                    run_id = others.popleft()[1]
+                    if run_id:
+                        out.changed.add(run_id)
+                    else:
+                        out.everything = True
                 order = self._order.get(p)
                 touched: set[str] = set()
                 while order and order[0][0] < end:
                     touched.add(order.popleft()[1])
                 for run_id in touched:
-                    kept = [x for x in self._runs[run_id] if x.partition != p or x.offset >= end]
+                    kept = []
+                    for x in self._runs[run_id]:
+                        if x.partition != p or x.offset >= end:
+                            kept.append(x)
+                        else:
+                            out.add(run_id, x)
                     if kept:
                         self._runs[run_id] = kept
                     else:
                         del self._runs[run_id]
+        return out
 
     def release(self, partitions: Collection[int]) -> None:
         """Forget what was held of ``partitions`` (ingest no longer owns them)."""
@@ -160,6 +214,7 @@ class PendingPoints:
             for p in partitions:
                 self._applied.pop(p, None)
                 self._held.pop(p, None)
+                self._others.pop(p, None)
                 for _, run_id in self._order.pop(p, ()):
                     kept = [x for x in self._runs.get(run_id, ()) if x.partition != p]
                     if kept:
