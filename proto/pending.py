@@ -5,9 +5,9 @@ the ingest worker and the query service share a process), the worker also hands 
 every record it polls.  The feed keeps the ``MetricsLogged`` events among them until ingest
 records their offsets as applied, and ``GetRun`` merges their latest points into what the
 tables answer (``SearchRuns`` lets them decide matches and order too:
-``query/pending_search.py``).  A point is then readable as soon as ingest has it in hand (a poll after
-Kafka acknowledged it), not a batch write later: the write path is unchanged and the
-tables still hold every point exactly once; this is a view of the log's next rows.
+``query/pending_search.py``).  A point is then readable as soon as ingest has it in hand
+(a poll after Kafka acknowledged it), not a batch write later: the write path is unchanged
+and the tables still hold every point exactly once; this is a view of the log's next rows.
 
 Only what ingest is sure to apply is shown.  The projection refuses a run's points when
 the run is unknown, deleted or purged, or of another experiment; the merge therefore
