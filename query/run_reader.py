@@ -127,7 +127,7 @@ class RunReader:
         after: list[object] | None,
     ) -> list[Row]:
         """The search's first ``limit`` rows when the runs of ``held`` may match or sort
-        otherwise with their pending points: three concurrent statements, merged in
+        otherwise with their pending points: two concurrent statements, merged in
         ``pending_search.merge_held``."""
         ids = sorted(held)
         others = tuple(x for x in c.search.conditions if x.entity is not Entity.METRIC)
