@@ -275,7 +275,7 @@ class Run:
         o = self.o
         rss: dict[str, Cell] = {}
         # GetRun (runstream: the run's latest metrics, which show a point once ingest has
-        # polled it), then a search (runstream: the tables, a point once it is applied).
+        # polled it), then a search (runstream: likewise, docs/query.md).
         for read, what in (("get_run", "get_run returns"), ("search", "a search finds")):
             samples: dict[str, list[float]] = {}
             for system in SYSTEMS:

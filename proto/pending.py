@@ -4,9 +4,10 @@ Where an :class:`~runstream.proto.applied.AppliedFeed` exists (``runstream up`` 
 the ingest worker and the query service share a process), the worker also hands the feed
 every record it polls.  The feed keeps the ``MetricsLogged`` events among them until ingest
 records their offsets as applied, and ``GetRun`` merges their latest points into what the
-tables answer.  A point is then readable as soon as ingest has it in hand (a poll after
-Kafka acknowledged it), not a batch write later: the write path is unchanged and the
-tables still hold every point exactly once; this is a view of the log's next rows.
+tables answer (``SearchRuns`` lets them decide matches and order too:
+``query/pending_search.py``).  A point is then readable as soon as ingest has it in hand
+(a poll after Kafka acknowledged it), not a batch write later: the write path is unchanged
+and the tables still hold every point exactly once; this is a view of the log's next rows.
 
 Only what ingest is sure to apply is shown.  The projection refuses a run's points when
 the run is unknown, deleted or purged, or of another experiment; the merge therefore
@@ -221,6 +222,23 @@ class PendingPoints:
                         self._runs[run_id] = kept
                     else:
                         self._runs.pop(run_id, None)
+
+    def metric_runs(self, experiment_ids: Collection[str] = ()) -> dict[str, PendingRun]:
+        """What is pending now of every run whose points may be merged: runs holding
+        metric events and no blocking event, with an event of one of ``experiment_ids``
+        (empty: of any experiment).  A search takes it *before* reading the tables."""
+        wanted = frozenset(experiment_ids)
+        out: dict[str, PendingRun] = {}
+        with self._lock:
+            for run_id, entries in self._runs.items():
+                if any(x.payload is None for x in entries):
+                    continue
+                if wanted and not any(
+                    not x.experiment_id or x.experiment_id in wanted for x in entries
+                ):
+                    continue
+                out[run_id] = PendingRun(tuple(entries))
+        return out
 
     def snapshot(self, run_id: str) -> PendingRun:
         """What is pending of ``run_id`` now.  Take it *before* reading the tables: a point

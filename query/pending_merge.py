@@ -15,8 +15,9 @@ from .entities import MetricPoint, Run
 
 
 def merge_pending(run: Run, pending: dict[str, tuple[int, int, float]]) -> Run:
-    """``run`` with each metric's latest point replaced by a later pending one (and keys
-    only pending added, after the run's own)."""
+    """``run`` with each metric's latest point replaced by a later pending one, and keys
+    only pending added: ordered by key, as the tables' runs are once the points are
+    applied."""
     if not pending:
         return run
     metrics = list(run.metrics)
@@ -30,7 +31,9 @@ def merge_pending(run: Run, pending: dict[str, tuple[int, int, float]]) -> Run:
         elif later((step, ts, value), (metrics[i].step, metrics[i].timestamp, metrics[i].value)):
             metrics[i] = MetricPoint(key, value, ts, step)
             changed = True
-    return replace(run, metrics=tuple(metrics)) if changed else run
+    if not changed:
+        return run
+    return replace(run, metrics=tuple(sorted(metrics, key=lambda m: m.key)))
 
 
 def with_pending(run: Run, pending: PendingRun) -> Run:

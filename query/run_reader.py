@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
+
+from runstream.proto.pending import PendingRun
 
 from .aggregate_sql import step_aggregates_sql, step_bounds_sql
 from .entities import (
@@ -24,9 +26,11 @@ from .errors import InvalidRequestError, NotFoundError, clip
 from .keyset import decode_token, encode_token, fingerprint
 from .model_entities import RunModelIO, run_io_from_rows
 from .model_sql import run_io_sql
+from .pending_merge import with_pending
+from .pending_search import PendingSource, merge_held, metric_keys, needs_points
 from .ports import Row, SqlPort
 from .run_sql import RunSearch, RunSearchCompiler, run_page_sql
-from .search_filter import parse_group_by, parse_run_filter, parse_run_order_by
+from .search_filter import Entity, parse_group_by, parse_run_filter, parse_run_order_by
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +92,59 @@ class RunReader:
         return RunSearchCompiler(search)
 
     def search(
-        self, selection: RunSelection, order_by: Sequence[str], max_results: int, page_token: str
+        self,
+        selection: RunSelection,
+        order_by: Sequence[str],
+        max_results: int,
+        page_token: str,
+        pending: PendingSource | None = None,
     ) -> Page[Run]:
+        """``pending``: the metric points ingest holds unapplied, which the answer then
+        reflects as it will once they are applied (``pending_search``)."""
         n = check_max_results(max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS)
         c = self._compiler(selection, order_by)
         shape = self._search(selection, order_by)  # the caller's query, without its scope
         fp = fingerprint("runs", sorted(set(selection.experiment_ids)), repr(shape))
         after = decode_token(page_token, fp, c.columns) if page_token else None
-        rows = self._store.rows(c.search_sql(n + 1, after, info=True))
+        # Before any statement (proto/pending.py): a point applied meanwhile is in one or
+        # the other, and the later-point rule gives the same answer with it in both.
+        held = pending(c.search.experiment_ids) if pending is not None else {}
+        if held and needs_points(c):
+            rows = self._search_held(c, held, n + 1, after)
+        else:
+            rows = self._store.rows(c.search_sql(n + 1, after, info=True))
         width = 2 + len(c.columns)  # run_id, experiment_id, the sort key; then the info
         token = encode_token(fp, c.columns, rows[n - 1][2:width]) if len(rows) > n else ""
         page = [row[width:] for row in rows[:n]]
         runs = self._complete(sorted({r[1] for r in page}), page)
-        return Page([runs[r[0]] for r in page], token)
+        return Page([_merged(runs[r[0]], held) for r in page], token)
+
+    def _search_held(
+        self,
+        c: RunSearchCompiler,
+        held: Mapping[str, PendingRun],
+        limit: int,
+        after: list[object] | None,
+    ) -> list[Row]:
+        """The search's first ``limit`` rows when the runs of ``held`` may match or sort
+        otherwise with their pending points: two concurrent statements, merged in
+        ``pending_search.merge_held``."""
+        ids = sorted(held)
+        others = tuple(x for x in c.search.conditions if x.entity is not Entity.METRIC)
+        hc = RunSearchCompiler(replace(c.search, conditions=others))
+        hc.restrict(ids, keep=True)
+        latest = hc.latest_column(ids, metric_keys(c))
+        c.restrict(ids, keep=False)
+        data = self._store.rows_many(
+            {
+                "rest": c.search_sql(limit, after, info=True),
+                "held": hc.search_sql(len(ids), None, info=True, latest_of=latest),
+            }
+        )
+        rows = data["held"]
+        points = rows[0][-1] if rows else []
+        mine = [row[:-1] for row in rows]
+        return merge_held(c, data["rest"], mine, points, held, after, limit)
 
     def get(self, run_id: str) -> Run:
         if not run_id:
@@ -224,6 +268,11 @@ class RunReader:
             step_aggregates_sql(c, key, group, [p / 100.0 for p in levels], start, end, low, width)
         )
         return _group_rows(rows, levels, grouped=group is not None)
+
+
+def _merged(run: Run, held: Mapping[str, PendingRun]) -> Run:
+    pending = held.get(run.info.run_id)
+    return run if pending is None else with_pending(run, pending)
 
 
 def _group_rows(rows: list[Row], levels: list[float], grouped: bool) -> list[StepAggregates]:

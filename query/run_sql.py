@@ -75,7 +75,14 @@ class RunSearchCompiler:
         self._run_columns = ["run_id", "experiment_id", "start_time"]
         for i, cond in enumerate(search.conditions):
             self._condition(i, cond)
+        # (index of the class column, key) per metric sort key; its value column follows
+        self.metric_sort: list[tuple[int, str]] = []
         self.columns, self._select = self._sort_columns()
+
+    def restrict(self, run_ids: list[str], *, keep: bool) -> None:
+        """Only the runs of ``run_ids`` (``keep``) or all but them; before a statement."""
+        op = "IN" if keep else "NOT IN"
+        self._run_where.append(f"run_id {op} {self.b.bind(run_ids, 'Array(String)')}")
 
     # -- filters ----------------------------------------------------------------------
     def _need(self, column: str) -> None:
@@ -158,6 +165,7 @@ class RunSearchCompiler:
             k = self.b.bind(key.key, "String")
             v = f"o{j}.v"
             if key.entity is Entity.METRIC:
+                self.metric_sort.append((len(exprs), key.key))
                 self._joins.append(
                     f"LEFT JOIN (SELECT run_id, toNullable({_LATEST}) AS v FROM {table} FINAL "
                     f"WHERE {self.exp} AND key = {k}) AS o{j} ON o{j}.run_id = r.run_id"
@@ -191,10 +199,15 @@ class RunSearchCompiler:
         )
         return " ".join([f"FROM {runs}", *self._joins])
 
-    def search_sql(self, limit: int, after: list[object] | None, info: bool = False) -> Sql:
+    def search_sql(
+        self, limit: int, after: list[object] | None, info: bool = False, latest_of: str = ""
+    ) -> Sql:
         """Rows ``(run_id, experiment_id, sort columns...)``; with ``info``, each followed
         by the run's info (``INFO_COLUMNS``, from the same ``runs FINAL`` read) and the two
-        flags of :func:`run_page_sql`'s info statement, so a page needs no info statement."""
+        flags of :func:`run_page_sql`'s info statement, so a page needs no info statement.
+        ``latest_of`` (with ``info``, a search restricted to some runs): one more column,
+        the same in every row, of those runs' latest points of ``latest_of``'s keys
+        (:meth:`latest_column`)."""
         where = list(self._where)
         if after is not None:
             where.append(after_condition(self.columns, after, self.b))
@@ -204,11 +217,23 @@ class RunSearchCompiler:
             for column in INFO_COLUMNS:
                 self._need(column)
             select += [f"r.{column}" for column in INFO_COLUMNS] + list(_IO_FLAGS)
+            if latest_of:
+                select.append(latest_of)
         text = (
             f"SELECT r.run_id, r.experiment_id, {', '.join(select)} {self._from()}"
             f"{_where(where)} ORDER BY {order} LIMIT {self.b.bind(limit, 'UInt32')}"
         )
         return self.b.sql(text, SETTINGS)
+
+    def latest_column(self, run_ids: list[str], keys: list[str]) -> str:
+        """A scalar subquery (run once per statement): ``[(run_id, key, latest), ...]`` of
+        ``run_ids`` for ``keys``."""
+        return (
+            "(SELECT groupArray((run_id, key, l)) FROM (SELECT run_id, key, max(latest) AS l "
+            f"FROM latest_metrics WHERE {self.exp} AND key IN {self.b.bind(keys, 'Array(String)')}"
+            f" AND run_id IN {self.b.bind(run_ids, 'Array(String)')} "
+            "GROUP BY experiment_id, run_id, key))"
+        )
 
     def run_ids_sql(self) -> str:
         """A subquery of the matching run ids (shares this compiler's placeholders)."""

@@ -220,7 +220,10 @@ class QueryService:
         max_results: int = 0,
         page_token: str = "",
     ) -> Page[Run]:
-        return self.runs.search(selection, order_by, max_results, page_token)
+        """With an applied feed, the answer reflects the metric points ingest holds but
+        has not applied yet, as it will once they are (``pending_search``)."""
+        pending = self._feed.pending.metric_runs if self._feed is not None else None
+        return self.runs.search(selection, order_by, max_results, page_token, pending)
 
     def best_runs(
         self,

@@ -20,7 +20,7 @@ from runstream.ingest.kafka_source import KafkaSource
 from runstream.producer import RunstreamClient
 from runstream.proto.applied import AppliedFeed
 from runstream.proto.tokens import WriteToken
-from runstream.query import QueryService, QuerySettings, open_query_service
+from runstream.query import QueryService, QuerySettings, RunSelection, open_query_service
 
 
 @pytest.fixture
@@ -161,5 +161,43 @@ def test_nothing_is_shown_of_a_run_whose_deletion_is_pending(
         # The point logged before the deletion was applied, the one after it refused.
         assert {m.key: (m.value, m.step) for m in run.metrics} == {"loss": (2.0, 1)}
         assert len(feed.pending) == 0
+    finally:
+        client.close()
+
+
+def _found(service: QueryService, experiment_id: str) -> list[tuple[str, float]]:
+    page = service.search_runs(
+        RunSelection([experiment_id], "metrics.probe >= 1"), ["metrics.probe DESC"], 0, ""
+    )
+    return [(r.info.run_name, {m.key: m.value for m in r.metrics}["probe"]) for r in page.items]
+
+
+def test_a_search_finds_polled_points_as_it_will_once_they_are_applied(
+    ingest: IngestSettings, feed: AppliedFeed, service: QueryService
+) -> None:
+    """SearchRuns (``query/pending_search.py``): the polled points decide which runs match
+    and their order before they are applied, with the answer the tables give after."""
+    client = RunstreamClient(uri=f"kafka://{ingest.kafka}", topic=ingest.topic)
+    try:
+        exp = client.create_experiment(f"s-{uuid.uuid4().hex[:6]}")
+        runs = {name: client.create_run(exp, run_name=name).run_id for name in "abc"}
+        client.log_metric(runs["a"], "probe", 5.0, step=0, timestamp=1)
+        client.log_metric(runs["b"], "probe", 0.0, step=0, timestamp=1)
+        client.log_metric(runs["c"], "probe", 3.0, step=0, timestamp=1)
+        _apply(ingest, feed, client.flush(timeout=60))
+        assert _found(service, exp) == [("a", 5.0), ("c", 3.0)]
+
+        client.log_metric(runs["b"], "probe", 4.0, step=1, timestamp=2)  # now matches
+        client.log_metric(runs["a"], "probe", 0.5, step=1, timestamp=2)  # no longer does
+        token = client.flush(timeout=60)
+        assert _hold(ingest, feed, token) >= 1
+        held = _found(service, exp)
+        assert held == [("b", 4.0), ("c", 3.0)]
+        plain = service.runs.search(RunSelection([exp], "metrics.probe >= 1"), [], 0, "")
+        assert sorted(r.info.run_name for r in plain.items) == ["a", "c"]  # the tables
+
+        _apply(ingest, feed, token)
+        assert len(feed.pending) == 0
+        assert _found(service, exp) == held
     finally:
         client.close()

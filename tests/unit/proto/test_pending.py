@@ -118,6 +118,35 @@ def test_merge_keeps_the_later_point_and_only_into_an_active_run() -> None:
     assert with_pending(_run("deleted"), pending).metrics == ()
 
 
+def test_a_search_takes_the_runs_whose_points_may_be_merged() -> None:
+    """``metric_runs``: runs with metric events of the searched experiments and no pending
+    lifecycle event (those get nothing merged: the search reads them from the tables)."""
+    feed = AppliedFeed("events")
+    other, blocked = "s" * 32, "b" * 32
+    feed.hold(
+        [
+            Polled(0, 1, _event(_points([("loss", 1, 1, 1.0)]))),
+            Polled(0, 2, _event(_points([("loss", 1, 1, 1.0)]), other, experiment_id="8")),
+            Polled(0, 3, _event(_points([("loss", 1, 1, 1.0)]), blocked)),
+            Polled(0, 4, _event(ev.RunRestored(), blocked)),
+            Polled(0, 5, _event(ev.TagsSet(("a",), ("b",)), "t" * 32)),
+        ]
+    )
+    assert set(feed.pending.metric_runs()) == {RUN, other}
+    assert set(feed.pending.metric_runs(["7"])) == {RUN}
+    assert set(feed.pending.metric_runs(["8", "9"])) == {other}
+    assert feed.pending.metric_runs(["7"])[RUN].latest("7") == {"loss": (1, 1, 1.0)}
+    feed.publish({0: 3})
+    assert set(feed.pending.metric_runs()) == set()  # the run blocked by offset 4 too
+
+
+def test_a_key_only_pending_is_merged_in_key_order() -> None:
+    """As the tables order a run's metrics once the point is applied."""
+    tables = (MetricPoint("b", 0.3, 20, 5), MetricPoint("d", 0.8, 9, 1))
+    merged = merge_pending(_run(metrics=tables), {"c": (1, 1, 0.1), "a": (1, 1, 0.7)})
+    assert [m.key for m in merged.metrics] == ["a", "b", "c", "d"]
+
+
 _value = st.one_of(
     st.sampled_from([0.0, 1.0, -1.0, math.nan, math.inf]),
     st.floats(allow_nan=False, width=32),
