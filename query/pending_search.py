@@ -105,6 +105,13 @@ def compare(columns: Sequence[SortColumn], a: Sequence[Any], b: Sequence[Any]) -
     return 0
 
 
+def _keep_later(points: dict[str, LatestPoint], key: str, point: LatestPoint) -> None:
+    """``points[key]`` becomes ``point`` unless it holds a later one."""
+    have = points.get(key)
+    if have is None or later(point, have):
+        points[key] = point
+
+
 def merge_held(
     c: RunSearchCompiler,
     rest: list[Row],
@@ -119,11 +126,7 @@ def merge_held(
     width = 2 + len(c.columns)
     tables: dict[str, dict[str, LatestPoint]] = {}
     for run_id, key, (step, ts, value) in latest_rows:
-        points = tables.setdefault(run_id, {})
-        point = (int(step), int(ts), float(value))
-        have = points.get(key)
-        if have is None or later(point, have):
-            points[key] = point
+        _keep_later(tables.setdefault(run_id, {}), key, (int(step), int(ts), float(value)))
     conditions = [x for x in c.search.conditions if x.entity is Entity.METRIC]
     mine: list[Row] = []
     for row in held_rows:
@@ -131,9 +134,7 @@ def merge_held(
         points = dict(tables.get(run_id, {}))
         if row[width + _STAGE] == ACTIVE:  # ingest refuses points of a deleted run
             for key, point in pending[run_id].latest(experiment_id).items():
-                have = points.get(key)
-                if have is None or later(point, have):
-                    points[key] = point
+                _keep_later(points, key, point)
         if not all(passes(x, p[2] if (p := points.get(x.key)) else None) for x in conditions):
             continue
         key = list(row[2:width])

@@ -81,7 +81,7 @@ class RunCache:
             for run_id in gained.changed:
                 self._runs.pop(run_id, None)
             for run_id, entries in gained.points.items():
-                run = self._runs.get(run_id)
-                if run is not None and run_id not in gained.changed:
+                run = self._runs.get(run_id)  # a changed run's answer is gone already
+                if run is not None:
                     self._runs[run_id] = with_pending(run, PendingRun(tuple(entries)))
                     self.merged += 1
