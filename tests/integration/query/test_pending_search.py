@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +23,7 @@ from hypothesis import strategies as st
 from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
 from runstream.query import QueryService, QuerySettings, RunSelection, ViewType, open_query_service
+from tests.fixtures.events import metrics_logged
 from tests.integration.query.rows import Writer, create_tables
 
 TOPIC = "runstream.events"
@@ -79,18 +79,6 @@ class RunSpec:
     points: list[tuple[str, float, int, int, bool]] = field(default_factory=list)
 
 
-def _metrics_logged(points: list[tuple[str, float, int, int]]) -> ev.MetricsLogged:
-    """Points (key, value, step, timestamp) as one event."""
-    keys = tuple(sorted({p[0] for p in points}))
-    return ev.MetricsLogged(
-        keys,
-        np.array([keys.index(p[0]) for p in points], dtype=np.uint16),
-        np.array([p[1] for p in points], dtype=np.float64),
-        np.array([p[2] for p in points], dtype=np.int64),
-        np.array([p[3] for p in points], dtype=np.int64),
-    )
-
-
 def _hold(w: World, experiment_id: str, run_id: str, payload: ev.Payload) -> int:
     offset = w.next_offset()
     event = ev.RunEvent(uuid.uuid4().hex, run_id, experiment_id, "p" * 32, offset, 1, payload)
@@ -122,7 +110,7 @@ def _build(w: World, specs: list[RunSpec]) -> tuple[str, list[tuple[str, str, li
         # in one or two events, as a client's batches arrive
         for part in (pending[: len(pending) // 2], pending[len(pending) // 2 :]):
             if part:
-                _hold(w, exp, run_id, _metrics_logged(part))
+                _hold(w, exp, run_id, metrics_logged([(k, st_, ts, v) for k, v, st_, ts in part]))
         todo.append((run_id, exp, pending if not s.deleted else []))
     return exp, todo
 

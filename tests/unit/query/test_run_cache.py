@@ -4,7 +4,6 @@ points are merged in by the rule the tables follow (a fresh read's answer)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import given, settings
@@ -15,15 +14,10 @@ from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
 from runstream.query.entities import MetricPoint, Run, RunInfo
 from runstream.query.run_cache import RunCache
+from tests.fixtures.events import Polled, run_event
+from tests.fixtures.events import metrics_logged as _points
 
 RUN, OTHER = "r" * 32, "o" * 32
-
-
-@dataclass(frozen=True)
-class Polled:
-    partition: int
-    offset: int
-    event: ev.RunEvent | None
 
 
 def _run(run_id: str, name: str = "n", stage: str = "active", metrics: tuple = ()) -> Run:
@@ -32,18 +26,7 @@ def _run(run_id: str, name: str = "n", stage: str = "active", metrics: tuple = (
 
 
 def _event(payload: ev.Payload, run_id: str = RUN, experiment_id: str = "7") -> ev.RunEvent:
-    return ev.RunEvent("e" * 32, run_id, experiment_id, "p" * 32, 3, 1, payload)
-
-
-def _points(rows: list[tuple[str, int, int, float]]) -> ev.MetricsLogged:
-    keys = tuple(sorted({r[0] for r in rows}))
-    return ev.MetricsLogged(
-        keys,
-        np.array([keys.index(r[0]) for r in rows], dtype=np.uint16),
-        np.array([r[3] for r in rows], dtype=np.float64),
-        np.array([r[1] for r in rows], dtype=np.int64),
-        np.array([r[2] for r in rows], dtype=np.int64),
-    )
+    return run_event(payload, run_id, experiment_id)
 
 
 def _started(feed: AppliedFeed, cache: RunCache, *runs: Run) -> None:
