@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 
 from runstream.proto.applied import AppliedFeed
+from runstream.proto.pending import PendingRun
 from runstream.proto.permissions import ExperimentFacts
 from runstream.proto.tokens import WaitToken, WriteToken
 
@@ -38,6 +40,7 @@ from .entities import (
 )
 from .errors import NotFoundError, TailUnavailableError, clip
 from .experiment_reader import ExperimentReader
+from .held_run import allowed, held_checks_sql, held_run
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
 from .pending_merge import with_pending
@@ -53,6 +56,17 @@ from .views import ensure_views
 logger = logging.getLogger(__name__)
 
 _VIEW_RETRY_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRead:
+    """GetRun's answer.  ``held``: answered from events ingest holds unapplied
+    (``held_run``), not from the tables; ``experiment``: then, the facts of the run's
+    experiment when the tables do not hold it yet (its creation is held too)."""
+
+    run: Run
+    held: bool = False
+    experiment: ExperimentFacts | None = None
 
 
 class QueryService:
@@ -200,18 +214,48 @@ class QueryService:
 
     # -- runs ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
+        """The run as the tables hold it, with the metric points ingest holds unapplied."""
+        return self._get_run(run_id, held=False).run
+
+    def read_run(self, run_id: str) -> RunRead:
+        """GetRun's answer: :meth:`get_run`, or for a run the tables do not hold yet whose
+        creation ingest holds, the run as it will be once the held events are applied
+        (``held_run``).  A held run's experiment is the event's, and a caller who may not
+        read it must learn nothing of the run (the gRPC adapter answers "not found")."""
+        return self._get_run(run_id, held=True)
+
+    def _get_run(self, run_id: str, held: bool) -> RunRead:
         cache = self.run_cache
         if cache is None or self._feed is None:
-            return self.runs.get(run_id)
+            return RunRead(self.runs.get(run_id))
         # The points ingest holds unapplied first, then the tables (or what was kept of
         # them): a point applied in between is in the second (proto/pending.py).
         pending = self._feed.pending.snapshot(run_id)
         run = cache.get(run_id)
         if run is None:
             stamp = cache.stamp()
-            run = self.runs.get(run_id)
+            try:
+                run = self.runs.get(run_id)
+            except NotFoundError:
+                found = self._held_run(pending) if held else None
+                if found is None:
+                    raise
+                return found  # never kept: the cache keeps what the tables answered
             cache.put(run_id, stamp, run)
-        return with_pending(run, pending)
+        return RunRead(with_pending(run, pending))
+
+    def _held_run(self, pending: PendingRun) -> RunRead | None:
+        """The run of ``pending``'s held RunCreated, if ingest is sure to apply it: the
+        held events say so (``held_run``) and so do the tables (one more statement, only
+        for a run they do not hold while its creation is held)."""
+        found = held_run(pending)
+        if found is None:
+            return None
+        (row,) = self._store.rows(held_checks_sql(self.settings.topic, found))
+        if not allowed(found, row):
+            return None
+        known = bool(row[1])  # the tables hold the experiment: its facts are theirs
+        return RunRead(found.run, held=True, experiment=None if known else found.experiment)
 
     def search_runs(
         self,
