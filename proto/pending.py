@@ -1,4 +1,4 @@
-"""Metric points polled by ingest and not yet applied, told in process.
+"""Metric points (and created runs) polled by ingest and not yet applied, told in process.
 
 Where an :class:`~runstream.proto.applied.AppliedFeed` exists (``runstream up`` on chDB:
 the ingest worker and the query service share a process), the worker also hands the feed
@@ -17,6 +17,14 @@ nothing merged until that event is applied.  Points the projection drops as dupl
 (a producer's resend) or as already applied (a replay) are points the tables already
 count, and the latest-point rule (the max of (step, timestamp, value), NaN the greatest
 value, as ``ingest/metric_columns.py`` applies it) gives the same answer with them twice.
+
+A run whose ``RunCreated`` is held is not in the tables yet, so nothing is merged into
+it; instead the feed keeps that event and every later event of the run (the run id is the
+key: one partition, in log order) until the creation's offset is applied, and the held
+``ExperimentCreated``, ``ExperimentDeleted`` and ``ExperimentPurged`` events, and
+:meth:`PendingPoints.snapshot` hands them out (``PendingRun.created``, ``closing``,
+``experiment``).  ``query/held_run.py`` answers GetRun from them, with the projection's
+checks, only where ingest is sure to create the run as answered.
 
 When offsets are applied, :meth:`PendingPoints.applied` also tells what the tables gained
 (an :class:`Applied`): per run, the metric events now in the tables, and the runs any other
