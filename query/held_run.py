@@ -51,6 +51,7 @@ class HeldRun:
 
     run: Run
     partition: int
+    offset: int
     producer_id: str
     seq: int
     # The experiment's facts from its held ExperimentCreated, for an experiment the tables
@@ -129,7 +130,9 @@ def held_run(pending: PendingRun) -> HeldRun | None:
         MetricPoint(key, value, ts, step) for key, (step, ts, value) in sorted(latest.items())
     )
     run = Run(info=info, metrics=metrics, params=params, tags=tags)
-    return HeldRun(run, first.partition, e.producer_id, e.seq, _experiment(pending.experiment))
+    return HeldRun(
+        run, first.partition, first.offset, e.producer_id, e.seq, _experiment(pending.experiment)
+    )
 
 
 def _experiment(held: HeldEvent | None) -> ExperimentFacts | None:
@@ -160,8 +163,10 @@ def _updated(info: RunInfo, u: ev.RunUpdated) -> RunInfo:
 
 def held_checks_sql(topic: str, held: HeldRun) -> Sql:
     """One row for :func:`allowed`: whether the tables hold the run's experiment active,
-    hold it at all, list the run or the experiment as purged, and hold a seq of the
-    ``RunCreated``'s producer in its partition at or above the event's (a resend)."""
+    hold it at all, list the run or the experiment as purged, hold a seq of the
+    ``RunCreated``'s producer in its partition at or above the event's from an earlier
+    offset (the event is a resend), and hold the run now (applied since the caller read
+    them: read them again)."""
     b = Binder()
     run_id = b.bind(held.run.info.run_id, "String")
     experiment_id = b.bind(held.run.info.experiment_id, "String")
@@ -170,7 +175,8 @@ def held_checks_sql(topic: str, held: HeldRun) -> Sql:
         "(SELECT count() FROM ingest_producers FINAL "
         f"WHERE topic = {b.bind(topic, 'String')} "
         f"AND partition = {b.bind(held.partition, 'Int64')} "
-        f"AND producer_id = {producer} AND seq >= {b.bind(held.seq, 'Int64')}) > 0"
+        f"AND producer_id = {producer} AND seq >= {b.bind(held.seq, 'Int64')} "
+        f"AND offset < {b.bind(held.offset, 'Int64')}) > 0"
         if held.producer_id
         else "0"
     )
@@ -184,7 +190,8 @@ def held_checks_sql(topic: str, held: HeldRun) -> Sql:
         f"(SELECT count() FROM ({experiments})) > 0, "
         f"({purged.format(kind=b.bind(_RUN, 'String'), id=run_id)}) > 0, "
         f"({purged.format(kind=b.bind(_EXPERIMENT, 'String'), id=experiment_id)}) > 0, "
-        f"{resent}"
+        f"{resent}, "
+        f"(SELECT count() FROM runs WHERE run_id = {run_id}) > 0"
     )
 
 
@@ -193,8 +200,8 @@ def allowed(held: HeldRun, row: Sequence[object]) -> bool:
     ``RunCreated`` and show it as :func:`held_run` answered: the run not purged, the event
     not a resend, and its experiment active in the tables (and not purged), or held
     created and unknown to the tables (its creation is then applied, lifting any purge)."""
-    active, known, run_purged, experiment_purged, resent = (bool(x) for x in row)
-    if run_purged or resent:
+    active, known, run_purged, experiment_purged, resent, applied = (bool(x) for x in row)
+    if run_purged or resent or applied:
         return False
     if known:
         return active and not experiment_purged

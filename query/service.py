@@ -237,14 +237,14 @@ class QueryService:
             try:
                 run = self.runs.get(run_id)
             except NotFoundError:
-                found = self._held_run(pending) if held else None
+                found = self._held_run(run_id, pending) if held else None
                 if found is None:
                     raise
-                return found  # never kept: the cache keeps what the tables answered
+                return found  # never kept when held: the cache keeps what the tables answered
             cache.put(run_id, stamp, run)
         return RunRead(with_pending(run, pending))
 
-    def _held_run(self, pending: PendingRun) -> RunRead | None:
+    def _held_run(self, run_id: str, pending: PendingRun) -> RunRead | None:
         """The run of ``pending``'s held RunCreated, if ingest is sure to apply it: the
         held events say so (``held_run``) and so do the tables (one more statement, only
         for a run they do not hold while its creation is held)."""
@@ -252,6 +252,8 @@ class QueryService:
         if found is None:
             return None
         (row,) = self._store.rows(held_checks_sql(self.settings.topic, found))
+        if row[-1]:  # applied since the tables were read: read them again, with what is
+            return self._get_run(run_id, held=False)  # held now (the points after it)
         if not allowed(found, row):
             return None
         known = bool(row[1])  # the tables hold the experiment: its facts are theirs

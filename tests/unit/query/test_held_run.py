@@ -69,7 +69,7 @@ def test_the_run_as_the_projection_will_create_it_from_its_held_events() -> None
     assert held.run.params == {"lr": "0.1", "layers": "4"}
     assert held.run.tags == {"t": "2"}
     assert held.run.metrics == (MetricPoint("acc", 0.25, 10, 0), MetricPoint("loss", 2.5, 12, 2))
-    assert (held.partition, held.producer_id) == (0, "p" * 32)
+    assert (held.partition, held.offset, held.producer_id) == (0, 11, "p" * 32)
     assert held.experiment is None  # the experiment's creation is not held
 
 
@@ -150,14 +150,15 @@ def test_a_held_experiment_creation_gives_the_facts_of_its_experiment() -> None:
 @pytest.mark.parametrize(
     ("row", "held_experiment", "expected"),
     [
-        ((1, 1, 0, 0, 0), False, True),  # experiment active in the tables
-        ((0, 1, 0, 0, 0), False, False),  # deleted
-        ((1, 1, 0, 1, 0), False, False),  # purged
-        ((0, 0, 0, 0, 0), False, False),  # unknown, its creation not held
-        ((0, 0, 0, 1, 0), True, True),  # unknown (purged): a held creation lifts the purge
-        ((0, 1, 0, 0, 0), True, False),  # known and deleted: a held creation is refused
-        ((1, 1, 1, 0, 0), False, False),  # the run is purged
-        ((1, 1, 0, 0, 1), False, False),  # the RunCreated is a resend
+        ((1, 1, 0, 0, 0, 0), False, True),  # experiment active in the tables
+        ((0, 1, 0, 0, 0, 0), False, False),  # deleted
+        ((1, 1, 0, 1, 0, 0), False, False),  # purged
+        ((0, 0, 0, 0, 0, 0), False, False),  # unknown, its creation not held
+        ((0, 0, 0, 1, 0, 0), True, True),  # unknown (purged): a held creation lifts the purge
+        ((0, 1, 0, 0, 0, 0), True, False),  # known and deleted: a held creation is refused
+        ((1, 1, 1, 0, 0, 0), False, False),  # the run is purged
+        ((1, 1, 0, 0, 1, 0), False, False),  # the RunCreated is a resend
+        ((1, 1, 0, 0, 0, 1), False, False),  # applied since: the tables answer
     ],
 )
 def test_what_the_tables_must_allow(
