@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 
 from runstream.proto import events as ev
 from runstream.proto.pending import HeldEvent, LatestPoint, PendingRun, later, latest_of
 from runstream.proto.permissions import ExperimentFacts
-from runstream.proto.vocabulary import ACTIVE, RUN_STATUSES
+from runstream.proto.vocabulary import ACTIVE, AUDIT_APPLIED, RUN_STATUSES
 
 from .entities import MetricPoint, Run, RunInfo
 from .sql_text import Binder, Sql
@@ -161,22 +162,29 @@ def _updated(info: RunInfo, u: ev.RunUpdated) -> RunInfo:
     return info
 
 
+class Verdict(Enum):
+    """What the tables say of a held run (:func:`verdict`)."""
+
+    HELD = "held"  # answer from the held events
+    TABLES = "tables"  # the tables hold the run and it is not this creation's: read them
+    NONE = "none"  # nothing to show: the run is unknown
+
+
 def held_checks_sql(topic: str, held: HeldRun) -> Sql:
-    """One row for :func:`allowed`: whether the tables hold the run's experiment active,
+    """One row for :func:`verdict`: whether the tables hold the run's experiment active,
     hold it at all, list the run or the experiment as purged, hold a seq of the
     ``RunCreated``'s producer in its partition at or above the event's from an earlier
-    offset (the event is a resend), and hold the run now (applied since the caller read
-    them: read them again)."""
+    offset (the event is a resend), audit the ``RunCreated``'s record as applied (its batch
+    is being or was written), and hold the run."""
     b = Binder()
     run_id = b.bind(held.run.info.run_id, "String")
     experiment_id = b.bind(held.run.info.experiment_id, "String")
-    producer = b.bind(held.producer_id, "String")
+    at = f"topic = {b.bind(topic, 'String')} AND partition = {b.bind(held.partition, 'Int64')}"
+    offset = b.bind(held.offset, "Int64")
     resent = (
-        "(SELECT count() FROM ingest_producers FINAL "
-        f"WHERE topic = {b.bind(topic, 'String')} "
-        f"AND partition = {b.bind(held.partition, 'Int64')} "
-        f"AND producer_id = {producer} AND seq >= {b.bind(held.seq, 'Int64')} "
-        f"AND offset < {b.bind(held.offset, 'Int64')}) > 0"
+        f"(SELECT count() FROM ingest_producers FINAL WHERE {at} "
+        f"AND producer_id = {b.bind(held.producer_id, 'String')} "
+        f"AND seq >= {b.bind(held.seq, 'Int64')} AND offset < {offset}) > 0"
         if held.producer_id
         else "0"
     )
@@ -191,18 +199,33 @@ def held_checks_sql(topic: str, held: HeldRun) -> Sql:
         f"({purged.format(kind=b.bind(_RUN, 'String'), id=run_id)}) > 0, "
         f"({purged.format(kind=b.bind(_EXPERIMENT, 'String'), id=experiment_id)}) > 0, "
         f"{resent}, "
+        f"(SELECT count() FROM audit_events WHERE {at} AND offset = {offset} "
+        f"AND outcome = {b.bind(AUDIT_APPLIED, 'String')}) > 0, "
         f"(SELECT count() FROM runs WHERE run_id = {run_id}) > 0"
     )
 
 
-def allowed(held: HeldRun, row: Sequence[object]) -> bool:
-    """Whether the tables (``row``, of :func:`held_checks_sql`) let ingest apply the held
-    ``RunCreated`` and show it as :func:`held_run` answered: the run not purged, the event
-    not a resend, and its experiment active in the tables (and not purged), or held
-    created and unknown to the tables (its creation is then applied, lifting any purge)."""
-    active, known, run_purged, experiment_purged, resent, applied = (bool(x) for x in row)
-    if run_purged or resent or applied:
-        return False
+def verdict(held: HeldRun, row: Sequence[object]) -> Verdict:
+    """What the tables (``row``, of :func:`held_checks_sql`) say of the held ``RunCreated``:
+
+    * the projection applied it (its audit row; its batch may still be being written, the
+      tables then hold part of it and the feed has not moved): ``HELD``, the held events
+      are the whole answer as of the caller's snapshot;
+    * else the tables hold the run: ``TABLES`` (an older run of that id: the creation is
+      refused);
+    * else ``HELD`` when ingest will apply it: the run not purged, the event not a resend,
+      and its experiment active in the tables (and not purged), or held created and
+      unknown to the tables (its creation is then applied, lifting any purge); else
+      ``NONE``."""
+    active, known, run_purged, experiment_purged, resent, accepted, in_tables = (
+        bool(x) for x in row
+    )
+    if accepted:
+        return Verdict.HELD
+    if in_tables:
+        return Verdict.TABLES
+    if run_purged or resent:
+        return Verdict.NONE
     if known:
-        return active and not experiment_purged
-    return held.experiment is not None
+        return Verdict.HELD if active and not experiment_purged else Verdict.NONE
+    return Verdict.HELD if held.experiment is not None else Verdict.NONE

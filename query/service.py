@@ -38,9 +38,9 @@ from .entities import (
     StepAggregates,
     ViewType,
 )
-from .errors import NotFoundError, TailUnavailableError, clip
+from .errors import NotFoundError, TailUnavailableError, clip, run_not_found
 from .experiment_reader import ExperimentReader
-from .held_run import allowed, held_checks_sql, held_run
+from .held_run import Verdict, held_checks_sql, held_run, verdict
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
 from .pending_merge import with_pending
@@ -237,26 +237,38 @@ class QueryService:
             try:
                 run = self.runs.get(run_id)
             except NotFoundError:
-                found = self._held_run(run_id, pending) if held else None
-                if found is None:
+                if not (held and pending.created):
                     raise
-                return found  # never kept when held: the cache keeps what the tables answered
-            cache.put(run_id, stamp, run)
+            else:
+                cache.put(run_id, stamp, run)
+        if held and pending.created:
+            # Its creation is held: the tables hold nothing of the run yet, or part of it
+            # while its batch is written (the feed moves once it is), or an older run.
+            found = self._held_run(run_id, pending)
+            if found is not None:
+                return found  # never kept: the cache keeps what the tables answered
+        if run is None:
+            raise run_not_found(run_id)
         return RunRead(with_pending(run, pending))
 
     def _held_run(self, run_id: str, pending: PendingRun) -> RunRead | None:
-        """The run of ``pending``'s held RunCreated, if ingest is sure to apply it: the
-        held events say so (``held_run``) and so do the tables (one more statement, only
-        for a run they do not hold while its creation is held)."""
+        """GetRun from ``pending``'s held RunCreated if ingest applied it or is sure to
+        (``held_run``, one more statement while a creation is held); the tables' answer
+        when they hold an older run of that id; None when there is no run."""
         found = held_run(pending)
         if found is None:
             return None
         (row,) = self._store.rows(held_checks_sql(self.settings.topic, found))
-        if row[-1]:  # applied since the tables were read: read them again, with what is
-            return self._get_run(run_id, held=False)  # held now (the points after it)
-        if not allowed(found, row):
+        said = verdict(found, row)
+        if said is Verdict.TABLES:
+            return self._get_run(run_id, held=False)
+        if said is Verdict.NONE:
             return None
         known = bool(row[1])  # the tables hold the experiment: its facts are theirs
+        if not known and found.experiment is None:
+            # Applied while its experiment's creation is neither held nor in the tables
+            # (another partition): no facts to check a permission on, so the tables answer.
+            return self._get_run(run_id, held=False) if row[-1] else None
         return RunRead(found.run, held=True, experiment=None if known else found.experiment)
 
     def search_runs(

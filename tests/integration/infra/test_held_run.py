@@ -9,6 +9,7 @@ gRPC server with a principals file.  Records are held "polled, not applied" by t
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,42 @@ def test_a_run_whose_creation_is_held_is_answered_as_it_will_be_applied(
     assert not from_held
     assert applied == held
     assert service.runs.get(run_id) == held  # the tables alone
+
+
+def test_while_the_creations_batch_is_written_the_held_events_answer(
+    ingest: IngestSettings, feed: AppliedFeed, service: QueryService, client: RunstreamClient
+) -> None:
+    """The tables hold the run before the feed moves (its batch is written, the offsets
+    not recorded yet): they may hold part of it, so GetRun still answers from the held
+    events, which the projection has accepted (its audit row).  Here a worker that does not
+    tell the feed writes the batch: the feed never moves."""
+    exp = client.create_experiment(f"w-{uuid.uuid4().hex[:6]}")
+    apply_until(ingest, feed, client.flush(timeout=60))
+    run_id = client.create_run(exp, run_name="written").run_id
+    client.log_metric(run_id, "loss", 1.5, step=3, timestamp=3)
+    token = client.flush(timeout=60)
+    hold_until(ingest, feed, token)
+    held, from_held = _read(service, run_id)
+    assert from_held
+
+    worker = IngestWorker(ingest)  # tells no feed
+    worker.start()
+    try:
+        assert worker.wait_ready(120), f"worker did not start: {worker.error}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if service.runs.get(run_id).metrics:
+                    break
+            except NotFoundError:
+                pass
+            assert time.monotonic() < deadline, "the batch was not written"
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    assert feed.pending.snapshot(run_id).created  # the feed did not move
+    assert _read(service, run_id) == (held, True)
+    assert service.runs.get(run_id) == held
 
 
 def test_a_held_creation_ingest_would_refuse_or_drop_is_not_shown(

@@ -11,7 +11,7 @@ from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
 from runstream.proto.pending import PendingRun
 from runstream.query.entities import MetricPoint
-from runstream.query.held_run import HeldRun, allowed, held_run
+from runstream.query.held_run import HeldRun, Verdict, held_run, verdict
 from tests.fixtures.events import Polled
 from tests.fixtures.events import metrics_logged as _points
 
@@ -147,26 +147,31 @@ def test_a_held_experiment_creation_gives_the_facts_of_its_experiment() -> None:
     assert held is not None and held.experiment is None
 
 
+H, T, N = Verdict.HELD, Verdict.TABLES, Verdict.NONE
+
+
 @pytest.mark.parametrize(
     ("row", "held_experiment", "expected"),
     [
-        ((1, 1, 0, 0, 0, 0), False, True),  # experiment active in the tables
-        ((0, 1, 0, 0, 0, 0), False, False),  # deleted
-        ((1, 1, 0, 1, 0, 0), False, False),  # purged
-        ((0, 0, 0, 0, 0, 0), False, False),  # unknown, its creation not held
-        ((0, 0, 0, 1, 0, 0), True, True),  # unknown (purged): a held creation lifts the purge
-        ((0, 1, 0, 0, 0, 0), True, False),  # known and deleted: a held creation is refused
-        ((1, 1, 1, 0, 0, 0), False, False),  # the run is purged
-        ((1, 1, 0, 0, 1, 0), False, False),  # the RunCreated is a resend
-        ((1, 1, 0, 0, 0, 1), False, False),  # applied since: the tables answer
+        ((1, 1, 0, 0, 0, 0, 0), False, H),  # experiment active in the tables
+        ((0, 1, 0, 0, 0, 0, 0), False, N),  # deleted
+        ((1, 1, 0, 1, 0, 0, 0), False, N),  # purged
+        ((0, 0, 0, 0, 0, 0, 0), False, N),  # unknown, its creation not held
+        ((0, 0, 0, 1, 0, 0, 0), True, H),  # unknown (purged): a held creation lifts the purge
+        ((0, 1, 0, 0, 0, 0, 0), True, N),  # known and deleted: a held creation is refused
+        ((1, 1, 1, 0, 0, 0, 0), False, N),  # the run is purged
+        ((1, 1, 0, 0, 1, 0, 0), False, N),  # the RunCreated is a resend
+        ((1, 1, 0, 0, 0, 0, 1), False, T),  # an older run of that id: refused, the tables
+        ((1, 1, 0, 0, 0, 1, 1), False, H),  # applied (its batch being written): the events
+        ((0, 0, 0, 0, 0, 1, 0), True, H),  # audited, the rest not written yet
     ],
 )
-def test_what_the_tables_must_allow(
-    row: tuple[int, ...], held_experiment: bool, expected: bool
+def test_what_the_tables_say(
+    row: tuple[int, ...], held_experiment: bool, expected: Verdict
 ) -> None:
     events = [_event(_created())]
     if held_experiment:
         events.insert(0, _event(ev.ExperimentCreated("x"), run_id=""))
     held = _held(_feed(*events))
     assert held is not None and (held.experiment is not None) == held_experiment
-    assert allowed(held, row) is expected
+    assert verdict(held, row) is expected
