@@ -18,10 +18,12 @@ A later event the projection would refuse (another experiment's, a bad status or
 a key that is not the event's) or drop (a resend: its producer's seq not above the last
 one met) is left out, as ingest leaves it; conflicting params keep the first value.
 
-What only the tables know is checked by :func:`held_checks_sql` (one statement): no run of
-that id in the tables (the caller read them: the run is unknown there), the experiment
-exists and is active, neither the run nor the experiment is purged, and the producer's
-seq for the partition is below the ``RunCreated``'s (else ingest drops it as a resend).
+What only the tables know is read by :func:`held_checks_sql` (one statement) and judged by
+:func:`verdict`: whether the projection already accepted the ``RunCreated`` (its audit row:
+the batch is being or was written, and the tables may hold part of the run until the feed
+moves), else whether they hold an older run of that id (the creation is refused), else
+whether the experiment exists and is active (or is created by a held event), neither the
+run nor the experiment is purged, and the ``RunCreated`` is not a resend.
 """
 
 from __future__ import annotations
