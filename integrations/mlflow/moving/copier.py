@@ -102,18 +102,25 @@ class Copier:
         for target_id in set(targets.values()):
             if target_id:
                 held.update(self.target.runs_of(target_id))
-        # The source is read here, in order; the rest of each run (what the target holds,
-        # the writes) in a worker thread, so the target's round trips overlap, at most a
-        # few runs behind the source.
-        with ThreadPoolExecutor(max_workers=self.target.parallel) as pool:
+        # The source is read here, in order; each group of runs is written by the driver
+        # thread while the next group is read (the read overlaps the writes).
+        with (
+            ThreadPoolExecutor(max_workers=self.target.parallel) as pool,
+            ThreadPoolExecutor(max_workers=1) as driver,
+        ):
             pending: deque[Future[None]] = deque()
+            group: list[tuple[str, Run, Run | None, Points]] = []
             for exp, run in progress(runs, "runs", len(runs), "run"):
                 points = self._source_points(run)
                 target_id = targets[str(exp.experiment_id)]
-                held_run = held.get(run.info.run_id)
-                pending.append(pool.submit(self._copy_run, target_id, run, held_run, points))
-                while len(pending) > 2 * self.target.parallel:
-                    pending.popleft().result()
+                group.append((target_id, run, held.get(run.info.run_id), points))
+                if len(group) >= self.target.parallel:
+                    pending.append(driver.submit(self._copy_group, pool, group))
+                    group = []
+                    while len(pending) > 1:
+                        pending.popleft().result()
+            if group:
+                pending.append(driver.submit(self._copy_group, pool, group))
             for future in pending:
                 future.result()
         run_experiments = {run.info.run_id: targets[str(e.experiment_id)] for e, run in runs}
@@ -218,15 +225,40 @@ class Copier:
             writes.append(partial(t.set_run_deleted, experiment_id, run_id, True))
         return writes
 
-    def _copy_run(self, experiment_id: str, run: Run, held: Run | None, points: Points) -> None:
-        """In a worker thread: what the target lacks of the run, written in order; a
-        failure is that run's problem."""
+    def _copy_group(
+        self, pool: ThreadPoolExecutor, group: list[tuple[str, Run, Run | None, Points]]
+    ) -> None:
+        """In the driver thread: the runs of ``group`` planned, then written in steps: every
+        run's first write at once, then every run's second, and so on (a run's writes stay
+        in order). The events of the group's runs reach the log together, so ingest applies
+        them in a few batches rather than one or two runs a batch. A failure is that run's
+        problem; its later writes are not sent."""
+        plans = list(pool.map(lambda one: self._planned(*one), group))
+        live = [(run, plan) for (_, run, _, _), plan in zip(group, plans, strict=True) if plan]
+        step = 0
+        while live and not self.dry_run:
+            sent = [(run, plan, pool.submit(plan[step])) for run, plan in live]
+            live = []
+            for run, plan, future in sent:
+                try:
+                    future.result()
+                except MlflowException as exc:
+                    self.summary.problem("run", run.info.run_id, exc.message)
+                    continue
+                if step + 1 < len(plan):
+                    live.append((run, plan))
+            step += 1
+
+    def _planned(
+        self, experiment_id: str, run: Run, held: Run | None, points: Points
+    ) -> list[Write]:
+        """In a worker thread: what the target lacks of the run, as writes; a failure to
+        find out is that run's problem (nothing written)."""
         try:
-            for write in self._plan(experiment_id, run, held, points):
-                if not self.dry_run:
-                    write()
+            return self._plan(experiment_id, run, held, points)
         except MlflowException as exc:
             self.summary.problem("run", run.info.run_id, exc.message)
+            return []
 
     def _model_io(self, run: Run, held: Run | None) -> tuple[list[str], list[LoggedModelOutput]]:
         """The logged models the run consumed and produced that the target lacks."""
