@@ -24,6 +24,7 @@ from mlflow.entities import (
     RunTag,
 )
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, _validate_param, _validate_tag
 
 from runstream.proto.vocabulary import (
@@ -166,8 +167,12 @@ class Copier:
 
     # ------------------------------------------------------------------------ runs
 
-    def _plan(self, experiment_id: str, run: Run, held: Run | None, source: Points) -> list[Write]:
-        """What the target lacks of ``run`` (counted), as the writes to send, in order."""
+    def _plan(
+        self, experiment_id: str, run: Run, held: Run | None, source: Points
+    ) -> list[list[Write]]:
+        """What the target lacks of ``run`` (counted), as the writes to send: steps, in
+        order; the writes of one step in any order (the run's creation or restore, then
+        its params, tags, points, inputs and update, then its deletion)."""
         info, run_id, t = run.info, run.info.run_id, self.target
         params = self._params(run, held)
         tags = self._tags(run, held)
@@ -194,18 +199,20 @@ class Copier:
         changes = bool(
             params or tags or len(points) or new or update or model_inputs or model_outputs
         )
-        writes: list[Write] = []
+        first: list[Write] = []  # what the other writes need: the run, active
         if held is None:
             self.summary.wrote("run")
-            writes.append(partial(t.create_run, experiment_id, run))
+            first.append(partial(t.create_run, experiment_id, run))
         else:
             self.summary.found("run")
         restore = was_deleted and (changes or not deleted)
         if restore:  # a deleted run is written to only once restored
             self.summary.wrote("run restored")
-            writes.append(partial(t.set_run_deleted, experiment_id, run_id, False))
+            first.append(partial(t.set_run_deleted, experiment_id, run_id, False))
         # Params and tags in chunks, the points with the last one: one request for most
-        # runs (each request is a round trip and its own events on the log).
+        # runs (each request is a round trip and its own events on the log). Chunks hold
+        # distinct keys, so they, the inputs and the update may be sent in any order.
+        writes: list[Write] = []
         starts = list(range(0, max(len(params), len(tags)), CHUNK)) or ([0] if len(points) else [])
         for i in starts:
             chunk = (params[i : i + CHUNK], tags[i : i + CHUNK])
@@ -217,43 +224,54 @@ class Copier:
             writes.append(
                 partial(t.log_model_io, experiment_id, run_id, model_inputs, model_outputs)
             )
+        later: list[Write] = []
         if update:
             self.summary.wrote("run update")
-            writes.append(partial(t.update_run, experiment_id, run_id, info.status, end, name))
+            # An update names the run (the mlflow.runName tag too): alongside the log only
+            # when the tags logged agree with that name, else after them, so the name wins.
+            agrees = all(g.value == name for g in tags if g.key == MLFLOW_RUN_NAME)
+            (writes if agrees else later).append(
+                partial(t.update_run, experiment_id, run_id, info.status, end, name)
+            )
+        last_steps: list[Write] = []
         if deleted and (restore or not was_deleted):
             self.summary.wrote("run deleted")
-            writes.append(partial(t.set_run_deleted, experiment_id, run_id, True))
-        return writes
+            last_steps.append(partial(t.set_run_deleted, experiment_id, run_id, True))
+        return [step for step in (first, writes, later, last_steps) if step]
 
     def _copy_group(
         self, pool: ThreadPoolExecutor, group: list[tuple[str, Run, Run | None, Points]]
     ) -> None:
-        """In the driver thread: the runs of ``group`` planned, then written in steps: every
-        run's first write at once, then every run's second, and so on (a run's writes stay
-        in order). The events of the group's runs reach the log together, so ingest applies
-        them in a few batches rather than one or two runs a batch. A failure is that run's
-        problem; its later writes are not sent."""
+        """In the driver thread: the runs of ``group`` planned, then written step by step:
+        every run's first step at once (for a new run its creation), then every run's
+        second (its log requests and update), and so on; a run's steps stay in order. The
+        events of the group's runs so reach the log together, and ingest applies them in a
+        few batches rather than a batch or two a run. A failure is that run's problem; its
+        later steps are not sent."""
         plans = list(pool.map(lambda one: self._planned(*one), group))
         live = [(run, plan) for (_, run, _, _), plan in zip(group, plans, strict=True) if plan]
         step = 0
         while live and not self.dry_run:
-            sent = [(run, plan, pool.submit(plan[step])) for run, plan in live]
+            sent = [(run, plan, [pool.submit(w) for w in plan[step]]) for run, plan in live]
             live = []
-            for run, plan, future in sent:
-                try:
-                    future.result()
-                except MlflowException as exc:
-                    self.summary.problem("run", run.info.run_id, exc.message)
-                    continue
-                if step + 1 < len(plan):
+            for run, plan, futures in sent:
+                failures = []
+                for future in futures:
+                    try:
+                        future.result()
+                    except MlflowException as exc:
+                        failures.append(exc.message)
+                if failures:
+                    self.summary.problem("run", run.info.run_id, "; ".join(failures))
+                elif step + 1 < len(plan):
                     live.append((run, plan))
             step += 1
 
     def _planned(
         self, experiment_id: str, run: Run, held: Run | None, points: Points
-    ) -> list[Write]:
-        """In a worker thread: what the target lacks of the run, as writes; a failure to
-        find out is that run's problem (nothing written)."""
+    ) -> list[list[Write]]:
+        """In a worker thread: what the target lacks of the run, as steps of writes; a
+        failure to find out is that run's problem (nothing written)."""
         try:
             return self._plan(experiment_id, run, held, points)
         except MlflowException as exc:

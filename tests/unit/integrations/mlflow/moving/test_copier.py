@@ -226,6 +226,15 @@ class RefusingTarget(FakeTarget):
         super().update_run(experiment_id, run_id, status, end, name)
 
 
+def _steps(writes: list[tuple[str, str]], sizes: list[int]) -> list[Counter[str]]:
+    out, at = [], 0
+    for n in sizes:
+        out.append(Counter(kind for kind, _ in writes[at : at + n]))
+        at += n
+    assert at == len(writes)
+    return out
+
+
 def test_runs_are_written_in_groups_step_by_step_and_a_refused_run_stops_alone() -> None:
     ids = [f"r{i}" for i in range(5)]
     history = [(0.5, 0), (0.25, 1)]
@@ -233,20 +242,32 @@ def test_runs_are_written_in_groups_step_by_step_and_a_refused_run_stops_alone()
     target = RefusingTarget(refused="r1")
     target.parallel = 3  # groups of three runs: r0-r2, then r3-r4
     summary = _copy(source, target)
-    # within a group every run's first write goes before any run's second, and so on
-    kinds = [kind for kind, _ in target.writes]
-    first, second = ["create_run"] * 3 + ["log", "log", "update_run", "update_run"], [
-        "create_run", "create_run", "log", "log", "update_run", "update_run"
-    ]  # fmt: skip
-    assert kinds == first + second
+    # a group's runs are created, then logged and updated (the name tag agrees with the
+    # name: update and log in one step), then the next group
+    assert _steps(target.writes, [3, 4, 2, 4]) == [
+        Counter(create_run=3),
+        Counter(log=2, update_run=2),
+        Counter(create_run=2),
+        Counter(log=2, update_run=2),
+    ]
     assert sorted(r for _, r in target.writes[:3]) == ["r0", "r1", "r2"]
     # the refused run: nothing after its create; the others complete
     assert [k for k, r in target.writes if r == "r1"] == ["create_run"]
     assert sorted(target.runs) == ["r0", "r2", "r3", "r4"]
     assert all(target.points[r][point_key(0.25, 1, 1)] == 1 for r in target.runs)
+    assert all(target.runs[r].info.status == "FINISHED" for r in target.runs)
     refused = [p for p in summary.problems if p.item == "r1"]
     assert len(refused) == 1 and "refused by the target" in refused[0].reason
     assert summary.written["run"] == 5  # planned (and counted) before the target refused
+
+
+def test_an_update_that_renames_the_run_goes_after_the_tags_it_overrides() -> None:
+    history = [(0.5, 0)]
+    run = _run("a", {}, history)
+    run.data._tags["mlflow.runName"] = "old name"  # the tag disagrees with the run's name
+    target = RefusingTarget(refused="")
+    _copy(FakeSource([run], {"a": history}), target)
+    assert [kind for kind, _ in target.writes] == ["create_run", "log", "update_run"]
 
 
 def test_a_tally_is_the_count_and_the_largest_step_and_timestamp() -> None:
