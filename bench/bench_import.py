@@ -18,9 +18,9 @@ temporary chDB directory and a fresh topic of the given broker, and times:
 
 Prints points/s and runs/s of each, the 1-minute load average after each, the CPU time
 each phase cost the bench's process (the importer, or the read) and the stack's process
-(all its threads, from ``/proc``; not with ``--inline``), and the share of the import's
-time the source read alone takes.  CPU time per point is the steadier figure on a shared
-machine.
+(all its threads, from ``/proc``; not with ``--inline``), the share of the import's
+time the source read alone takes, and the problems the imports reported (none expected).
+CPU time per point is the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                                           ["--topic", topic, "--database", database])  # fmt: skip
             pid = server.proc.pid
         uri, source = f"runstream://{address}", f"sqlite:///{store}"
-        rows = []
+        rows, problems = [], []
         for label in ("source read alone", "import", "again", "source read alone, after"):
             t, cpu = time.perf_counter(), time.process_time()
             stack_cpu = _cpu_seconds(pid) if pid is not None else 0.0
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 points = summary.written["metric point"] + summary.present["metric point"]
                 runs = summary.written["run"] + summary.present["run"]
                 written = summary.written["metric point"]
+                problems += [(label, p) for p in summary.problems]
             seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
             stack_cpu = _cpu_seconds(pid) - stack_cpu if pid is not None else 0.0
             rows.append((label, seconds, points / seconds, runs / seconds, written,
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{load:>9.1f}{cpu:>7.1f}{stack_cpu:>11.1f}{per:>10.2f}")  # fmt: skip
         read, full = (rows[0][1] + rows[3][1]) / 2, rows[1][1]
         print(f"the source read (the mean of the two) is {read / full:.0%} of the import's time")
+        # what the imports reported skipped (a refused write skips the rest of its run, and
+        # the next import sends it): none expected
+        print(f"problems reported: {len(problems)}")
+        for label, found in problems[:10]:
+            print(f"  {label}: {found}")
     return 0
 
 

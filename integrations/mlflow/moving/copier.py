@@ -24,6 +24,7 @@ from mlflow.entities import (
     RunTag,
 )
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, _validate_param, _validate_tag
 
 from runstream.proto.vocabulary import (
@@ -102,18 +103,25 @@ class Copier:
         for target_id in set(targets.values()):
             if target_id:
                 held.update(self.target.runs_of(target_id))
-        # The source is read here, in order; the rest of each run (what the target holds,
-        # the writes) in a worker thread, so the target's round trips overlap, at most a
-        # few runs behind the source.
-        with ThreadPoolExecutor(max_workers=self.target.parallel) as pool:
+        # The source is read here, in order; each group of runs is written by the driver
+        # thread while the next group is read (the read overlaps the writes).
+        with (
+            ThreadPoolExecutor(max_workers=self.target.parallel) as pool,
+            ThreadPoolExecutor(max_workers=1) as driver,
+        ):
             pending: deque[Future[None]] = deque()
+            group: list[tuple[str, Run, Run | None, Points]] = []
             for exp, run in progress(runs, "runs", len(runs), "run"):
                 points = self._source_points(run)
                 target_id = targets[str(exp.experiment_id)]
-                held_run = held.get(run.info.run_id)
-                pending.append(pool.submit(self._copy_run, target_id, run, held_run, points))
-                while len(pending) > 2 * self.target.parallel:
-                    pending.popleft().result()
+                group.append((target_id, run, held.get(run.info.run_id), points))
+                if len(group) >= self.target.parallel:
+                    pending.append(driver.submit(self._copy_group, pool, group))
+                    group = []
+                    while len(pending) > 1:
+                        pending.popleft().result()
+            if group:
+                pending.append(driver.submit(self._copy_group, pool, group))
             for future in pending:
                 future.result()
         run_experiments = {run.info.run_id: targets[str(e.experiment_id)] for e, run in runs}
@@ -159,8 +167,12 @@ class Copier:
 
     # ------------------------------------------------------------------------ runs
 
-    def _plan(self, experiment_id: str, run: Run, held: Run | None, source: Points) -> list[Write]:
-        """What the target lacks of ``run`` (counted), as the writes to send, in order."""
+    def _plan(
+        self, experiment_id: str, run: Run, held: Run | None, source: Points
+    ) -> list[list[Write]]:
+        """What the target lacks of ``run`` (counted), as the writes to send: steps, in
+        order; the writes of one step in any order (the run's creation or restore, then
+        its params, tags, points, inputs and update, then its deletion)."""
         info, run_id, t = run.info, run.info.run_id, self.target
         params = self._params(run, held)
         tags = self._tags(run, held)
@@ -187,18 +199,20 @@ class Copier:
         changes = bool(
             params or tags or len(points) or new or update or model_inputs or model_outputs
         )
-        writes: list[Write] = []
+        first: list[Write] = []  # what the other writes need: the run, active
         if held is None:
             self.summary.wrote("run")
-            writes.append(partial(t.create_run, experiment_id, run))
+            first.append(partial(t.create_run, experiment_id, run))
         else:
             self.summary.found("run")
         restore = was_deleted and (changes or not deleted)
         if restore:  # a deleted run is written to only once restored
             self.summary.wrote("run restored")
-            writes.append(partial(t.set_run_deleted, experiment_id, run_id, False))
+            first.append(partial(t.set_run_deleted, experiment_id, run_id, False))
         # Params and tags in chunks, the points with the last one: one request for most
-        # runs (each request is a round trip and its own events on the log).
+        # runs (each request is a round trip and its own events on the log). Chunks hold
+        # distinct keys, so they, the inputs and the update may be sent in any order.
+        writes: list[Write] = []
         starts = list(range(0, max(len(params), len(tags)), CHUNK)) or ([0] if len(points) else [])
         for i in starts:
             chunk = (params[i : i + CHUNK], tags[i : i + CHUNK])
@@ -210,23 +224,59 @@ class Copier:
             writes.append(
                 partial(t.log_model_io, experiment_id, run_id, model_inputs, model_outputs)
             )
+        later: list[Write] = []
         if update:
             self.summary.wrote("run update")
-            writes.append(partial(t.update_run, experiment_id, run_id, info.status, end, name))
+            # An update names the run (the mlflow.runName tag too): alongside the log only
+            # when the tags logged agree with that name, else after them, so the name wins.
+            agrees = all(g.value == name for g in tags if g.key == MLFLOW_RUN_NAME)
+            (writes if agrees else later).append(
+                partial(t.update_run, experiment_id, run_id, info.status, end, name)
+            )
+        last_steps: list[Write] = []
         if deleted and (restore or not was_deleted):
             self.summary.wrote("run deleted")
-            writes.append(partial(t.set_run_deleted, experiment_id, run_id, True))
-        return writes
+            last_steps.append(partial(t.set_run_deleted, experiment_id, run_id, True))
+        return [step for step in (first, writes, later, last_steps) if step]
 
-    def _copy_run(self, experiment_id: str, run: Run, held: Run | None, points: Points) -> None:
-        """In a worker thread: what the target lacks of the run, written in order; a
-        failure is that run's problem."""
+    def _copy_group(
+        self, pool: ThreadPoolExecutor, group: list[tuple[str, Run, Run | None, Points]]
+    ) -> None:
+        """In the driver thread: the runs of ``group`` planned, then written step by step:
+        every run's first step at once (for a new run its creation), then every run's
+        second (its log requests and update), and so on; a run's steps stay in order. The
+        events of the group's runs so reach the log together, and ingest applies them in a
+        few batches rather than a batch or two a run. A failure is that run's problem; its
+        later steps are not sent."""
+        plans = list(pool.map(lambda one: self._planned(*one), group))
+        live = [(run, plan) for (_, run, _, _), plan in zip(group, plans, strict=True) if plan]
+        step = 0
+        while live and not self.dry_run:
+            sent = [(run, plan, [pool.submit(w) for w in plan[step]]) for run, plan in live]
+            live = []
+            for run, plan, futures in sent:
+                failures = []
+                for future in futures:
+                    try:
+                        future.result()
+                    except MlflowException as exc:
+                        failures.append(exc.message)
+                if failures:
+                    self.summary.problem("run", run.info.run_id, "; ".join(failures))
+                elif step + 1 < len(plan):
+                    live.append((run, plan))
+            step += 1
+
+    def _planned(
+        self, experiment_id: str, run: Run, held: Run | None, points: Points
+    ) -> list[list[Write]]:
+        """In a worker thread: what the target lacks of the run, as steps of writes; a
+        failure to find out is that run's problem (nothing written)."""
         try:
-            for write in self._plan(experiment_id, run, held, points):
-                if not self.dry_run:
-                    write()
+            return self._plan(experiment_id, run, held, points)
         except MlflowException as exc:
             self.summary.problem("run", run.info.run_id, exc.message)
+            return []
 
     def _model_io(self, run: Run, held: Run | None) -> tuple[list[str], list[LoggedModelOutput]]:
         """The logged models the run consumed and produced that the target lacks."""

@@ -93,9 +93,11 @@ def _slices(points: Points) -> Iterator[tuple[Points, list[str]]]:
 
 
 class RunstreamTarget:
-    #: Runs written at once: each write is a round trip to the gateway (which answers once
-    #: Kafka acknowledged), so several overlap; as many as the gateway's request workers
-    #: (16 by default), so that the producer batches the events of many runs together.
+    #: Runs written at once, as a group (the copier sends every run's first write, then
+    #: every run's second, ...): each write is a round trip to the gateway (which answers
+    #: once Kafka acknowledged), so they overlap; as many as the gateway's request workers
+    #: (16 by default). The group's events reach the log together, and ingest applies
+    #: them in a few batches instead of a batch or two per run.
     parallel = 16
 
     def __init__(self, uri: str) -> None:

@@ -96,7 +96,7 @@ class Target(Protocol):
     """Where a copy writes: runstream (WriteService) or an MLflow store."""
 
     label: str
-    parallel: int  # runs written at once
+    parallel: int  # runs written at once, a group (their first writes, then their second, ...)
 
     def experiment_by_name(self, name: str) -> Experiment | None: ...
 

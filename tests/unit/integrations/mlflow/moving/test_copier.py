@@ -24,6 +24,7 @@ from mlflow.entities import (  # noqa: E402
     RunInputs,
     RunTag,
 )
+from mlflow.exceptions import MlflowException  # noqa: E402
 
 from runstream.integrations.mlflow.moving.copier import Copier, public_uri  # noqa: E402
 from runstream.integrations.mlflow.moving.report import Summary  # noqa: E402
@@ -200,6 +201,73 @@ def test_a_second_copy_writes_nothing_and_a_grown_source_only_its_new_points() -
     grown = _copy(source, target)
     assert grown.written["metric point"] == 2 and target.calls == ["log"]
     assert target.histories_read == 1  # the key whose count differed, compared in full
+
+
+class RefusingTarget(FakeTarget):
+    """Refuses to create one run; records each write with its run."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+        self.writes: list[tuple[str, str]] = []
+
+    def create_run(self, experiment_id: str, run: Run) -> None:
+        self.writes.append(("create_run", run.info.run_id))
+        if run.info.run_id == self.refused:
+            raise MlflowException("refused by the target")
+        super().create_run(experiment_id, run)
+
+    def log(self, experiment_id: str, run_id: str, params: Any, tags: Any, points: Points) -> None:
+        self.writes.append(("log", run_id))
+        super().log(experiment_id, run_id, params, tags, points)
+
+    def update_run(self, experiment_id: str, run_id: str, status: str, end: Any, name: str) -> None:
+        self.writes.append(("update_run", run_id))
+        super().update_run(experiment_id, run_id, status, end, name)
+
+
+def _steps(writes: list[tuple[str, str]], sizes: list[int]) -> list[Counter[str]]:
+    out, at = [], 0
+    for n in sizes:
+        out.append(Counter(kind for kind, _ in writes[at : at + n]))
+        at += n
+    assert at == len(writes)
+    return out
+
+
+def test_runs_are_written_in_groups_step_by_step_and_a_refused_run_stops_alone() -> None:
+    ids = [f"r{i}" for i in range(5)]
+    history = [(0.5, 0), (0.25, 1)]
+    source = FakeSource([_run(r, {"lr": r}, history) for r in ids], {r: history for r in ids})
+    target = RefusingTarget(refused="r1")
+    target.parallel = 3  # groups of three runs: r0-r2, then r3-r4
+    summary = _copy(source, target)
+    # a group's runs are created, then logged and updated (the name tag agrees with the
+    # name: update and log in one step), then the next group
+    assert _steps(target.writes, [3, 4, 2, 4]) == [
+        Counter(create_run=3),
+        Counter(log=2, update_run=2),
+        Counter(create_run=2),
+        Counter(log=2, update_run=2),
+    ]
+    assert sorted(r for _, r in target.writes[:3]) == ["r0", "r1", "r2"]
+    # the refused run: nothing after its create; the others complete
+    assert [k for k, r in target.writes if r == "r1"] == ["create_run"]
+    assert sorted(target.runs) == ["r0", "r2", "r3", "r4"]
+    assert all(target.points[r][point_key(0.25, 1, 1)] == 1 for r in target.runs)
+    assert all(target.runs[r].info.status == "FINISHED" for r in target.runs)
+    refused = [p for p in summary.problems if p.item == "r1"]
+    assert len(refused) == 1 and "refused by the target" in refused[0].reason
+    assert summary.written["run"] == 5  # planned (and counted) before the target refused
+
+
+def test_an_update_that_renames_the_run_goes_after_the_tags_it_overrides() -> None:
+    history = [(0.5, 0)]
+    run = _run("a", {}, history)
+    run.data._tags["mlflow.runName"] = "old name"  # the tag disagrees with the run's name
+    target = RefusingTarget(refused="")
+    _copy(FakeSource([run], {"a": history}), target)
+    assert [kind for kind, _ in target.writes] == ["create_run", "log", "update_run"]
 
 
 def test_a_tally_is_the_count_and_the_largest_step_and_timestamp() -> None:
