@@ -1,4 +1,4 @@
-"""Metric points (and created runs) polled by ingest and not yet applied, told in process.
+"""Metric points polled by ingest and not yet applied, told in process.
 
 Where an :class:`~runstream.proto.applied.AppliedFeed` exists (``runstream up`` on chDB:
 the ingest worker and the query service share a process), the worker also hands the feed
@@ -17,14 +17,6 @@ nothing merged until that event is applied.  Points the projection drops as dupl
 (a producer's resend) or as already applied (a replay) are points the tables already
 count, and the latest-point rule (the max of (step, timestamp, value), NaN the greatest
 value, as ``ingest/metric_columns.py`` applies it) gives the same answer with them twice.
-
-A run whose ``RunCreated`` is held is not in the tables yet, so nothing is merged into
-it; instead the feed keeps that event and every later event of the run (the run id is the
-key: one partition, in log order) until the creation's offset is applied, and the held
-``ExperimentCreated``, ``ExperimentDeleted`` and ``ExperimentPurged`` events, and
-:meth:`PendingPoints.snapshot` hands them out (``PendingRun.created``, ``closing``,
-``experiment``).  ``query/held_run.py`` answers GetRun from them, with the projection's
-checks, only where ingest is sure to create the run as answered.
 
 When offsets are applied, :meth:`PendingPoints.applied` also tells what the tables gained
 (an :class:`Applied`): per run, the metric events now in the tables, and the runs any other
@@ -58,10 +50,6 @@ _BLOCKING = (ev.RunCreated, ev.RunDeleted, ev.RunRestored, ev.RunPurged)
 _ONE_RUN = (ev.MetricsLogged, *_BLOCKING, ev.RunUpdated, ev.ParamsLogged, ev.TagsSet, ev.TagDeleted)
 
 
-# Experiment events after which a run created in the experiment may not be shown held.
-_CLOSING = (ev.ExperimentDeleted, ev.ExperimentPurged)
-
-
 class PolledRecord(Protocol):
     """What a polled record must tell (ingest's ``SourceRecord`` does)."""
 
@@ -70,19 +58,7 @@ class PolledRecord(Protocol):
     @property
     def offset(self) -> int: ...
     @property
-    def key(self) -> bytes | None: ...
-    @property
     def event(self) -> ev.RunEvent | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class HeldEvent:
-    """A polled event of a run whose ``RunCreated`` is held (see :meth:`PendingPoints.hold`)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    event: ev.RunEvent
 
 
 def later(a: LatestPoint, b: LatestPoint) -> bool:
@@ -109,12 +85,11 @@ class _Entry:
     def latest(self) -> dict[str, LatestPoint]:
         """The event's latest point per key (computed once)."""
         if self._latest is None:
-            self._latest = latest_of(self.payload) if self.payload is not None else {}
+            self._latest = _latest_of(self.payload) if self.payload is not None else {}
         return self._latest
 
 
-def latest_of(p: ev.MetricsLogged) -> dict[str, LatestPoint]:
-    """The latest point per key of one event."""
+def _latest_of(p: ev.MetricsLogged) -> dict[str, LatestPoint]:
     if len(p) == 0:
         return {}
     # Sort by (key, step, timestamp, value): numpy sorts NaN last, the greatest value.
@@ -167,15 +142,6 @@ class PendingPoints:
         self._others: dict[int, deque[tuple[int, str]]] = {}
         self._applied: dict[int, int] = {}
         self._held: dict[int, int] = {}  # per partition: the greatest offset held
-        # Runs whose RunCreated is held: that event and every later one naming the run.
-        self._created: dict[str, list[HeldEvent]] = {}
-        self._creations: dict[int, deque[tuple[int, str]]] = {}  # per partition: (offset, run)
-        # Experiments whose ExperimentCreated is held (the first), per partition in order.
-        self._experiments: dict[str, HeldEvent] = {}
-        self._experiment_order: dict[int, deque[tuple[int, str]]] = {}
-        # Experiments with a held deletion or purge: how many, and per partition in order.
-        self._closing: dict[str, int] = {}
-        self._closings: dict[int, deque[tuple[int, str]]] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -194,8 +160,6 @@ class PendingPoints:
                     continue
                 self._held[r.partition] = r.offset
                 p = e.payload if e is not None else None
-                if e is not None:
-                    self._hold_created(r, e)
                 if e is None or not e.run_id or not isinstance(p, _ONE_RUN):
                     # Undecodable (dead-lettered), or an event that may concern other runs.
                     self._others.setdefault(r.partition, deque()).append((r.offset, ""))
@@ -210,51 +174,6 @@ class PendingPoints:
                 self._runs.setdefault(e.run_id, []).append(entry)
                 self._order.setdefault(r.partition, deque()).append((r.offset, e.run_id))
 
-    def _hold_created(self, r: PolledRecord, e: ev.RunEvent) -> None:
-        """Keep what a run created but not applied yet may be answered from (under the
-        lock): its RunCreated and every later event of the run (its partition's, as the
-        run id is the key), and the experiments about to be deleted or purged."""
-        p = e.payload
-        if isinstance(p, ev.ExperimentCreated) and e.experiment_id:
-            self._experiments.setdefault(
-                e.experiment_id, HeldEvent(r.partition, r.offset, r.key, e)
-            )
-            self._experiment_order.setdefault(r.partition, deque()).append(
-                (r.offset, e.experiment_id)
-            )
-        if isinstance(p, _CLOSING) and e.experiment_id:
-            self._closing[e.experiment_id] = self._closing.get(e.experiment_id, 0) + 1
-            self._closings.setdefault(r.partition, deque()).append((r.offset, e.experiment_id))
-        if not e.run_id:
-            return
-        held = HeldEvent(r.partition, r.offset, r.key, e)
-        if isinstance(p, ev.RunCreated):
-            self._created.setdefault(e.run_id, []).append(held)
-            self._creations.setdefault(r.partition, deque()).append((r.offset, e.run_id))
-        elif e.run_id in self._created:
-            self._created[e.run_id].append(held)
-
-    def _forget_created(self, partition: int, end: int | None) -> None:
-        """Drop (under the lock) the runs whose RunCreated in ``partition`` is below
-        ``end`` (None: all of them), and the experiment creations and closings there."""
-        creations = self._creations.get(partition)
-        while creations and (end is None or creations[0][0] < end):
-            self._created.pop(creations.popleft()[1], None)
-        experiments = self._experiment_order.get(partition)
-        while experiments and (end is None or experiments[0][0] < end):
-            offset, experiment_id = experiments.popleft()
-            held = self._experiments.get(experiment_id)
-            if held is not None and (held.partition, held.offset) == (partition, offset):
-                del self._experiments[experiment_id]
-        closings = self._closings.get(partition)
-        while closings and (end is None or closings[0][0] < end):
-            experiment_id = closings.popleft()[1]
-            left = self._closing.get(experiment_id, 0) - 1
-            if left > 0:
-                self._closing[experiment_id] = left
-            else:
-                self._closing.pop(experiment_id, None)
-
     def applied(self, offsets: Mapping[int, int]) -> Applied:
         """Everything below ``offsets[p]`` is in the tables: forget it, and tell what the
         tables gained since the offsets recorded before."""
@@ -266,7 +185,6 @@ class PendingPoints:
                 if p not in self._applied:
                     out.everything = True  # records below ``end`` this feed never saw
                 self._applied[p] = end
-                self._forget_created(p, end)
                 others = self._others.get(p)
                 while others and others[0][0] < end:
                     run_id = others.popleft()[1]
@@ -295,7 +213,6 @@ class PendingPoints:
         """Forget what was held of ``partitions`` (ingest no longer owns them)."""
         with self._lock:
             for p in partitions:
-                self._forget_created(p, None)
                 self._applied.pop(p, None)
                 self._held.pop(p, None)
                 self._others.pop(p, None)
@@ -327,26 +244,12 @@ class PendingPoints:
         """What is pending of ``run_id`` now.  Take it *before* reading the tables: a point
         applied meanwhile is then in one or the other."""
         with self._lock:
-            entries = tuple(self._runs.get(run_id, ()))
-            created = tuple(self._created.get(run_id, ()))
-            if not created:
-                return PendingRun(entries)
-            experiment_id = created[0].event.experiment_id
-            closing = experiment_id in self._closing
-            return PendingRun(entries, created, closing, self._experiments.get(experiment_id))
+            return PendingRun(tuple(self._runs.get(run_id, ())))
 
 
 @dataclass(frozen=True, slots=True)
 class PendingRun:
-    """``entries``: the run's held metric events and blocking events.  ``created``: when
-    its RunCreated is held, that event and the run's later ones; ``closing``: a deletion
-    or purge of that event's experiment is held too; ``experiment``: the held
-    ExperimentCreated of that experiment, if any."""
-
     entries: tuple[_Entry, ...]
-    created: tuple[HeldEvent, ...] = ()
-    closing: bool = False
-    experiment: HeldEvent | None = None
 
     def latest(self, experiment_id: str) -> dict[str, LatestPoint]:
         """The latest pending point per key, for the run as an active run of

@@ -52,11 +52,6 @@ class NotFoundError(QueryError):
     error_code = common_pb2.RESOURCE_DOES_NOT_EXIST
 
 
-def run_not_found(run_id: str) -> NotFoundError:
-    """GetRun's answer for a run the caller cannot see (MLflow's message)."""
-    return NotFoundError(f"Run with id={clip(run_id)} not found")
-
-
 class DeadlineExceeded(QueryError):
     """Ingest did not apply a read-your-writes token before the deadline (or the call
     was cancelled while waiting)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from runstream.proto.permissions import ExperimentFacts, PermissionDeniedError, Principal, needed
+from runstream.proto.permissions import ExperimentFacts, Principal, needed
 from runstream.proto.rpc import RunningServer, principal_of, start_server, wait_for_signal
 from runstream.proto.v1 import query_pb2, query_pb2_grpc
 
@@ -27,7 +27,7 @@ from . import grpc_codec as codec
 from . import tail_codec
 from .context_reader import check_context_filter
 from .entities import Experiment, RunSelection
-from .errors import InvalidRequestError, run_not_found
+from .errors import InvalidRequestError
 from .grpc_calls import read_call as _read_call
 from .grpc_models import ModelQueriesServicer
 from .service import QueryService, open_query_service
@@ -116,20 +116,11 @@ class QueryServicer(ModelQueriesServicer, query_pb2_grpc.QueryServiceServicer):
 
     @_read_call
     def GetRun(self, request: Any, context: grpc.ServicerContext) -> Any:
-        read = self._svc.read_run(request.run_id)
-        run = read.run
+        run = self._svc.get_run(request.run_id)
         principal = principal_of(context)
         if not principal.admin:
-            need = needed(SERVICE_NAME, "GetRun")
-            try:
-                if read.experiment is not None:  # held, as the experiment it names
-                    principal.require(need, read.experiment)
-                else:
-                    self._svc.access.require(principal, need, [run.info.experiment_id])
-            except PermissionDeniedError:
-                if read.held:  # not in the tables yet: answered as before it was held
-                    raise run_not_found(request.run_id) from None
-                raise
+            experiment = [run.info.experiment_id]
+            self._svc.access.require(principal, needed(SERVICE_NAME, "GetRun"), experiment)
         return query_pb2.GetRunResponse(run=codec.run(run))
 
     @_read_call

@@ -22,7 +22,7 @@ from .entities import (
     RunSelection,
     StepAggregates,
 )
-from .errors import InvalidRequestError, run_not_found
+from .errors import InvalidRequestError, NotFoundError, clip
 from .keyset import decode_token, encode_token, fingerprint
 from .model_entities import RunModelIO, run_io_from_rows
 from .model_sql import run_io_sql
@@ -155,7 +155,7 @@ class RunReader:
         info = self._store.rows(run_page_sql([], [run_id])["info"])
         runs = self._complete([], info) if info else {}
         if run_id not in runs:
-            raise run_not_found(run_id)
+            raise NotFoundError(f"Run with id={clip(run_id)} not found")
         return runs[run_id]
 
     def load(self, experiment_ids: list[str], run_ids: list[str]) -> dict[str, Run]:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
 
 from runstream.proto.applied import AppliedFeed
-from runstream.proto.pending import PendingRun
 from runstream.proto.permissions import ExperimentFacts
 from runstream.proto.tokens import WaitToken, WriteToken
 
@@ -38,9 +36,8 @@ from .entities import (
     StepAggregates,
     ViewType,
 )
-from .errors import NotFoundError, TailUnavailableError, clip, run_not_found
+from .errors import NotFoundError, TailUnavailableError, clip
 from .experiment_reader import ExperimentReader
-from .held_run import Verdict, held_checks_sql, held_run, verdict
 from .history_reader import HistoryReader
 from .model_reader import ModelReader
 from .pending_merge import with_pending
@@ -56,17 +53,6 @@ from .views import ensure_views
 logger = logging.getLogger(__name__)
 
 _VIEW_RETRY_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunRead:
-    """GetRun's answer.  ``held``: answered from events ingest holds unapplied
-    (``held_run``), not from the tables; ``experiment``: then, the facts of the run's
-    experiment when the tables do not hold it yet (its creation is held too)."""
-
-    run: Run
-    held: bool = False
-    experiment: ExperimentFacts | None = None
 
 
 class QueryService:
@@ -214,62 +200,18 @@ class QueryService:
 
     # -- runs ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
-        """The run as the tables hold it, with the metric points ingest holds unapplied."""
-        return self._get_run(run_id, held=False).run
-
-    def read_run(self, run_id: str) -> RunRead:
-        """GetRun's answer: :meth:`get_run`, or for a run the tables do not hold yet whose
-        creation ingest holds, the run as it will be once the held events are applied
-        (``held_run``).  A held run's experiment is the event's, and a caller who may not
-        read it must learn nothing of the run (the gRPC adapter answers "not found")."""
-        return self._get_run(run_id, held=True)
-
-    def _get_run(self, run_id: str, held: bool) -> RunRead:
         cache = self.run_cache
         if cache is None or self._feed is None:
-            return RunRead(self.runs.get(run_id))
+            return self.runs.get(run_id)
         # The points ingest holds unapplied first, then the tables (or what was kept of
         # them): a point applied in between is in the second (proto/pending.py).
         pending = self._feed.pending.snapshot(run_id)
         run = cache.get(run_id)
         if run is None:
             stamp = cache.stamp()
-            try:
-                run = self.runs.get(run_id)
-            except NotFoundError:
-                if not (held and pending.created):
-                    raise
-            else:
-                cache.put(run_id, stamp, run)
-        if held and pending.created:
-            # Its creation is held: the tables hold nothing of the run yet, or part of it
-            # while its batch is written (the feed moves once it is), or an older run.
-            found = self._held_run(run_id, pending)
-            if found is not None:
-                return found  # never kept: the cache keeps what the tables answered
-        if run is None:
-            raise run_not_found(run_id)
-        return RunRead(with_pending(run, pending))
-
-    def _held_run(self, run_id: str, pending: PendingRun) -> RunRead | None:
-        """GetRun from ``pending``'s held RunCreated if ingest applied it or is sure to
-        (``held_run``, one more statement while a creation is held); the tables' answer
-        when they hold an older run of that id; None when there is no run."""
-        found = held_run(pending)
-        if found is None:
-            return None
-        (row,) = self._store.rows(held_checks_sql(self.settings.topic, found))
-        said = verdict(found, row)
-        if said is Verdict.TABLES:
-            return self._get_run(run_id, held=False)
-        if said is Verdict.NONE:
-            return None
-        known = bool(row[1])  # the tables hold the experiment: its facts are theirs
-        if not known and found.experiment is None:
-            # Applied while its experiment's creation is neither held nor in the tables
-            # (another partition): no facts to check a permission on, so the tables answer.
-            return self._get_run(run_id, held=False) if row[-1] else None
-        return RunRead(found.run, held=True, experiment=None if known else found.experiment)
+            run = self.runs.get(run_id)
+            cache.put(run_id, stamp, run)
+        return with_pending(run, pending)
 
     def search_runs(
         self,

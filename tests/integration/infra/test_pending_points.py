@@ -9,16 +9,18 @@ starts again and applies them.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from runstream.ingest import BatchSettings, IngestSettings, IngestWorker
+from runstream.ingest.kafka_source import KafkaSource
 from runstream.producer import RunstreamClient
 from runstream.proto.applied import AppliedFeed
+from runstream.proto.tokens import WriteToken
 from runstream.query import QueryService, QuerySettings, RunSelection, open_query_service
-from tests.fixtures.feed import apply_until, hold_until
 
 
 @pytest.fixture
@@ -56,6 +58,41 @@ def service(ingest: IngestSettings, feed: AppliedFeed) -> Iterator[QueryService]
     svc.close()
 
 
+def _apply(ingest: IngestSettings, feed: AppliedFeed, token: WriteToken) -> None:
+    """Run a worker that tells ``feed`` until ``token`` is applied, then stop it."""
+    worker = IngestWorker(ingest, listener=feed)
+    worker.start()
+    try:
+        assert worker.wait_ready(120), f"worker did not start: {worker.error}"
+        assert feed.wait_applied(token.offset_map, 60), "ingest did not apply the token"
+    finally:
+        worker.stop()
+    assert worker.error is None, worker.error
+
+
+def _hold(ingest: IngestSettings, feed: AppliedFeed, token: WriteToken) -> int:
+    """Poll the topic from what is applied up to ``token`` and hand the records to ``feed``
+    (as the worker's loop does); returns how many were held."""
+    source = KafkaSource.assigned(ingest.kafka, ingest.topic)
+    held = 0
+    try:
+        for p, offset in feed.applied().items():
+            source.seek(p, offset)
+        deadline = time.monotonic() + 30
+        upto = token.offset_map
+        seen: dict[int, int] = {}
+        while any(seen.get(p, -1) < o for p, o in upto.items()):
+            assert time.monotonic() < deadline, f"records up to {upto} not polled: {seen}"
+            records = source.poll(0.5)
+            feed.hold(records)
+            held += len(records)
+            for r in records:
+                seen[r.partition] = max(seen.get(r.partition, -1), r.offset)
+    finally:
+        source.close()
+    return held
+
+
 def _latest(service: QueryService, run_id: str) -> dict[str, tuple[float, int]]:
     return {m.key: (m.value, m.step) for m in service.get_run(run_id).metrics}
 
@@ -71,7 +108,7 @@ def test_polled_points_show_before_they_are_applied_and_once_after(
     try:
         run_id = client.create_run(client.create_experiment(f"p-{uuid.uuid4().hex[:6]}")).run_id
         client.log_metric(run_id, "loss", 9.0, step=0, timestamp=1)
-        apply_until(ingest, feed, client.flush(timeout=60))
+        _apply(ingest, feed, client.flush(timeout=60))
         assert _latest(service, run_id) == {"loss": (9.0, 0)}
 
         # Acknowledged by Kafka, polled, not applied: GetRun shows the latest of them (the
@@ -80,19 +117,19 @@ def test_polled_points_show_before_they_are_applied_and_once_after(
         client.log_metric(run_id, "loss", 7.0, step=1, timestamp=2)
         client.log_metric(run_id, "acc", 0.5, step=2, timestamp=3)
         token = client.flush(timeout=60)
-        assert hold_until(ingest, feed, token) >= 1
+        assert _hold(ingest, feed, token) >= 1
         assert _in_tables(service, run_id) == {"loss": (9.0, 0)}
         assert _latest(service, run_id) == {"loss": (4.0, 2), "acc": (0.5, 2)}
 
         # The same records polled twice (a re-poll after a failed step) change nothing.
         feed.release([0])
         assert _latest(service, run_id) == {"loss": (9.0, 0)}
-        hold_until(ingest, feed, token)
-        hold_until(ingest, feed, token)
+        _hold(ingest, feed, token)
+        _hold(ingest, feed, token)
         assert _latest(service, run_id) == {"loss": (4.0, 2), "acc": (0.5, 2)}
 
         # Applied: the pending points are gone and the tables give the same answer.
-        apply_until(ingest, feed, token)
+        _apply(ingest, feed, token)
         assert len(feed.pending) == 0
         assert _in_tables(service, run_id) == {"loss": (4.0, 2), "acc": (0.5, 2)}
         assert _latest(service, run_id) == {"loss": (4.0, 2), "acc": (0.5, 2)}
@@ -109,16 +146,16 @@ def test_nothing_is_shown_of_a_run_whose_deletion_is_pending(
     try:
         run_id = client.create_run(client.create_experiment(f"d-{uuid.uuid4().hex[:6]}")).run_id
         client.log_metric(run_id, "loss", 1.0, step=0)
-        apply_until(ingest, feed, client.flush(timeout=60))
+        _apply(ingest, feed, client.flush(timeout=60))
 
         client.log_metric(run_id, "loss", 2.0, step=1)
         client.delete_run(run_id)
         client.log_metric(run_id, "loss", 3.0, step=2)
         token = client.flush(timeout=60)
-        hold_until(ingest, feed, token)
+        _hold(ingest, feed, token)
         assert _latest(service, run_id) == {"loss": (1.0, 0)}
 
-        apply_until(ingest, feed, token)
+        _apply(ingest, feed, token)
         run = service.get_run(run_id)
         assert run.info.lifecycle_stage == "deleted"
         # The point logged before the deletion was applied, the one after it refused.
@@ -147,19 +184,19 @@ def test_a_search_finds_polled_points_as_it_will_once_they_are_applied(
         client.log_metric(runs["a"], "probe", 5.0, step=0, timestamp=1)
         client.log_metric(runs["b"], "probe", 0.0, step=0, timestamp=1)
         client.log_metric(runs["c"], "probe", 3.0, step=0, timestamp=1)
-        apply_until(ingest, feed, client.flush(timeout=60))
+        _apply(ingest, feed, client.flush(timeout=60))
         assert _found(service, exp) == [("a", 5.0), ("c", 3.0)]
 
         client.log_metric(runs["b"], "probe", 4.0, step=1, timestamp=2)  # now matches
         client.log_metric(runs["a"], "probe", 0.5, step=1, timestamp=2)  # no longer does
         token = client.flush(timeout=60)
-        assert hold_until(ingest, feed, token) >= 1
+        assert _hold(ingest, feed, token) >= 1
         held = _found(service, exp)
         assert held == [("b", 4.0), ("c", 3.0)]
         plain = service.runs.search(RunSelection([exp], "metrics.probe >= 1"), [], 0, "")
         assert sorted(r.info.run_name for r in plain.items) == ["a", "c"]  # the tables
 
-        apply_until(ingest, feed, token)
+        _apply(ingest, feed, token)
         assert len(feed.pending) == 0
         assert _found(service, exp) == held
     finally:

@@ -23,12 +23,19 @@ from hypothesis import strategies as st
 from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
 from runstream.query import QueryService, QuerySettings, RunSelection, ViewType, open_query_service
-from tests.fixtures.events import Polled, metrics_logged
+from tests.fixtures.events import metrics_logged
 from tests.integration.query.rows import Writer, create_tables
 
 TOPIC = "runstream.events"
 KEYS = ("a", "b")
 VALUES = (0.0, 0.5, 1.0, -1.0, 2.0, 1e308, math.inf, -math.inf, math.nan)
+
+
+@dataclass(frozen=True)
+class Polled:
+    partition: int
+    offset: int
+    event: ev.RunEvent | None
 
 
 @dataclass
