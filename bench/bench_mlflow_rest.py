@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dataset, harness
-from .report import MLFLOW_SERVER, MLFLOW_SQLITE, RUNSTREAM, Cell, Row, median, table
+from .report import MLFLOW_SERVER, MLFLOW_SQLITE, RUNSTREAM, Cell, Row, load_average, median, table
 
 logger = logging.getLogger(__name__)
 
@@ -301,23 +300,16 @@ def measure_run(run: Any) -> list[Row]:
     phase: the stack, mlflow server on the main SQLite database, the sampled series)."""
     o = run.o
     _, sampled = dataset.history_series(o.full_points, o.sampled_points)
-    started = _load_average()
+    started = load_average(1)
     rows = measure(run.stack, run.logs, run.artifacts, run.rs_address, run.ml_url,
                    run.main_db, sampled, o.calls, o.time_limit)  # fmt: skip
     # Its rows cross more processes on runstream's side than on MLflow's, so they follow
     # the machine's load more (docs/benchmarks.md, section 6): say what the load was.
     run.results.checks.append(
         f"MLflow REST figure (6): load average (1 min) {started} at its start, "
-        f"{_load_average()} at its end"
+        f"{load_average(1)} at its end"
     )
     return rows
-
-
-def _load_average() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:  # not every platform has one
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ from .report import (
     Cell,
     Row,
     SearchPoint,
+    load_average,
     median,
     percentile,
 )
@@ -141,10 +142,7 @@ def machine_facts() -> dict[str, str]:
         memory = f"{int(mem_kib) / 1024 / 1024:.1f} GiB"
     except ValueError:
         memory = "unknown"
-    try:
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = "unknown"
+    load = load_average()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": str(os.cpu_count()),

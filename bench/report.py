@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import statistics
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,15 @@ _BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
 
 
 # -- statistics ---------------------------------------------------------------------------
+def load_average(values: int = 3) -> str:
+    """The machine's load average, its first ``values`` of (1, 5, 15 min) as "1.2, 3.4, ..."
+    (the figures are read against it), or "unknown" where the platform has none."""
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg()[:values])
+    except OSError:
+        return "unknown"
+
+
 def percentile(samples: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) with linear interpolation between closest ranks."""
     if not samples:
