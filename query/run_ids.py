@@ -130,9 +130,7 @@ class BloomFilter:
         self._stages = [_Stage(max(1, capacity), error_rate)]
 
     @classmethod
-    def of_hashes(
-        cls, h1: UInt64s, h2: UInt64s, error_rate: float = ERROR_RATE
-    ) -> BloomFilter:
+    def of_hashes(cls, h1: UInt64s, h2: UInt64s, error_rate: float = ERROR_RATE) -> BloomFilter:
         """Holding the runs of these hashes, sized for twice as many (and at least
         ``MIN_CAPACITY``)."""
         out = cls(max(MIN_CAPACITY, 2 * len(h1)), error_rate)

@@ -10,6 +10,7 @@ loaded again after records the feed never held.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -211,10 +212,8 @@ def test_a_read_with_the_creations_token_always_finds_the_run(
 
         def read(run_id: str, token: WriteToken) -> None:
             # Without the token first (may be too early), then with it (must find it).
-            try:
+            with contextlib.suppress(NotFoundError):
                 service.get_run(run_id)
-            except NotFoundError:
-                pass
             service.wait(WaitToken(token.topic, token.offset_map), 30)
             try:
                 found.append(service.get_run(run_id).info.run_id)
