@@ -117,9 +117,16 @@ class Applied:
     ``everything``: anything may have changed (a record this feed did not hold, an event
     that is not one run's).  Else ``changed``: the runs an event other than
     ``MetricsLogged`` was applied to; ``points``: per other run, its metric events applied
-    (for :meth:`PendingRun.latest`)."""
+    (for :meth:`PendingRun.latest`).
+
+    ``unheld`` (``everything`` is then true too): records below the new offsets were never
+    held by this feed, so nothing is known of them.  Without it, every run the tables
+    gained is in ``changed`` (only a ``RunCreated``, one run's event, adds a run; the
+    events that make ``everything`` alone add none), which the set of run ids the tables
+    hold follows (``query/run_ids.py``)."""
 
     everything: bool = False
+    unheld: bool = False
     changed: set[str] = field(default_factory=set)
     points: dict[str, list[_Entry]] = field(default_factory=dict)
 
@@ -183,7 +190,7 @@ class PendingPoints:
                 if end <= self._applied.get(p, -1):
                     continue
                 if p not in self._applied:
-                    out.everything = True  # records below ``end`` this feed never saw
+                    out.everything = out.unheld = True  # records below ``end`` never seen
                 self._applied[p] = end
                 others = self._others.get(p)
                 while others and others[0][0] < end:

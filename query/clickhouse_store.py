@@ -136,6 +136,12 @@ class ClickHouseStore:
             self._release(client)
         if not len(found):  # an empty answer carries no column names
             return {name: np.empty(0, dtype=dtype) for name, dtype in dtypes.items()}
+        if found.dtype.names is None:  # columns of one type come as one 2-d array
+            grid = found.reshape(len(found), -1)
+            return {
+                name: np.ascontiguousarray(grid[:, i], dtype=d)
+                for i, (name, d) in enumerate(dtypes.items())
+            }
         return {name: np.ascontiguousarray(found[name], dtype=d) for name, d in dtypes.items()}
 
     def rows_many(self, statements: Mapping[str, Sql]) -> dict[str, list[Row]]:

@@ -56,6 +56,10 @@ def check_max_results(value: int, default: int, limit: int, what: str = "max_res
     return value
 
 
+def run_not_found(run_id: str) -> NotFoundError:
+    return NotFoundError(f"Run with id={clip(run_id)} not found")
+
+
 def _require_key(key: str, what: str = "metric_key") -> str:
     if not key:
         raise InvalidRequestError(f"'{what}' is required")
@@ -155,7 +159,7 @@ class RunReader:
         info = self._store.rows(run_page_sql([], [run_id])["info"])
         runs = self._complete([], info) if info else {}
         if run_id not in runs:
-            raise NotFoundError(f"Run with id={clip(run_id)} not found")
+            raise run_not_found(run_id)
         return runs[run_id]
 
     def load(self, experiment_ids: list[str], run_ids: list[str]) -> dict[str, Run]:

@@ -44,7 +44,8 @@ from .pending_merge import with_pending
 from .ports import LogEndPort, SqlPort
 from .read_your_writes import LogEnds, Stop, TokenWaiter
 from .run_cache import RunCache
-from .run_reader import RunReader
+from .run_ids import RunIds
+from .run_reader import RunReader, run_not_found
 from .settings import QuerySettings
 from .tail import AppliedWatch, RecordsPort, TailLimits, TailStream, TailTarget, start_cursor
 from .tail_events import TailBatch
@@ -90,6 +91,8 @@ class QueryService:
         self._waiter = TokenWaiter(store, settings.topic, self.log_ends, self.admission, feed=feed)
         self._feed = feed
         self.run_cache = RunCache(feed) if feed is not None else None
+        # Which runs the tables hold: a GetRun of any other is NOT_FOUND at once.
+        self.run_ids = RunIds(store, feed) if feed is not None else None
         self.access = ReadAccess(store)
         self._records = records
         self.tail_watch = AppliedWatch(
@@ -112,6 +115,8 @@ class QueryService:
     def close(self) -> None:
         self._stop.set()
         self.tail_watch.close()
+        if self.run_ids is not None:
+            self.run_ids.close()
         if self._views_thread is not None:
             self._views_thread.join(timeout=5)
         if self._log_end is not None:
@@ -177,6 +182,11 @@ class QueryService:
         return self.access.experiment_facts(experiment_ids)
 
     def run_experiments(self, run_ids: Collection[str]) -> dict[str, str]:
+        known = self.run_ids
+        if known is not None:
+            run_ids = [r for r in run_ids if not known.absent(r)]
+            if not run_ids:
+                return {}
         return self.access.run_experiments(run_ids)
 
     # -- experiments --------------------------------------------------------------------
@@ -203,6 +213,10 @@ class QueryService:
         cache = self.run_cache
         if cache is None or self._feed is None:
             return self.runs.get(run_id)
+        if run_id and self.run_ids is not None and self.run_ids.absent(run_id):
+            # Not in the tables (no statement: query/run_ids.py).  Nothing pending can be
+            # merged either: ingest keeps no point of a run it does not hold.
+            raise run_not_found(run_id)
         # The points ingest holds unapplied first, then the tables (or what was kept of
         # them): a point applied in between is in the second (proto/pending.py).
         pending = self._feed.pending.snapshot(run_id)

@@ -2,10 +2,11 @@
 (``query/pending_search.py``), with exactly the answer the tables give once they are.
 
 Real chDB, a real :class:`AppliedFeed`: runs and their applied points are written to the
-tables as ingest writes them; the pending points are handed to the feed as the worker's
-loop hands it polled records.  "Applied" then means: the same points written to the tables
-(only into active runs: ingest refuses points of a deleted run) and their offsets
-published, and the search asked again of a service without any feed.
+tables as ingest writes them, and each run's creation is told to the feed as applied (in a
+partition of its own), as the worker tells it; the pending points are handed to the feed as
+the worker's loop hands it polled records.  "Applied" then means: the same points written
+to the tables (only into active runs: ingest refuses points of a deleted run) and their
+offsets published, and the search asked again of a service without any feed.
 """
 
 from __future__ import annotations
@@ -45,10 +46,20 @@ class World:
     live: QueryService  # with the feed: pending-aware
     plain: QueryService  # without: the tables only
     offset: int = 0
+    created: int = 0  # the next offset of the creations' partition
 
     def next_offset(self) -> int:
         self.offset += 1
         return self.offset
+
+    def applied_creation(self, experiment_id: str, run_id: str) -> None:
+        """The run's ``RunCreated`` polled and applied (its rows are in the tables), in
+        partition 1, so the points' partition 0 keeps its own offsets."""
+        offset, self.created = self.created, self.created + 1
+        payload = ev.RunCreated(start_time=1)
+        event = ev.RunEvent(uuid.uuid4().hex, run_id, experiment_id, "p" * 32, offset, 1, payload)
+        self.feed.hold([Polled(1, offset, event)])
+        self.feed.publish({1: offset + 1})
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +112,7 @@ def _build(w: World, specs: list[RunSpec]) -> tuple[str, list[tuple[str, str, li
             status=s.status,
             lifecycle_stage="deleted" if s.deleted else "active",
         )
+        w.applied_creation(exp, run_id)
         if s.param is not None:
             w.writer.params(exp, run_id, {"p": s.param})
         if s.tag is not None:

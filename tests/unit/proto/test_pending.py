@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from runstream.ingest.metric_columns import summarise
 from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
-from runstream.proto.pending import later
+from runstream.proto.pending import PendingPoints, later
 from runstream.query.entities import MetricPoint, Run, RunInfo
 from runstream.query.pending_merge import merge_pending, with_pending
 from tests.fixtures.events import Polled, run_event
@@ -178,3 +178,24 @@ def test_latest_is_ingests_rule_however_the_points_are_split(
         g = got[key]
         assert g[:2] == (step, ts), key
         assert (math.isnan(g[2]) and math.isnan(value)) or g[2] == value, key
+
+
+def test_only_records_the_feed_never_held_are_unheld_and_every_creation_is_told() -> None:
+    pending = PendingPoints()
+    first = pending.applied({0: 5})  # the partition's first offsets: below them, unknown
+    assert first.everything and first.unheld
+    experiment = ev.RunEvent("e" * 32, "", "7", "p" * 32, 3, 1, ev.ExperimentDeleted())
+    pending.hold(
+        [
+            Polled(0, 5, run_event(ev.RunCreated(start_time=1), "r1")),
+            Polled(0, 6, experiment),
+            Polled(0, 7, None),  # undecodable: dead-lettered, adds no run
+            Polled(0, 8, run_event(ev.RunCreated(start_time=1), "r2")),
+        ]
+    )
+    gained = pending.applied({0: 9})
+    assert gained.everything and not gained.unheld
+    assert gained.changed == {"r1", "r2"}
+    pending.release([0])  # revoked: what comes next was held by no one here
+    again = pending.applied({0: 12})
+    assert again.everything and again.unheld
