@@ -18,6 +18,7 @@ reads would be stale and read-your-writes waits would time out.  The worker's
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,8 @@ from . import kafka as local_kafka
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "runstream"
+# Partitions of the topic a stack on chDB creates: one (see StackSettings.partitions).
+EMBEDDED_PARTITIONS = 1
 _HEALTH_EVERY_S = 0.25
 
 
@@ -47,7 +50,9 @@ class StackSettings:
     topic: str = DEFAULT_TOPIC
     database: str = DEFAULT_DATABASE
     clickhouse: str | None = None  # None: chdb:///<data_dir>/clickhouse
-    partitions: int | None = None  # None: RUNSTREAM_INGEST_PARTITIONS, else 8
+    # of the topic, when the stack creates it. None: RUNSTREAM_INGEST_PARTITIONS, else
+    # EMBEDDED_PARTITIONS on chDB and ingest's default (8) on a ClickHouse server
+    partitions: int | None = None
     auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = ()
     auth_principals: str | None = None  # principals file: per-experiment permissions
@@ -130,6 +135,7 @@ class Stack:
 
     def _start_ingest(self) -> None:
         from runstream.ingest import IngestSettings, IngestWorker
+        from runstream.ingest.settings import ENV_PARTITIONS
 
         s = self.settings
         # The component's own variables (RUNSTREAM_INGEST_*) apply; the stack decides where.
@@ -142,6 +148,12 @@ class Stack:
         )
         if s.partitions is not None:
             ingest = replace(ingest, partitions=s.partitions)
+        elif self.applied_feed is not None and ENV_PARTITIONS not in os.environ:
+            # On chDB this process's worker is the only consumer the topic can have, and it
+            # writes each partition's share of a batch as inserts of its own (a part per
+            # table, merged later): more partitions only multiply the inserts
+            # (docs/benchmarks.md, "Import from MLflow").
+            ingest = replace(ingest, partitions=EMBEDDED_PARTITIONS)
         feed = self.applied_feed
         worker = IngestWorker(ingest, listener=feed)
         worker.prepare()  # topics and tables exist before the first write or read
