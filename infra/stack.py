@@ -18,7 +18,6 @@ reads would be stale and read-your-writes waits would time out.  The worker's
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -135,12 +134,16 @@ class Stack:
 
     def _start_ingest(self) -> None:
         from runstream.ingest import IngestSettings, IngestWorker
-        from runstream.ingest.settings import ENV_PARTITIONS
 
         s = self.settings
+        # On chDB this process's worker is the only consumer the topic can have, and it
+        # writes each partition's share of a batch as inserts of its own (a part per table,
+        # merged later): more partitions only multiply the inserts (docs/benchmarks.md,
+        # "Import from MLflow").  RUNSTREAM_INGEST_PARTITIONS still decides when set.
+        embedded = self.applied_feed is not None
         # The component's own variables (RUNSTREAM_INGEST_*) apply; the stack decides where.
         ingest = replace(
-            IngestSettings.from_env(),
+            IngestSettings.from_env(default_partitions=EMBEDDED_PARTITIONS if embedded else 8),
             kafka=self.bootstrap,
             topic=s.topic,
             clickhouse=s.clickhouse_dsn,
@@ -148,12 +151,6 @@ class Stack:
         )
         if s.partitions is not None:
             ingest = replace(ingest, partitions=s.partitions)
-        elif self.applied_feed is not None and ENV_PARTITIONS not in os.environ:
-            # On chDB this process's worker is the only consumer the topic can have, and it
-            # writes each partition's share of a batch as inserts of its own (a part per
-            # table, merged later): more partitions only multiply the inserts
-            # (docs/benchmarks.md, "Import from MLflow").
-            ingest = replace(ingest, partitions=EMBEDDED_PARTITIONS)
         feed = self.applied_feed
         worker = IngestWorker(ingest, listener=feed)
         worker.prepare()  # topics and tables exist before the first write or read

@@ -166,7 +166,11 @@ class IngestSettings:
         return self.dlq_topic or f"{self.topic}{DEAD_LETTER_SUFFIX}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, default_partitions: int = 8
+    ) -> IngestSettings:
+        """``default_partitions``: when ``RUNSTREAM_INGEST_PARTITIONS`` is not set (a stack
+        on chDB passes 1: ``infra/stack.py``)."""
         e = Env(env, error=ConfigError)
         return cls(
             clickhouse=e.text(ENV_CLICKHOUSE, default_dsn()),
@@ -177,7 +181,7 @@ class IngestSettings:
             group=e.text(ENV_GROUP, DEFAULT_GROUP),
             instance_id=e.optional(ENV_INSTANCE_ID),
             session_timeout_ms=e.integer(ENV_SESSION_TIMEOUT, 10_000),
-            partitions=e.integer(ENV_PARTITIONS, 8),
+            partitions=e.integer(ENV_PARTITIONS, default_partitions),
             replication_factor=e.integer(ENV_REPLICATION, 0),
             batch=batch_from_env(env),
             metrics_port=e.integer(ENV_METRICS_PORT, 0),
