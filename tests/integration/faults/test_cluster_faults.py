@@ -20,7 +20,8 @@ pause the fault cost, measured and reported in docs/ingest.md, never asserted.
 
 The cluster is the module's own (free ports, its own data directory), started once and
 made whole again after each test; the event topic is created by ``runstream up`` with the
-cluster's replication (3 replicas, min.insync.replicas 2), which the tests check.
+cluster's replication (3 replicas, min.insync.replicas 2), which the tests check, and eight
+partitions (``RUNSTREAM_INGEST_PARTITIONS``; one is a chDB stack's default).
 """
 
 from __future__ import annotations
@@ -83,7 +84,13 @@ def run_scenario(
     With ``apart``, the run's partition is led by a node that is not the active controller."""
     started = time.monotonic()
     topic = f"{topic_prefix}.cluster-{name}.{uuid.uuid4().hex[:6]}"
-    env = {"RUNSTREAM_GROUP": f"{topic}-group", "RUNSTREAM_INGEST_BATCH_INTERVAL": "0.2"}
+    # Eight partitions (a stack on chDB makes one unless told), spread over the three
+    # nodes: the run's partition can then be led by a node that is not the controller.
+    env = {
+        "RUNSTREAM_GROUP": f"{topic}-group",
+        "RUNSTREAM_INGEST_BATCH_INTERVAL": "0.2",
+        "RUNSTREAM_INGEST_PARTITIONS": "8",
+    }
     data_dir = tmp_path / "stack"
     with runstream_up(data_dir, nodes.bootstrap, topic, ports, tmp_path / "up.log", env) as up:
         parts = nodes.describe(topic)
