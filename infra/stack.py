@@ -50,7 +50,7 @@ class StackSettings:
     database: str = DEFAULT_DATABASE
     clickhouse: str | None = None  # None: chdb:///<data_dir>/clickhouse
     # of the topic, when the stack creates it. None: RUNSTREAM_INGEST_PARTITIONS, else
-    # EMBEDDED_PARTITIONS on chDB and ingest's default (8) on a ClickHouse server
+    # EMBEDDED_PARTITIONS on chDB and ingest's DEFAULT_PARTITIONS (8) on a ClickHouse server
     partitions: int | None = None
     auth_token_file: str | None = None
     auth_tokens: tuple[str, ...] = ()
@@ -134,6 +134,7 @@ class Stack:
 
     def _start_ingest(self) -> None:
         from runstream.ingest import IngestSettings, IngestWorker
+        from runstream.ingest.settings import DEFAULT_PARTITIONS
 
         s = self.settings
         # On chDB this process's worker is the only consumer the topic can have, and it
@@ -143,7 +144,9 @@ class Stack:
         embedded = self.applied_feed is not None
         # The component's own variables (RUNSTREAM_INGEST_*) apply; the stack decides where.
         ingest = replace(
-            IngestSettings.from_env(default_partitions=EMBEDDED_PARTITIONS if embedded else 8),
+            IngestSettings.from_env(
+                default_partitions=EMBEDDED_PARTITIONS if embedded else DEFAULT_PARTITIONS
+            ),
             kafka=self.bootstrap,
             topic=s.topic,
             clickhouse=s.clickhouse_dsn,

@@ -26,7 +26,8 @@ _INGEST_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--topic", st.ENV_TOPIC, f"event topic (default: {st.DEFAULT_TOPIC})"),
     ("--dlq-topic", st.ENV_DLQ_TOPIC, "dead-letter topic (default: <topic>.dlq)"),
     ("--group", st.ENV_GROUP, f"consumer group (default: {st.DEFAULT_GROUP})"),
-    ("--partitions", st.ENV_PARTITIONS, "partitions of a new event topic (default: 8)"),
+    ("--partitions", st.ENV_PARTITIONS,
+     f"partitions of a new event topic (default: {st.DEFAULT_PARTITIONS})"),
     ("--replication-factor", st.ENV_REPLICATION, "replication of new topics; 0: min(3, brokers) "
      "with min.insync.replicas one less, at least 1 (default: 0)"),
     ("--metrics-port", st.ENV_METRICS_PORT, "Prometheus endpoint port, 0 = none (default: 0)"),

@@ -46,6 +46,8 @@ DEFAULT_DATABASE = "runstream"
 # columns, an Arrow table and chDB's insert (sort, compression, a new part) at once, and
 # chDB's allocator keeps what the largest insert took; a fetch is held whole before decoding.
 DEFAULT_BATCH_POINTS = 200_000
+# Of the event topic a worker creates (a stack on chDB creates one: ``infra/stack.py``).
+DEFAULT_PARTITIONS = 8
 DEFAULT_FETCH_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 DEFAULT_DATA_DIR = ".runstream/clickhouse"  # the same place as runstream up and query
@@ -114,7 +116,7 @@ class IngestSettings:
     # partitions back at once instead of waiting for the session timeout.
     instance_id: str | None = None
     session_timeout_ms: int = 10_000
-    partitions: int = 8  # of the event topic, when the worker creates it
+    partitions: int = DEFAULT_PARTITIONS  # of the event topic, when the worker creates it
     replication_factor: int = 0  # of topics the worker creates; 0: min(3, brokers)
     create_topics: bool = True
     batch: BatchSettings = field(default_factory=BatchSettings)
@@ -167,7 +169,7 @@ class IngestSettings:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, default_partitions: int = 8
+        cls, env: Mapping[str, str] | None = None, default_partitions: int = DEFAULT_PARTITIONS
     ) -> IngestSettings:
         """``default_partitions``: when ``RUNSTREAM_INGEST_PARTITIONS`` is not set (a stack
         on chDB passes 1: ``infra/stack.py``)."""
