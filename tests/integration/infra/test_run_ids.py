@@ -204,8 +204,7 @@ def test_the_tables_hashes_are_the_filters_and_every_stage_of_run_is_held(
         # reassignment): set aside, loaded again, the runs applied meanwhile included.
         loads = ids.loads
         feed.release([0, 1])
-        token = client.create_run(exp, run_name="after").run_id
-        after = token
+        after = client.create_run(exp, run_name="after").run_id
         _applied(feed, client.flush(timeout=60))
         _loaded_again(ids, loads)
         assert service.get_run(after).info.run_id == after

@@ -12,14 +12,15 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
 from runstream.proto import events as ev
 from runstream.proto.applied import AppliedFeed
 from runstream.query.ports import Row
-from runstream.query.run_ids import BloomFilter, RunIds, _Stage, run_hashes
+from runstream.query.run_ids import _RETRY_S, BloomFilter, RunIds, _Stage, run_hashes
 from runstream.query.sql_text import Sql
 from tests.fixtures.events import Polled, run_event
 
@@ -113,30 +114,36 @@ def _created(run_id: str, offset: int, partition: int = 0) -> Polled:
     return Polled(partition, offset, run_event(ev.RunCreated(start_time=1), run_id))
 
 
-def _started(table: _Table, feed: AppliedFeed) -> RunIds:
+@contextmanager
+def _running(table: _Table, feed: AppliedFeed, retry_s: float = _RETRY_S) -> Iterator[RunIds]:
+    ids = RunIds(table, feed, retry_s=retry_s)
+    try:
+        yield ids
+    finally:
+        ids.close()
+
+
+@contextmanager
+def _started(table: _Table, feed: AppliedFeed) -> Iterator[RunIds]:
     feed.publish({0: 0})  # partition 0's first offsets: before the filter is loaded
-    ids = RunIds(table, feed, retry_s=0.05)
-    assert ids.wait_ready(10)
-    return ids
+    with _running(table, feed, retry_s=0.05) as ids:
+        assert ids.wait_ready(10)
+        yield ids
 
 
 def test_loaded_runs_are_held_other_ids_are_absent() -> None:
     run_ids = _ids(2_000, 8)
     table, feed = _Table(run_ids), AppliedFeed("events")
-    ids = _started(table, feed)
-    try:
+    with _started(table, feed) as ids:
         assert not any(ids.absent(r) for r in run_ids)
         others = _ids(2_000, 9)
         assert sum(ids.absent(r) for r in others) > 1_900
         assert ids.loads == 1 and table.reads == 1
-    finally:
-        ids.close()
 
 
 def test_a_created_run_is_held_before_a_read_waiting_for_its_offset_wakes() -> None:
     table, feed = _Table([]), AppliedFeed("events")
-    ids = _started(table, feed)
-    try:
+    with _started(table, feed) as ids:
         run_id = uuid.uuid4().hex
         assert ids.absent(run_id)
         seen: list[bool] = []
@@ -153,14 +160,11 @@ def test_a_created_run_is_held_before_a_read_waiting_for_its_offset_wakes() -> N
         t.join(10)
         assert seen == [False]
         assert table.reads == 1  # told by the feed, not read again
-    finally:
-        ids.close()
 
 
 def test_records_the_feed_never_held_set_the_filter_aside_until_it_is_read_again() -> None:
     table, feed = _Table([]), AppliedFeed("events")
-    ids = _started(table, feed)
-    try:
+    with _started(table, feed) as ids:
         written_elsewhere = uuid.uuid4().hex
         table.gate = threading.Event()
         table.reading.clear()
@@ -172,16 +176,13 @@ def test_records_the_feed_never_held_set_the_filter_aside_until_it_is_read_again
         table.gate.set()
         assert ids.wait_ready(10)
         assert not ids.absent(written_elsewhere) and ids.loads == 2
-    finally:
-        ids.close()
 
 
 def test_a_run_applied_while_the_table_is_read_is_held() -> None:
     table, feed = _Table([]), AppliedFeed("events")
     feed.publish({0: 0})
     table.gate = threading.Event()
-    ids = RunIds(table, feed)
-    try:
+    with _running(table, feed) as ids:
         assert table.reading.wait(10)  # the load has read the table (without the run)
         run_id = uuid.uuid4().hex
         feed.hold([_created(run_id, 0)])
@@ -190,15 +191,12 @@ def test_a_run_applied_while_the_table_is_read_is_held() -> None:
         table.gate.set()
         assert ids.wait_ready(10)
         assert not ids.absent(run_id) and table.reads == 1
-    finally:
-        ids.close()
 
 
 def test_a_load_during_which_records_were_applied_unheld_is_done_again() -> None:
     table, feed = _Table([]), AppliedFeed("events")
     table.gate = threading.Event()
-    ids = RunIds(table, feed)
-    try:
+    with _running(table, feed) as ids:
         assert table.reading.wait(10)  # the first load read an empty table
         run_id = uuid.uuid4().hex
         table.run_ids.append(run_id)
@@ -207,33 +205,25 @@ def test_a_load_during_which_records_were_applied_unheld_is_done_again() -> None
         assert ids.wait_ready(10)
         assert not ids.absent(run_id)
         assert table.reads == 2 and ids.loads == 1
-    finally:
-        ids.close()
 
 
 def test_a_failed_read_is_retried_and_the_statement_path_serves_meanwhile() -> None:
     table, feed = _Table([]), AppliedFeed("events")
     table.fail = True
-    ids = RunIds(table, feed, retry_s=0.05)
-    try:
+    with _running(table, feed, retry_s=0.05) as ids:
         assert not ids.wait_ready(0.2)
         assert not ids.absent(uuid.uuid4().hex)
         table.fail = False
         assert ids.wait_ready(10)
         assert table.reads >= 2
-    finally:
-        ids.close()
 
 
 def test_other_events_add_their_runs_and_drop_nothing() -> None:
     loaded = _ids(100, 10)
     table, feed = _Table(loaded), AppliedFeed("events")
-    ids = _started(table, feed)
-    try:
+    with _started(table, feed) as ids:
         exp = ev.RunEvent("e" * 32, "", "7", "p" * 32, 3, 1, ev.ExperimentDeleted())
         feed.hold([Polled(0, 0, exp), Polled(0, 1, run_event(ev.RunPurged(), loaded[0]))])
         feed.publish({0: 2})
         assert ids.ready and ids.loads == 1  # an experiment's event adds no run
         assert not any(ids.absent(r) for r in loaded)  # a purged run may stay held
-    finally:
-        ids.close()
